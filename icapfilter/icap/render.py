@@ -1,0 +1,97 @@
+"""Sans-IO rendering of ICAP responses (RFC 3507 4.3.3, 4.4).
+
+The ``Encapsulated`` header is always computed here from the parts actually
+sent, never set by hand: a stale body flag was e2guardian's "ICAP protocol
+error" (#679).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from email.utils import formatdate
+
+REASONS = {
+    100: "Continue",
+    200: "OK",
+    204: "No Content",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "ICAP Service Not Found",
+    405: "Method Not Allowed For Service",
+    408: "Request Timeout",
+    413: "Request Entity Too Large",
+    431: "Request Header Fields Too Large",
+    500: "Server Error",
+    501: "Method Not Implemented",
+    503: "Service Overloaded",
+    505: "ICAP Version Not Supported",
+}
+
+HTTP_REASONS = {403: "Forbidden", 429: "Too Many Requests", 503: "Service Unavailable"}
+
+LAST_CHUNK = b"0\r\n\r\n"
+CONTINUE = b"ICAP/1.0 100 Continue\r\n\r\n"
+
+
+def chunk(data: bytes) -> bytes:
+    """One chunk of a chunked body; empty data would end the body, so it renders nothing."""
+    if not data:
+        return b""
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+def _header_block(headers: Iterable[tuple[str, str]]) -> bytes:
+    lines = []
+    for name, value in headers:
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+            raise ValueError(f"header {name!r} would break the message framing")
+        lines.append(f"{name}: {value}\r\n")
+    return "".join(lines).encode("latin-1", "replace")
+
+
+def icap_response(
+    status: int,
+    headers: Iterable[tuple[str, str]],
+    *,
+    req_hdr: bytes | None = None,
+    res_hdr: bytes | None = None,
+    body: bool = False,
+) -> bytes:
+    """An ICAP response head plus its encapsulated HTTP heads.
+
+    When ``body`` is true the chunked body follows and the caller sends it.
+    The body entity is ``res-body`` whenever a response head is encapsulated,
+    else ``req-body``.
+    """
+    parts: list[str] = []
+    offset = 0
+    for name, section in (("req-hdr", req_hdr), ("res-hdr", res_hdr)):
+        if section is not None:
+            parts.append(f"{name}={offset}")
+            offset += len(section)
+    if body:
+        parts.append(f"{'res-body' if res_hdr is not None else 'req-body'}={offset}")
+    else:
+        parts.append(f"null-body={offset}")
+    head = (
+        f"ICAP/1.0 {status} {REASONS.get(status, 'Unknown')}\r\n".encode()
+        + _header_block(headers)
+        + f"Date: {formatdate(usegmt=True)}\r\n".encode()
+        + f"Encapsulated: {', '.join(parts)}\r\n\r\n".encode()
+    )
+    return head + (req_hdr or b"") + (res_hdr or b"")
+
+
+def http_response_head(status: int, headers: Iterable[tuple[str, str]]) -> bytes:
+    reason = HTTP_REASONS.get(status, "Blocked")
+    return f"HTTP/1.1 {status} {reason}\r\n".encode() + _header_block(headers) + b"\r\n"
+
+
+def error_response(status: int, istag: str, message: str = "") -> bytes:
+    """An ICAP error answer; the connection is closed after it."""
+    headers = [("ISTag", istag), ("Connection", "close")]
+    if message:
+        # X-Error is informational only; keep it on one printable line.
+        clean = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in message)[:200]
+        headers.append(("X-Error", clean))
+    return icap_response(status, headers)

@@ -1,0 +1,179 @@
+"""The pyicap adapter: the only module that imports pyicap.
+
+pyicap 1.0b1 gives the server shape (``ICAPServer`` is a ``TCPServer``,
+``BaseICAPRequestHandler`` a stream handler) but its request loop breaks on
+Python 3.10+ (``collections.Callable``), mixes str and bytes in
+``send_enc_error``, raises on malformed headers and sends a random ISTag on
+every reply. We keep it as the base classes and replace those parts here:
+the per-connection loop is driven by :class:`ConnectionManager`, and each
+transaction is parsed by the sans-IO :mod:`icapfilter.icap.parse`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+from collections.abc import Callable
+
+import pyicap
+
+from ..blockpage import BlockPage
+from ..icap import render
+from ..icap.errors import IcapProtocolError
+from ..policy import PolicyHolder
+from .connections import ConnectionManager
+from .stream import ConnectionClosed, SocketReader
+from .transaction import Outcome, ProtocolSettings, Transaction, istag_for
+
+log = logging.getLogger("icapfilter.server")
+
+
+class IcapConnection(pyicap.BaseICAPRequestHandler):
+    """One persistent ICAP connection, served one transaction at a time."""
+
+    def __init__(self, sock: socket.socket, client_address: tuple, server: IcapServer) -> None:
+        # Not calling StreamRequestHandler.__init__: it would run pyicap's whole
+        # connection loop (``handle``) in this thread and close the socket.
+        self.request = self.connection = self.sock = sock
+        self.client_address = client_address
+        self.server = server
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.reader = SocketReader(sock, server.read_timeout, server.head_timeout)
+        self.close_connection = False
+
+    # pyicap's names, kept so code written against pyicap reads naturally.
+    def handle_one_request(self) -> bool:
+        return self.serve_one()
+
+    def handle(self) -> None:
+        while self.serve_one():
+            pass
+
+    def serve_one(self) -> bool:
+        server = self.server
+        tx = Transaction(self.reader, self.sock.sendall, server.holder, server.blockpage,
+                         server.settings)
+        try:
+            keep = tx.run()
+        except ConnectionClosed:
+            return False
+        except IcapProtocolError as exc:
+            self._reject(tx, exc.status, str(exc))
+            return False
+        except OSError as exc:
+            log.info("connection from %s lost: %s", self.client_address[0], exc)
+            return False
+        except Exception:
+            log.exception("internal error in %s %s", tx.outcome.method, tx.outcome.url)
+            self._reject(tx, 500, "internal error")
+            return False
+        server.record(tx.outcome, self.client_address)
+        return keep
+
+    def _reject(self, tx: Transaction, status: int, message: str) -> None:
+        tx.outcome.status = status
+        self.server.record(tx.outcome, self.client_address, error=message)
+        if tx.answered:
+            return  # the answer had started: closing is the only signal left
+        self.send_error(status, message)
+
+    def send_error(self, code: int, message: str | None = None) -> None:
+        """pyicap's version writes a misspelled attribute; ours renders an ICAP error."""
+        try:
+            self.sock.sendall(render.error_response(code, istag_for(
+                self.server.holder.current.generation), message or ""))
+        except OSError:
+            pass
+
+    def send_enc_error(self, code: int, message: str | None = None, body: str = "",
+                       contenttype: str = "text/html") -> None:
+        self.send_error(code, message)
+
+    def has_pending(self) -> bool:
+        return self.reader.has_pending()
+
+    def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+Recorder = Callable[[Outcome, tuple, str | None], None]
+
+
+class IcapServer(pyicap.ICAPServer):
+    """pyicap's TCPServer with bounded concurrency, SO_REUSEPORT and a client allow-list."""
+
+    allow_reuse_address = True
+    request_queue_size = 1024
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        holder: PolicyHolder,
+        blockpage: BlockPage,
+        settings: ProtocolSettings,
+        *,
+        threads: int = 16,
+        idle_timeout: float = 60.0,
+        read_timeout: float = 30.0,
+        head_timeout: float = 10.0,
+        reuse_port: bool = False,
+        allowed_clients: tuple[str, ...] = (),
+        recorder: Recorder | None = None,
+    ) -> None:
+        self.holder = holder
+        self.blockpage = blockpage
+        self.settings = settings
+        self.read_timeout = read_timeout
+        self.head_timeout = head_timeout
+        self.reuse_port = reuse_port
+        self._allowed = tuple(ipaddress.ip_network(net, strict=False) for net in allowed_clients)
+        self._recorder = recorder
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.manager = ConnectionManager(
+            threads=threads,
+            max_connections=settings.max_connections,
+            idle_timeout=idle_timeout,
+            overload_reply=lambda: render.error_response(
+                503, istag_for(holder.current.generation), "too many connections"),
+        )
+        super().__init__(address, IcapConnection)
+
+    def server_bind(self) -> None:
+        if self.reuse_port:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+    def verify_request(self, request: socket.socket, client_address: tuple) -> bool:
+        if not self._allowed:
+            return True
+        try:
+            address = ipaddress.ip_address(client_address[0])
+        except ValueError:
+            return False
+        if any(address in net for net in self._allowed):
+            return True
+        log.warning("refused ICAP connection from %s (not in allowed_clients)", address)
+        return False
+
+    def process_request(self, request: socket.socket, client_address: tuple) -> None:
+        self.manager.add(IcapConnection(request, client_address, self))
+
+    def handle_error(self, request: object, client_address: tuple) -> None:
+        log.exception("error accepting a connection from %s", client_address)
+
+    def record(self, outcome: Outcome, client_address: tuple, error: str | None = None) -> None:
+        if self._recorder is not None:
+            try:
+                self._recorder(outcome, client_address, error)
+            except Exception:
+                log.exception("access log failed")
+
+    def drain_and_close(self, drain_timeout: float) -> None:
+        self.manager.shutdown(drain_timeout)
+        self.server_close()

@@ -1,0 +1,206 @@
+"""Process lifecycle: one worker, or N workers sharing the port, and signals.
+
+Signals: SIGTERM/SIGINT drain in-flight transactions and exit; SIGHUP
+re-reads the configuration and lists and swaps the policy without dropping
+connections (a failed reload keeps the old policy); SIGUSR1 reopens logs.
+With ``workers > 1`` the parent only supervises: it forwards signals and
+restarts a worker that died.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..blockpage import BlockPage
+from ..config import Config, ConfigError, parse_listen
+from ..icap.parse import Limits
+from ..policy import Policy, PolicyHolder
+from .handler import IcapServer, Recorder
+from .transaction import ProtocolSettings
+
+log = logging.getLogger("icapfilter.server")
+
+
+@dataclass
+class Built:
+    """What one configuration turns into; rebuilt as a whole on reload."""
+
+    config: Config
+    policy: Policy
+    blockpage: BlockPage
+
+
+Builder = Callable[[Config], Built]
+Loader = Callable[[], Config]
+
+
+def protocol_settings(config: Config) -> ProtocolSettings:
+    s = config.server
+    defaults = ProtocolSettings()
+    return ProtocolSettings(
+        limits=Limits(max_head_bytes=s.max_head_bytes),
+        max_connections=s.max_connections * s.workers,
+        options_ttl=s.options_ttl,
+        preview=s.preview,
+        transfer_ignore=defaults.transfer_ignore if s.transfer_ignore is None
+        else s.transfer_ignore,
+        transfer_complete=defaults.transfer_complete if s.transfer_complete is None
+        else s.transfer_complete,
+        hold_bytes=s.hold_bytes,
+    )
+
+
+def make_server(built: Built, holder: PolicyHolder, *, reuse_port: bool,
+                recorder: Recorder | None = None) -> IcapServer:
+    s = built.config.server
+    server = IcapServer(
+        parse_listen(s.listen), holder, built.blockpage, protocol_settings(built.config),
+        threads=s.threads, idle_timeout=s.idle_timeout, read_timeout=s.read_timeout,
+        head_timeout=s.head_timeout, reuse_port=reuse_port,
+        allowed_clients=tuple(s.allowed_clients), recorder=recorder,
+    )
+    # Max-Connections advertises the fleet-wide cap; each process enforces its share.
+    server.manager.max_connections = s.max_connections
+    return server
+
+
+class Worker:
+    """One serving process: accept loop in a thread, signals in the main thread."""
+
+    def __init__(self, built: Built, load: Loader, build: Builder, *, reuse_port: bool,
+                 recorder_factory: Callable[[Config], Recorder | None] | None = None) -> None:
+        self.built = built
+        self.load = load
+        self.build = build
+        self.holder = PolicyHolder(built.policy)
+        self.recorder_factory = recorder_factory
+        self.recorder = recorder_factory(built.config) if recorder_factory else None
+        self.server = make_server(built, self.holder, reuse_port=reuse_port,
+                                  recorder=self._record)
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._reopen = threading.Event()
+
+    def _record(self, outcome, peer, error) -> None:  # type: ignore[no-untyped-def]
+        if self.recorder is not None:
+            self.recorder(outcome, peer, error)
+
+    def reload(self) -> bool:
+        try:
+            config = self.load()
+            built = self.build(config)
+        except (ConfigError, OSError, ValueError) as exc:
+            log.error("reload failed, keeping the running configuration: %s", exc)
+            return False
+        if config.server != self.built.config.server:
+            log.warning("[server] settings changed; they take effect after a restart")
+        self.server.blockpage = built.blockpage
+        self.holder.swap(built.policy)
+        self.built = built
+        log.info("reloaded: generation %s", built.policy.generation)
+        return True
+
+    def run(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self._stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
+        signal.signal(signal.SIGUSR1, lambda *_: self._reopen.set())
+        thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.5},
+                                  name="icap-accept", daemon=True)
+        thread.start()
+        log.info("listening on %s (pid %d)", self.built.config.server.listen, os.getpid())
+        while not self._stop.is_set():
+            self._stop.wait(0.5)
+            if self._reload.is_set():
+                self._reload.clear()
+                self.reload()
+            if self._reopen.is_set():
+                self._reopen.clear()
+                reopen = getattr(self.recorder, "reopen", None)
+                if reopen:
+                    reopen()
+        log.info("stopping: draining connections")
+        self.server.shutdown()
+        self.server.drain_and_close(self.built.config.server.drain_timeout)
+        thread.join(timeout=2)
+        return 0
+
+
+def check_bindable(listen: str) -> None:
+    host, port = parse_listen(listen)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        probe.bind((host, port))
+
+
+def serve(load: Loader, build: Builder,
+          recorder_factory: Callable[[Config], Recorder | None] | None = None) -> int:
+    """Run the filter until SIGTERM; returns the exit status."""
+    config = load()
+    built = build(config)  # fail before forking: errors are reported once
+    workers = config.server.workers
+    if config.server.pid_file:
+        with open(config.server.pid_file, "w") as handle:
+            handle.write(f"{os.getpid()}\n")
+    if workers == 1:
+        return Worker(built, load, build, reuse_port=False,
+                      recorder_factory=recorder_factory).run()
+    check_bindable(config.server.listen)
+    return _supervise(workers, lambda: Worker(built, load, build, reuse_port=True,
+                                              recorder_factory=recorder_factory).run())
+
+
+def _supervise(count: int, run_worker: Callable[[], int]) -> int:
+    children: dict[int, int] = {}
+    stopping = False
+
+    def spawn(slot: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = run_worker()
+            finally:
+                os._exit(code)
+        children[pid] = slot
+
+    def forward(sig: int, _frame: object) -> None:
+        nonlocal stopping
+        if sig in (signal.SIGTERM, signal.SIGINT):
+            stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM if sig == signal.SIGINT else sig)
+            except ProcessLookupError:
+                pass
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
+        signal.signal(sig, forward)
+    for slot in range(count):
+        spawn(slot)
+    last_restart = 0.0
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        slot = children.pop(pid, None)
+        if slot is None or stopping:
+            continue
+        log.error("worker %d exited (status %d); restarting it", pid, status)
+        if time.monotonic() - last_restart < 1.0:
+            time.sleep(1.0)
+        last_restart = time.monotonic()
+        spawn(slot)
+    return 0

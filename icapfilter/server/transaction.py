@@ -1,0 +1,381 @@
+"""One ICAP transaction: read a message, ask the policy, answer (RFC 3507).
+
+Response path and Squid 5.7: Squid 5.7 sends about 64 KB of a RESPMOD body
+and then waits for the service to start its answer (Squid bug 5352). So a
+body is held only up to ``hold_bytes`` (default 56 KiB): a page decided
+within that is answered as a whole (204, echo, or block page); past that the
+answer starts, the held chunks go out, and the rest is streamed while the scan
+continues. A page found to be blocked after its answer started is cut short
+(the body ends early, so Squid sees a truncated response) and logged as a late
+block. See docs/squid.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .. import __version__
+from ..blockpage import BlockPage
+from ..icap import render
+from ..icap.errors import IcapProtocolError
+from ..icap.messages import IcapRequest
+from ..icap.parse import EndOfBody, Limits, attach_heads, heads_length, parse_icap_head
+from ..policy import Client, PolicyHolder, RequestInfo, ResponseInfo
+from ..verdict import Verdict
+from .stream import ChunkedBody, SocketReader
+
+log = logging.getLogger("icapfilter.server")
+
+SERVICES = {"reqmod": "REQMOD", "respmod": "RESPMOD", "request": "REQMOD", "response": "RESPMOD"}
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolSettings:
+    """What the transaction layer needs to know; built from the configuration."""
+
+    limits: Limits = Limits()
+    max_connections: int = 500
+    options_ttl: int = 300
+    preview: int = 4096
+    transfer_preview: str = "*"
+    transfer_ignore: str = (
+        "jpg, jpeg, png, gif, webp, avif, ico, bmp, tif, tiff, mp4, m4v, webm, mkv, avi, mov, "
+        "mp3, m4a, ogg, oga, wav, flac, woff, woff2, ttf, otf, eot, zip, gz, tgz, bz2, xz, 7z, "
+        "rar, iso, exe, msi, dmg, deb, rpm, apk"
+    )
+    transfer_complete: str = "html, htm, shtml, xhtml"
+    hold_bytes: int = 56 * 1024
+    drain_bytes: int = 4 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened, for the access log."""
+
+    service: str = "-"
+    method: str = "-"
+    url: str = "-"
+    client: Client = field(default_factory=Client)
+    status: int = 0
+    verdict: Verdict | None = None
+    late: bool = False
+    body_bytes: int = 0
+    started: float = 0.0
+
+    @property
+    def duration_ms(self) -> float:
+        return (time.monotonic() - self.started) * 1e3 if self.started else 0.0
+
+
+def istag_for(generation: str) -> str:
+    """A quoted ISTag of at most 32 characters that changes with the generation."""
+    clean = "".join(ch for ch in generation if ch.isalnum() or ch in "-._")[:28]
+    return f'"if-{clean or "0"}"'
+
+
+def _client_of(request: IcapRequest) -> Client:
+    user = request.headers.get("X-Client-Username") or request.headers.get("X-Authenticated-User")
+    if user:
+        user = _maybe_base64(user.strip())
+    return Client(ip=(request.headers.get("X-Client-IP") or "").strip() or None, user=user)
+
+
+def _maybe_base64(value: str) -> str:
+    # Squid base64-encodes the name with icap_client_username_encode on, and c-icap's
+    # X-Authenticated-User convention is "Local://name" base64-encoded.
+    import base64
+    import binascii
+
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return value
+    if decoded.isprintable() and len(value) % 4 == 0 and len(value) >= 8:
+        return decoded.split("://", 1)[-1]
+    return value
+
+
+class Transaction:
+    """Handles one ICAP message on a connection; ``run`` returns keep-alive."""
+
+    def __init__(
+        self,
+        reader: SocketReader,
+        send: Callable[[bytes], None],
+        holder: PolicyHolder,
+        blockpage: BlockPage,
+        settings: ProtocolSettings,
+    ) -> None:
+        self.reader = reader
+        self._send = send
+        self.answered = False  # once bytes went out, an error can only close the connection
+        self.holder = holder
+        self.blockpage = blockpage
+        self.settings = settings
+        self.outcome = Outcome()
+        self.istag = istag_for(holder.current.generation)
+
+    def send(self, data: bytes) -> None:
+        if data:
+            self.answered = True
+            self._send(data)
+
+    # -- entry point -------------------------------------------------------
+
+    def run(self) -> bool:
+        limits = self.settings.limits
+        head = self.reader.read_head(limits.max_head_bytes)
+        self.outcome.started = time.monotonic()
+        request = parse_icap_head(head, limits)
+        kind = SERVICES.get(request.service)
+        self.outcome.service, self.outcome.method = request.service, request.method
+        if kind is None:
+            raise IcapProtocolError(f"no service {request.service!r}", 404)
+        if request.method == "OPTIONS":
+            if request.has_body:
+                self._drain(ChunkedBody(self.reader, limits), limit=None)
+            self.send(self._options(kind))
+            self.outcome.status = 200
+            return request.keep_alive
+        if request.method != kind:
+            raise IcapProtocolError(f"{request.method} not allowed for {request.service}", 405)
+        request = attach_heads(request, self.reader.read_exact(heads_length(request)), limits)
+        policy = self.holder.current
+        self.istag = istag_for(policy.generation)
+        client = _client_of(request)
+        http_req = request.http_request
+        info = RequestInfo(
+            client=client,
+            method=http_req.method if http_req else "-",
+            url=http_req.url if http_req else "-",
+            headers=http_req.headers if http_req else request.headers,
+        )
+        self.outcome.client, self.outcome.url = client, info.url
+        exchange = _Exchange(self, request, info)
+        keep = exchange.reqmod(policy) if kind == "REQMOD" else exchange.respmod(policy)
+        return keep and request.keep_alive
+
+    # -- pieces ------------------------------------------------------------
+
+    def _options(self, kind: str) -> bytes:
+        s = self.settings
+        headers = [
+            ("Methods", kind),
+            ("Service", f"icapfilter/{__version__} {kind.lower()} filter"),
+            ("Service-ID", "icapfilter"),
+            ("ISTag", self.istag),
+            ("Max-Connections", str(s.max_connections)),
+            ("Options-TTL", str(s.options_ttl)),
+            ("Allow", "204"),
+            ("Preview", str(s.preview)),
+        ]
+        if kind == "RESPMOD":
+            headers.append(("Transfer-Preview", s.transfer_preview))
+            if s.transfer_ignore:
+                headers.append(("Transfer-Ignore", s.transfer_ignore))
+            if s.transfer_complete:
+                headers.append(("Transfer-Complete", s.transfer_complete))
+        return render.icap_response(200, headers)
+
+    def _drain(self, body: ChunkedBody, limit: int | None) -> bool:
+        """Read and drop the rest of a body; False when it was too long to wait for."""
+        total = 0
+        while True:
+            event = body.next()
+            if isinstance(event, EndOfBody):
+                return True
+            total += len(event)
+            if limit is not None and total > limit:
+                return False
+
+
+class _Exchange:
+    """The REQMOD/RESPMOD flow of one message, after its heads were read."""
+
+    def __init__(self, tx: Transaction, request: IcapRequest, info: RequestInfo) -> None:
+        self.tx = tx
+        self.request = request
+        self.info = info
+        self.body = ChunkedBody(tx.reader, tx.settings.limits) if request.has_body else None
+        self.in_preview = request.has_body and request.preview is not None
+        self.complete = not request.has_body  # the whole body has been read
+
+    # -- reading -----------------------------------------------------------
+
+    def next_data(self) -> bytes | None:
+        """Next body bytes; None at the end of the preview or of the body."""
+        assert self.body is not None
+        event = self.body.next()
+        if isinstance(event, EndOfBody):
+            if not self.in_preview or event.ieof:
+                self.complete = True
+            return None
+        self.tx.outcome.body_bytes += len(event)
+        return event
+
+    def continue_after_preview(self) -> None:
+        if self.in_preview and not self.complete:
+            self.tx.send(render.CONTINUE)
+            self.body = ChunkedBody(self.tx.reader, self.tx.settings.limits)
+        self.in_preview = False
+
+    def finish_reading(self) -> bool:
+        """Consume what is left so the connection can carry the next message."""
+        if self.complete or self.body is None:
+            return True
+        if self.in_preview:
+            # A final answer inside the preview ends the message (RFC 3507 4.5),
+            # but the rest of the preview's chunks are still on the wire.
+            while self.next_data() is not None:
+                pass
+            return True
+        ok = self.tx._drain(self.body, self.tx.settings.drain_bytes)
+        self.complete = ok
+        return ok
+
+    # -- answering ---------------------------------------------------------
+
+    def headers(self, verdict: Verdict | None = None) -> list[tuple[str, str]]:
+        result = [("ISTag", self.tx.istag), ("Server", f"icapfilter/{__version__}")]
+        if verdict is not None and verdict.blocked:
+            result.append(("X-Icapfilter-Verdict", "block"))
+            if verdict.category:
+                result.append(("X-Icapfilter-Category", _header_safe(verdict.category)))
+        return result
+
+    def answer_204(self) -> bool:
+        ok = self.finish_reading()
+        self.tx.send(render.icap_response(204, self.headers()))
+        self.tx.outcome.status = 204
+        return ok
+
+    def answer_block(self, verdict: Verdict) -> bool:
+        page = self.tx.blockpage.render(verdict, self.info.url, self.info.client.ip,
+                                        self.info.client.user)
+        http_head = render.http_response_head(verdict.status, [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Length", str(len(page))),
+            ("Cache-Control", "no-store"),
+            ("X-Icapfilter-Category", _header_safe(verdict.category or "-")),
+        ])
+        ok = self.finish_reading()
+        self.tx.send(
+            render.icap_response(200, self.headers(verdict), res_hdr=http_head, body=True)
+            + render.chunk(page) + render.LAST_CHUNK
+        )
+        self.tx.outcome.status = 200
+        self.tx.outcome.verdict = verdict
+        return ok
+
+    def start_echo(self, held: list[bytes]) -> None:
+        """Start a 200 answer that carries the original message back unchanged."""
+        if self.request.method == "REQMOD":
+            assert self.request.http_request is not None
+            head = render.icap_response(200, self.headers(),
+                                        req_hdr=self.request.http_request.raw,
+                                        body=self.body is not None)
+        else:
+            assert self.request.http_response is not None
+            head = render.icap_response(200, self.headers(),
+                                        res_hdr=self.request.http_response.raw,
+                                        body=self.body is not None)
+        self.tx.send(head + b"".join(render.chunk(piece) for piece in held))
+        self.tx.outcome.status = 200
+
+    def echo_rest(self) -> None:
+        """Stream the rest of the body through, then end it."""
+        if self.body is None:
+            return
+        self.continue_after_preview()
+        while not self.complete:
+            data = self.next_data()
+            if data is not None:
+                self.tx.send(render.chunk(data))
+        self.tx.send(render.LAST_CHUNK)
+
+    def allow(self, held: list[bytes]) -> bool:
+        if self.in_preview or self.request.allows(204):
+            return self.answer_204()
+        self.start_echo(held)
+        self.echo_rest()
+        return True
+
+    # -- flows -------------------------------------------------------------
+
+    def reqmod(self, policy) -> bool:
+        verdict = policy.decide_request(self.info)
+        self.tx.outcome.verdict = verdict
+        if verdict.blocked:
+            return self.answer_block(verdict)
+        return self.allow([])
+
+    def respmod(self, policy) -> bool:
+        assert self.request.http_response is not None
+        response = ResponseInfo(self.request.http_response.status,
+                                self.request.http_response.headers)
+        decision = policy.begin_response(self.info, response)
+        if isinstance(decision, Verdict):
+            self.tx.outcome.verdict = decision
+            return self.answer_block(decision) if decision.blocked else self.allow([])
+        scan = decision
+        held: list[bytes] = []
+        held_bytes = 0
+        hold = self.tx.settings.hold_bytes
+        # Phase 1: hold the body (preview first) until the verdict is known or the
+        # hold limit is reached.
+        while not self.complete and not scan.certain and held_bytes <= hold:
+            data = self.next_data()
+            if data is None:
+                if self.complete:
+                    break
+                self.continue_after_preview()
+                continue
+            scan.feed(data)
+            held.append(data)
+            held_bytes += len(data)
+        if self.complete or scan.certain:
+            verdict = scan.finish()
+            self.tx.outcome.verdict = verdict
+            if verdict.blocked:
+                return self.answer_block(verdict)
+            if not self.complete:
+                # Scanning is over (limit reached): pass the rest through untouched.
+                self.start_echo(held)
+                self.echo_rest()
+                return True
+            return self.allow(held)
+        # Phase 2: answer now and stream, still scanning.
+        self.start_echo(held)
+        self.continue_after_preview()
+        while not self.complete:
+            data = self.next_data()
+            if data is None:
+                continue
+            if not scan.certain:
+                scan.feed(data)
+                if scan.certain:
+                    verdict = scan.finish()
+                    if verdict.blocked:
+                        return self.late_block(verdict)
+            self.tx.send(render.chunk(data))
+        self.tx.send(render.LAST_CHUNK)
+        verdict = scan.finish()
+        self.tx.outcome.verdict = verdict
+        if verdict.blocked:
+            # Too late to stop: everything has been sent. Log it as such.
+            self.tx.outcome.late = True
+        return True
+
+    def late_block(self, verdict: Verdict) -> bool:
+        self.tx.send(render.LAST_CHUNK)
+        self.tx.outcome.verdict = verdict
+        self.tx.outcome.late = True
+        log.warning("late block after streaming started: %s (%s)", self.info.url, verdict.reason)
+        return self.finish_reading()
+
+
+def _header_safe(value: str) -> str:
+    return "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in value)[:120]

@@ -1,0 +1,26 @@
+"""The one place that turns a normalized key into its stored 64-bit form.
+
+Every store and the loader go through here so memory and Redis agree bit for
+bit. 64 bits keep the false-positive rate negligible at millions of entries
+(32-bit hashes would collide every few thousand lookups at that size).
+"""
+
+from __future__ import annotations
+
+import xxhash
+
+BUCKET_BITS = 16
+FIELD_BYTES = 6
+_FIELD_MASK = (1 << (64 - BUCKET_BITS)) - 1
+
+
+def key_hash(key: str) -> int:
+    """Hash a kind-prefixed key (``d:example.com``, ``u:example.com/p``) to 64 bits."""
+    return xxhash.xxh3_64_intdigest(key.encode("utf-8"))
+
+
+def split_hash(value: int) -> tuple[bytes, bytes]:
+    """Split a hash into (2-byte bucket, 6-byte field), the Redis hash layout."""
+    return (value >> (64 - BUCKET_BITS)).to_bytes(2, "big"), (value & _FIELD_MASK).to_bytes(
+        FIELD_BYTES, "big"
+    )

@@ -1,0 +1,298 @@
+"""Canonical forms of list entries and request URLs.
+
+Entries and requests go through the same functions, so matching reduces to
+comparing strings (and, in the stores, their hashes). The rules follow
+squidGuard and e2guardian where they agree; see docs/lists.md for examples.
+
+Keys carry a kind prefix so one hash space holds both kinds:
+
+* ``d:<host>``       a domain entry: matches the host and every subdomain.
+* ``u:<host><path>`` a URL entry: matches the host with ``www\\d*.``, ``web.``
+  or ``ftp.`` stripped (not other subdomains) and a path prefix that ends at a
+  segment boundary (``/ ? & =``).
+
+The only exception raised here is :class:`InvalidEntry` (a ``ValueError``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from icapfilter.urls.errors import InvalidEntry, InvalidUrl
+
+DOMAIN_PREFIX = "d:"
+URL_PREFIX = "u:"
+
+#: Hostile URLs must not turn one decision into hundreds of lookups.
+MAX_HOST_SUFFIXES = 10
+MAX_PATH_PREFIXES = 8
+#: Paths are cut here before matching: list entries are never that long.
+MAX_PATH_LENGTH = 4096
+MAX_HOST_LENGTH = 253
+
+EntryKind = Literal["domain", "url", "auto"]
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+_ASCII_HOST = re.compile(r"^[a-z0-9_\-]+(?:\.[a-z0-9_\-]+)*$")
+_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_\-]{0,61}[a-z0-9_])?$")
+_IPV4ISH = re.compile(r"^[0-9.]+$")
+_CONTROL = re.compile(r"[\x00-\x20\x7f]")
+#: Prefixes squidGuard strips from URL entries and requests.
+_URL_HOST_PREFIX = re.compile(r"^(?:www[0-9]*|web|ftp)\.(?=[^.]+\.)")
+_DOMAIN_HOST_PREFIX = re.compile(r"^www[0-9]*\.(?=[^.]+\.)")
+_DEFAULT_BOUNDARIES = frozenset("/?&=")
+
+_UNRESERVED = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
+#: Characters kept literally in a path (RFC 3986 pchar plus ``/?``), except ``%``.
+_PATH_SAFE = _UNRESERVED | frozenset("!$&'()*+,;=:@/?")
+_PLAIN_PATH = re.compile(r"^[a-z0-9\-._~!$&'()*+,;=:@/?]*$")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedUrl:
+    """A request reduced to what matching looks at (port and scheme are ignored)."""
+
+    host: str
+    path: str
+    is_ip: bool
+
+    @property
+    def key(self) -> str:
+        """The cache key: identical for every spelling of the same request."""
+        return self.host + self.path
+
+
+def _split(text: str) -> tuple[str, str]:
+    """Split into (authority, path+query); tolerant of missing schemes and CONNECT targets."""
+    if _CONTROL.search(text):
+        raise InvalidEntry("control character or whitespace in entry")
+    match = _SCHEME.match(text)
+    if match:
+        text = text[match.end() :]
+    cut = len(text)
+    for sep in "/?#":
+        pos = text.find(sep)
+        if 0 <= pos < cut:
+            cut = pos
+    authority, rest = text[:cut], text[cut:]
+    if "#" in rest:
+        rest = rest[: rest.index("#")]
+    if "@" in authority:
+        authority = authority.rsplit("@", 1)[1]
+    return authority, rest
+
+
+def _host_of(authority: str) -> tuple[str, bool]:
+    """Return (host, is_ip) with the port dropped: lists judge hosts, not ports."""
+    if authority.startswith("["):
+        end = authority.find("]")
+        if end < 0:
+            raise InvalidEntry("unterminated IPv6 literal")
+        port = authority[end + 1 :]
+        if port and not (port.startswith(":") and _valid_port(port[1:])):
+            raise InvalidEntry("invalid port")
+        return _ipv6(authority[1:end]), True
+    colons = authority.count(":")
+    if colons > 1:
+        return _ipv6(authority), True
+    if colons == 1:
+        authority, port = authority.split(":")
+        if not _valid_port(port):
+            raise InvalidEntry("invalid port")
+    host = normalize_host(authority)
+    return host, host[0].isdigit() and _IPV4ISH.match(host) is not None
+
+
+def _valid_port(port: str) -> bool:
+    return port == "" or (port.isascii() and port.isdigit() and int(port) <= 65535)
+
+
+def _ipv6(text: str) -> str:
+    try:
+        return "[" + ipaddress.IPv6Address(text).compressed + "]"
+    except ValueError as exc:
+        raise InvalidEntry(f"invalid IPv6 address: {exc}") from None
+
+
+def normalize_host(host: str) -> str:
+    """Lowercase ASCII (punycode) form of a host name or an IP literal.
+
+    IDN labels are converted with the stdlib IDNA 2003 codec, which is lenient
+    about the mixed spellings found in real lists; IPv4 literals are checked
+    with ``ipaddress`` and kept as written.
+    """
+    if host.endswith("."):
+        host = host[:-1]
+    host = host.lower()
+    if not host:
+        raise InvalidEntry("empty host")
+    if host.startswith("["):
+        return _ipv6(host.strip("[]"))
+    if not _ASCII_HOST.match(host):
+        if host.isascii():
+            raise InvalidEntry(f"invalid character in host {host!r}")
+        try:
+            host = host.encode("idna").decode("ascii").lower()
+        except (UnicodeError, ValueError) as exc:
+            raise InvalidEntry(f"invalid international host name: {exc}") from None
+        if host.endswith("."):
+            host = host[:-1]
+        if not _ASCII_HOST.match(host):
+            raise InvalidEntry("invalid host name")
+    if len(host) > MAX_HOST_LENGTH:
+        raise InvalidEntry("host name longer than 253 characters")
+    if _IPV4ISH.match(host):
+        try:
+            return str(ipaddress.IPv4Address(host))
+        except ValueError as exc:
+            raise InvalidEntry(f"invalid IPv4 address: {exc}") from None
+    for label in host.split("."):
+        if not _LABEL.match(label):
+            raise InvalidEntry(f"invalid host label {label!r}")
+    return host
+
+
+def _percent_normalize(path: str) -> str:
+    """Lowercase, decode unreserved escapes, uppercase the rest (``%7e`` == ``~``)."""
+    out: list[str] = []
+    i, n = 0, len(path)
+    while i < n:
+        ch = path[i]
+        if ch == "%":
+            if i + 2 < n and path[i + 1] in _HEX and path[i + 2] in _HEX:
+                decoded = chr(int(path[i + 1 : i + 3], 16))
+                if decoded in _UNRESERVED:
+                    out.append(decoded.lower())
+                else:
+                    out.append("%" + path[i + 1 : i + 3].upper())
+                i += 3
+                continue
+            out.append("%25")
+        elif ch in _PATH_SAFE:
+            out.append(ch.lower())
+        else:
+            out.extend(f"%{b:02X}" for b in ch.lower().encode("utf-8", "surrogatepass"))
+        i += 1
+    return "".join(out)
+
+
+def _remove_dot_segments(path: str) -> str:
+    """Resolve ``.``/``..`` and collapse ``//`` so ``/a/../bad`` can't dodge ``/bad``."""
+    out: list[str] = []
+    for seg in path.split("/"):
+        if seg in ("", "."):
+            continue
+        if seg == "..":
+            if out:
+                out.pop()
+            continue
+        out.append(seg)
+    return "/" + "/".join(out) if out else ""
+
+
+def normalize_path(raw: str) -> str:
+    """Canonical path+query: '' for the root, no trailing ``/``, ``?`` or ``&``.
+
+    Paths compare case-insensitively, as in squidGuard and e2guardian (both
+    lowercase the whole URL); percent escapes keep uppercase hex.
+    """
+    if not raw:
+        return ""
+    raw = raw[:MAX_PATH_LENGTH]
+    if not _PLAIN_PATH.match(raw):
+        raw = _percent_normalize(raw)
+    path, sep, query = raw.partition("?")
+    if "/." in path or "//" in path:
+        path = _remove_dot_segments(path)
+    return (path + sep + query).rstrip("/?&")
+
+
+def parse_url(url: str) -> NormalizedUrl:
+    """Normalize a request URL, a schemeless ``host/path`` or a CONNECT ``host:port``."""
+    try:
+        authority, rest = _split(url.strip())
+        host, is_ip = _host_of(authority)
+        return NormalizedUrl(host, normalize_path(rest), is_ip)
+    except InvalidEntry as exc:
+        raise InvalidUrl(str(exc)) from None
+
+
+def strip_url_host(host: str) -> str:
+    """The host form URL entries are stored under (squidGuard's ``www\\d*.``/``web.``/``ftp.``)."""
+    return _URL_HOST_PREFIX.sub("", host, count=1)
+
+
+def normalize_entry(text: str, kind: EntryKind = "auto") -> str:
+    """Return the kind-prefixed key of a list entry.
+
+    ``kind`` is the kind of the file: a domain list line carrying a path
+    becomes a URL entry (that is what its author meant); a URL list line
+    without a path is a host-only URL entry (no subdomains, like squidGuard);
+    ``auto`` picks by the presence of a path.
+    """
+    text = text.strip()
+    if text.startswith("*."):
+        text = text[2:]
+    text = text.lstrip(".")
+    if not text:
+        raise InvalidEntry("empty entry")
+    authority, rest = _split(text)
+    host, is_ip = _host_of(authority)
+    path = normalize_path(rest)
+    if path or kind == "url":
+        return URL_PREFIX + (host if is_ip else strip_url_host(host)) + path
+    return DOMAIN_PREFIX + (host if is_ip else _DOMAIN_HOST_PREFIX.sub("", host, count=1))
+
+
+def entry_text(key: str) -> str:
+    """The readable form of a key (what a hit reports as its ``entry``)."""
+    return key[2:]
+
+
+def host_suffixes(host: str, is_ip: bool = False) -> list[str]:
+    """Every domain suffix, most specific first, capped for hostile hosts.
+
+    The bare TLD is included: a domain entry ``xxx`` (or ``.xxx``) blocks the
+    whole TLD, as in squidGuard. Beyond :data:`MAX_HOST_SUFFIXES` labels only
+    the full host and the shortest suffixes are tried.
+    """
+    if is_ip:
+        return [host]
+    labels = host.split(".")
+    n = len(labels)
+    start = max(0, n - MAX_HOST_SUFFIXES)
+    result = [".".join(labels[i:]) for i in range(start, n)]
+    if start:
+        result.insert(0, host)
+    return result
+
+
+def path_prefixes(path: str) -> list[str]:
+    """Prefixes ending at ``/ ? & =`` boundaries, longest first, '' (host only) last."""
+    prefixes = [""]
+    for i in range(1, len(path)):
+        if path[i] in _DEFAULT_BOUNDARIES and path[i - 1] not in _DEFAULT_BOUNDARIES:
+            prefixes.append(path[:i])
+            if len(prefixes) > MAX_PATH_PREFIXES:
+                break
+    if path and prefixes[-1] != path:
+        prefixes.append(path)
+    prefixes.reverse()
+    return prefixes
+
+
+def candidates_for(url: NormalizedUrl) -> list[str]:
+    """All keys that could match ``url``: URL keys first (more specific), then domains."""
+    url_host = url.host if url.is_ip else strip_url_host(url.host)
+    keys = [URL_PREFIX + url_host + p for p in path_prefixes(url.path)]
+    keys.extend(DOMAIN_PREFIX + s for s in host_suffixes(url.host, url.is_ip))
+    return keys
+
+
+def candidates(url: str) -> list[str]:
+    """Keys to look up for a request URL, most specific first; raises :class:`InvalidUrl`."""
+    return candidates_for(parse_url(url))

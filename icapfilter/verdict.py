@@ -1,0 +1,36 @@
+"""A decision is a value: what to do with one request or response, and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Action(Enum):
+    ALLOW = "allow"
+    BLOCK = "block"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    action: Action
+    reason: str = ""
+    category: str | None = None
+    status: int = 403
+    group: str = "default"
+    entry: str | None = None
+    score: int | None = None
+    phrases: tuple[str, ...] = field(default_factory=tuple)
+    bytes_scanned: int = 0
+
+    @property
+    def blocked(self) -> bool:
+        return self.action is Action.BLOCK
+
+    @classmethod
+    def allow(cls, reason: str = "", **details: object) -> Verdict:
+        return cls(Action.ALLOW, reason, **details)  # type: ignore[arg-type]
+
+    @classmethod
+    def block(cls, reason: str, category: str | None = None, **details: object) -> Verdict:
+        return cls(Action.BLOCK, reason, category, **details)  # type: ignore[arg-type]
