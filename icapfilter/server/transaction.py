@@ -261,14 +261,15 @@ class _Exchange:
             ("Cache-Control", "no-store"),
             ("X-Icapfilter-Category", _header_safe(verdict.category or "-")),
         ])
-        ok = self.finish_reading()
+        # Answer first, then drop the rest of the body: Squid 5.7 stops sending
+        # the body after about 64 KB until the answer has started.
         self.tx.send(
             render.icap_response(200, self.headers(verdict), res_hdr=http_head, body=True)
             + render.chunk(page) + render.LAST_CHUNK
         )
         self.tx.outcome.status = 200
         self.tx.outcome.verdict = verdict
-        return ok
+        return self.finish_reading()
 
     def start_echo(self, held: list[bytes]) -> None:
         """Start a 200 answer that carries the original message back unchanged."""

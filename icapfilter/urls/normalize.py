@@ -158,6 +158,7 @@ def normalize_host(host: str) -> str:
 
 def _percent_normalize(path: str) -> str:
     """Lowercase, decode unreserved escapes, uppercase the rest (``%7e`` == ``~``)."""
+    path = path.lower()  # first: lower() may turn one char into several
     out: list[str] = []
     i, n = 0, len(path)
     while i < n:
@@ -173,9 +174,9 @@ def _percent_normalize(path: str) -> str:
                 continue
             out.append("%25")
         elif ch in _PATH_SAFE:
-            out.append(ch.lower())
+            out.append(ch)
         else:
-            out.extend(f"%{b:02X}" for b in ch.lower().encode("utf-8", "surrogatepass"))
+            out.extend(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass"))
         i += 1
     return "".join(out)
 

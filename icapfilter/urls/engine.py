@@ -1,0 +1,125 @@
+"""URL decisions: which list categories a request URL falls into.
+
+The engine knows nothing about groups or policy; it reports every matching
+category (block and exception alike) and lets the policy decide.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from icapfilter.urls.errors import StoreUnavailable
+from icapfilter.urls.hashing import key_hash
+from icapfilter.urls.model import Category
+from icapfilter.urls.normalize import candidates_for, entry_text, parse_url
+from icapfilter.urls.store import ListStore
+
+
+@dataclass(frozen=True, slots=True)
+class UrlHit:
+    """One matching list entry: ``entry`` is the normalized form that matched."""
+
+    category: str
+    entry: str
+    exception: bool
+
+
+class _Lru:
+    """A tiny thread-safe LRU; decisions are small and immutable (tuples of hits)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[tuple[str, str], tuple[UrlHit, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> tuple[UrlHit, ...] | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: tuple[str, str], value: tuple[UrlHit, ...]) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+class UrlEngine:
+    """Looks URLs up in a :class:`ListStore`, with a small decision cache.
+
+    The cache is keyed by (generation, normalized URL), so a reload makes every
+    cached decision unreachable at once (for RedisStore: as soon as the store's
+    cached generation pointer refreshes, ``pointer_ttl``, 1 s by default).
+    ``cache_size=0`` disables it.
+    """
+
+    def __init__(self, store: ListStore, cache_size: int = 10_000) -> None:
+        self.store = store
+        self._cache = _Lru(cache_size) if cache_size > 0 else None
+        self._categories: dict[str, dict[int, Category]] = {}
+        self._categories_lock = threading.Lock()
+
+    @property
+    def generation(self) -> str | None:
+        """Active generation id (use it in the ICAP ISTag); None when no list is loaded."""
+        return self.store.current_generation()
+
+    def lookup(self, url: str) -> list[UrlHit]:
+        """Every category ``url`` is listed in, most specific entry first.
+
+        Raises :class:`~icapfilter.urls.errors.InvalidUrl` for URLs that cannot
+        be parsed and :class:`StoreUnavailable` when the store is down.
+        """
+        parsed = parse_url(url)
+        if self._cache is not None:
+            generation = self.store.current_generation()
+            if generation is not None:
+                cached = self._cache.get((generation, parsed.key))
+                if cached is not None:
+                    return list(cached)
+        keys = candidates_for(parsed)
+        for _attempt in range(3):
+            generation, found = self.store.lookup([key_hash(k) for k in keys])
+            if generation is None:
+                return []
+            categories = self._categories_of(generation)
+            if categories is None:
+                continue  # that generation was replaced between the two reads
+            hits = tuple(
+                UrlHit(categories[cid].name, entry_text(key), categories[cid].exception)
+                for key, ids in zip(keys, found, strict=True)
+                for cid in sorted(ids, key=lambda c: categories[c])
+                if cid in categories
+            )
+            if self._cache is not None:
+                self._cache.put((generation, parsed.key), hits)
+            return list(hits)
+        raise StoreUnavailable("list generation changed repeatedly during one lookup")
+
+    def _categories_of(self, generation: str) -> dict[int, Category] | None:
+        """Category table of a generation; immutable, so cached for the two latest."""
+        table = self._categories.get(generation)
+        if table is not None:
+            return table
+        info = self.store.info(generation)
+        if info is None:
+            return None
+        with self._categories_lock:
+            if len(self._categories) >= 2:
+                for old in list(self._categories)[:-1]:
+                    del self._categories[old]
+            self._categories[generation] = info.categories
+        return info.categories
+
+    def clear_cache(self) -> None:
+        if self._cache is not None:
+            self._cache.clear()

@@ -1,0 +1,248 @@
+"""Test helpers: an in-process ICAP server on a free port, a raw ICAP client,
+and a small policy whose decisions tests can predict."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+from icapfilter.blockpage import BlockPage
+from icapfilter.icap.parse import find_head_end
+from icapfilter.policy import Policy, PolicyHolder, RequestInfo, ResponseInfo
+from icapfilter.server.handler import IcapServer
+from icapfilter.server.transaction import ProtocolSettings
+from icapfilter.verdict import Verdict
+
+
+class WordScan:
+    """Blocks a body containing ``word``, even split across chunks."""
+
+    def __init__(self, word: bytes, limit: int) -> None:
+        self.word = word
+        self.tail = b""
+        self.seen = 0
+        self.limit = limit
+        self.found = False
+
+    @property
+    def certain(self) -> bool:
+        return self.found or self.seen >= self.limit
+
+    def feed(self, data: bytes) -> None:
+        window = self.tail + data
+        if self.word in window:
+            self.found = True
+        self.tail = window[-(len(self.word) - 1):]
+        self.seen += len(data)
+
+    def finish(self) -> Verdict:
+        if self.found:
+            return Verdict.block("banned phrase", "test-phrases",
+                                 phrases=(self.word.decode(),), score=0)
+        return Verdict.allow("clean", bytes_scanned=self.seen)
+
+
+class TestPolicy:
+    """URLs containing ``blocked`` are blocked; text bodies containing ``badword`` too."""
+
+    __test__ = False
+
+    def __init__(self, generation: str = "g1", scan_limit: int = 10 * 1024 * 1024) -> None:
+        self.generation = generation
+        self.scan_limit = scan_limit
+
+    def decide_request(self, request: RequestInfo) -> Verdict:
+        if "blocked" in request.url:
+            return Verdict.block("listed URL", "test-category", entry="blocked")
+        return Verdict.allow("not listed")
+
+    def begin_response(self, request: RequestInfo, response: ResponseInfo):  # type: ignore[no-untyped-def]
+        if "blocked" in request.url:
+            return Verdict.block("listed URL", "test-category")
+        if not (response.content_type or "").startswith("text/"):
+            return Verdict.allow("not a scanned type")
+        return WordScan(b"badword", self.scan_limit)
+
+
+@contextmanager
+def running_server(
+    policy: Policy | None = None,
+    settings: ProtocolSettings | None = None,
+    **kwargs: object,
+) -> Iterator[IcapServer]:
+    holder = PolicyHolder(policy or TestPolicy())
+    settings = settings or ProtocolSettings()
+    server = IcapServer(("127.0.0.1", 0), holder, BlockPage.default(), settings,
+                        **kwargs)  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                              daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.drain_and_close(2.0)
+        thread.join(timeout=5)
+
+
+def with_settings(**changes: object) -> ProtocolSettings:
+    return replace(ProtocolSettings(), **changes)  # type: ignore[arg-type]
+
+
+# -- a raw client ------------------------------------------------------------
+
+def chunked(body: bytes, size: int = 8192, ieof: bool = False) -> bytes:
+    out = b"".join(b"%x\r\n%b\r\n" % (len(body[i:i + size]), body[i:i + size])
+                   for i in range(0, len(body), size))
+    return out + (b"0; ieof\r\n\r\n" if ieof else b"0\r\n\r\n")
+
+
+def http_request_head(url: str = "http://example.com/", method: str = "GET") -> bytes:
+    host = url.split("/")[2] if "://" in url else url
+    return f"{method} {url} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+
+
+def http_response_head(content_type: str = "text/html", length: int | None = None,
+                       extra: str = "") -> bytes:
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n"
+    if length is not None:
+        head += f"Content-Length: {length}\r\n"
+    return (head + extra + "\r\n").encode()
+
+
+def reqmod(url: str = "http://example.com/", *, allow204: bool = True, service: str = "reqmod",
+           extra: str = "") -> bytes:
+    req = http_request_head(url)
+    headers = f"Host: 127.0.0.1\r\nEncapsulated: req-hdr=0, null-body={len(req)}\r\n"
+    if allow204:
+        headers += "Allow: 204\r\n"
+    return (f"REQMOD icap://127.0.0.1/{service} ICAP/1.0\r\n{headers}{extra}\r\n").encode() + req
+
+
+def respmod_head(url: str, res: bytes, *, preview: int | None, allow204: bool,
+                 has_body: bool = True, extra: str = "") -> bytes:
+    req = http_request_head(url)
+    body_kind = "res-body" if has_body else "null-body"
+    enc = f"req-hdr=0, res-hdr={len(req)}, {body_kind}={len(req) + len(res)}"
+    headers = f"Host: 127.0.0.1\r\nEncapsulated: {enc}\r\n"
+    if preview is not None:
+        headers += f"Preview: {preview}\r\n"
+    if allow204:
+        headers += "Allow: 204\r\n"
+    return (f"RESPMOD icap://127.0.0.1/respmod ICAP/1.0\r\n{headers}{extra}\r\n").encode() \
+        + req + res
+
+
+class IcapClient:
+    """A blocking raw-socket ICAP client that understands previews and 100 Continue."""
+
+    def __init__(self, port: int, timeout: float = 10.0) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buffer = b""
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> IcapClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _fill(self) -> bool:
+        data = self.sock.recv(65536)
+        if not data:
+            return False
+        self.buffer += data
+        return True
+
+    def read_head(self) -> bytes:
+        while find_head_end(self.buffer) < 0:
+            if not self._fill():
+                raise ConnectionError(f"closed before a head; got {self.buffer[:200]!r}")
+        end = find_head_end(self.buffer)
+        head, self.buffer = self.buffer[:end], self.buffer[end:]
+        return head
+
+    def read_exact(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            if not self._fill():
+                raise ConnectionError("closed early")
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+    def read_chunked(self) -> bytes:
+        body = b""
+        while True:
+            while b"\r\n" not in self.buffer:
+                if not self._fill():
+                    raise ConnectionError("closed inside chunked body")
+            line, self.buffer = self.buffer.split(b"\r\n", 1)
+            size = int(line.split(b";")[0], 16)
+            if size == 0:
+                self.read_exact(2)
+                return body
+            body += self.read_exact(size)
+            self.read_exact(2)
+
+    def read_response(self) -> IcapResponse:
+        head = self.read_head()
+        return self._finish(head)
+
+    def _finish(self, head: bytes) -> IcapResponse:
+        status = int(head.split(b" ", 2)[1])
+        headers = {}
+        for line in head.split(b"\r\n")[1:]:
+            if b":" in line:
+                k, v = line.split(b":", 1)
+                headers[k.decode().lower()] = v.strip().decode()
+        enc = dict(p.strip().split("=") for p in headers.get("encapsulated", "null-body=0")
+                   .split(","))
+        body_key = next((k for k in enc if k.endswith("-body")), "null-body")
+        heads = self.read_exact(int(enc[body_key]))
+        body = b"" if body_key == "null-body" else self.read_chunked()
+        return IcapResponse(status, headers, enc, heads, body)
+
+    def transact(self, head: bytes, body: bytes | None = None, *, preview: int | None = None,
+                 chunk_size: int = 8192) -> IcapResponse:
+        """Send one message (with preview handling when ``preview`` is set) and read the answer."""
+        self.send(head)
+        if body is None:
+            return self.read_response()
+        if preview is None:
+            self.send(chunked(body, chunk_size))
+            return self.read_response()
+        first, rest = body[:preview], body[preview:]
+        whole = not rest
+        self.send(chunked(first, chunk_size, ieof=whole))
+        answer = self.read_head()
+        if b" 100 " not in answer.split(b"\r\n")[0]:
+            return self._finish(answer)
+        assert not whole, "server sent 100 Continue after ieof"
+        self.send(chunked(rest, chunk_size))
+        return self.read_response()
+
+
+class IcapResponse:
+    def __init__(self, status: int, headers: dict[str, str], encapsulated: dict[str, str],
+                 heads: bytes, body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.encapsulated = encapsulated
+        self.heads = heads
+        self.body = body
+
+    @property
+    def http_status(self) -> int | None:
+        if not self.heads.startswith(b"HTTP/"):
+            return None
+        return int(self.heads.split(b" ", 2)[1])
+
+    def __repr__(self) -> str:
+        return f"IcapResponse({self.status}, {self.headers}, {self.heads[:80]!r})"

@@ -1,0 +1,180 @@
+"""A real Squid and a local origin web server, started by the tests on free
+loopback ports. Squid's configuration is squid.conf.example with its ports
+rewritten, plus the lines a throwaway test instance needs."""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SQUID = shutil.which("squid") or "/usr/sbin/squid"
+HOSTS = ["www.example.test", "clean.example.test", "blocked.example.test",
+         "sub.blocked.example.test", "other.test"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def page(size: int, seed: str = "clean", word: bytes | None = None, at: float = 0.5) -> bytes:
+    """A deterministic HTML page of exactly ``size`` bytes (``word`` placed at ``at``)."""
+    unit = (f"<p>{seed} paragraph of ordinary text about gardens and trains.</p>\n").encode()
+    body = (b"<html><body>\n" + unit * (size // len(unit) + 2))[:size]
+    if word and size > len(word):
+        pos = min(int(size * at), size - len(word))
+        body = body[:pos] + word + body[pos + len(word):]
+    return body
+
+
+class OriginHandler(BaseHTTPRequestHandler):
+    """/page/N, /bad/N (a banned word in the middle), /gzip/N, /image, /json."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        path = self.path.split("://", 1)[-1]
+        path = "/" + path.split("/", 1)[1] if "://" in self.path else self.path
+        parts = path.strip("/").split("/")
+        kind = parts[0]
+        size = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 1000
+        headers = {"Content-Type": "text/html; charset=utf-8", "X-Origin-Test": f"{kind}-{size}"}
+        if kind == "bad":
+            body = page(size, word=b"badword")
+        elif kind == "gzip":
+            body = gzip.compress(page(size), mtime=0)
+            headers["Content-Encoding"] = "gzip"
+        elif kind == "image":
+            body = b"\x89PNG\r\n\x1a\n" + b"badword" * (size // 7)
+            headers["Content-Type"] = "image/png"
+        else:
+            body = page(size)
+        self.send_response(200)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@dataclass
+class Origin:
+    port: int
+    server: ThreadingHTTPServer
+
+    def url(self, host: str, path: str) -> str:
+        return f"http://{host}:{self.port}{path}"
+
+
+def start_origin() -> Origin:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), OriginHandler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return Origin(server.server_address[1], server)
+
+
+def squid_config(http_port: int, icap_port: int, workdir: Path) -> str:
+    text = (ROOT / "squid.conf.example").read_text()
+    text = re.sub(r"^http_port 3128", f"http_port 127.0.0.1:{http_port}", text, flags=re.M)
+    text = text.replace("icap://127.0.0.1:1344/", f"icap://127.0.0.1:{icap_port}/")
+    return text + f"""
+# --- test instance ---
+pid_filename {workdir}/squid.pid
+cache_log {workdir}/cache.log
+access_log stdio:{workdir}/access.log
+cache deny all
+cache_mem 8 MB
+coredump_dir {workdir}
+hosts_file {workdir}/hosts
+dns_nameservers 127.0.0.1
+shutdown_lifetime 1 seconds
+icap_service_failure_limit -1
+forwarded_for delete
+via off
+"""
+
+
+class Squid:
+    def __init__(self, icap_port: int) -> None:
+        if not os.path.exists(SQUID):
+            pytest.skip("squid is not installed (the test command installs it)")
+        self.workdir = Path(tempfile.mkdtemp(prefix="icapfilter-squid-", dir="/tmp"))
+        os.chmod(self.workdir, 0o777)
+        (self.workdir / "hosts").write_text("127.0.0.1 localhost " + " ".join(HOSTS) + "\n")
+        self.port = free_port()
+        self.conf = self.workdir / "squid.conf"
+        self.conf.write_text(squid_config(self.port, icap_port, self.workdir))
+        self.proc = subprocess.Popen([SQUID, "-N", "-f", str(self.conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"squid exited: {self.proc.stderr.read().decode()[-2000:]}"
+                                   f"\n{self.log()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"squid did not start:\n{self.log()}")
+
+    def log(self) -> str:
+        path = self.workdir / "cache.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+    def get(self, url: str, timeout: float = 20.0, method: str = "GET") -> Fetched:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, url)
+            response = conn.getresponse()
+            body = response.read()
+            return Fetched(response.status, {k.lower(): v for k, v in response.getheaders()},
+                           body)
+        finally:
+            conn.close()
+
+    def connect(self, authority: str, timeout: float = 20.0) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request("CONNECT", authority, headers={"Host": authority})
+            return conn.getresponse().status
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@dataclass
+class Fetched:
+    status: int
+    headers: dict[str, str]
+    body: bytes
