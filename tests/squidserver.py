@@ -54,12 +54,12 @@ class OriginHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         path = self.path.split("://", 1)[-1]
         path = "/" + path.split("/", 1)[1] if "://" in self.path else self.path
-        parts = path.strip("/").split("/")
+        parts = path.split("?", 1)[0].strip("/").split("/")
         kind = parts[0]
         size = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 1000
         headers = {"Content-Type": "text/html; charset=utf-8", "X-Origin-Test": f"{kind}-{size}"}
         if kind == "bad":
-            body = page(size, word=b"badword")
+            body = page(size, word=b"badword", at=0.9 if "late" in self.path else 0.5)
         elif kind == "gzip":
             body = gzip.compress(page(size), mtime=0)
             headers["Content-Encoding"] = "gzip"

@@ -84,3 +84,14 @@ def test_image_passes_without_scanning(stack):
 def test_connect_to_blocked_host_is_refused(stack):
     squid, _ = stack
     assert squid.connect("blocked.example.test:443") == 403
+
+
+def test_banned_word_found_after_streaming_started_cuts_the_page(stack):
+    """Past the hold limit the answer has started; a late verdict truncates the page."""
+    import http.client
+
+    squid, origin = stack
+    with pytest.raises(http.client.IncompleteRead) as info:
+        squid.get(origin.url("clean.example.test", "/bad/400000?late"), timeout=20)
+    assert 56 * 1024 < len(info.value.partial) < 400_000
+    assert b"badword" not in info.value.partial

@@ -1,0 +1,137 @@
+"""``icapfilter serve`` as a real process: start-up, SIGTERM drain, SIGHUP, workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.icapserver import IcapClient, chunked, http_response_head, reqmod, respmod_head
+from tests.squidserver import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def start(*args: str, config: str | None = None) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "icapfilter", "serve", "--listen", f"127.0.0.1:{port}", *args]
+    if config:
+        cmd += ["--config", config]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(proc.stderr.read().decode())
+        try:
+            with IcapClient(port, timeout=2) as c:
+                c.transact(b"OPTIONS icap://x/reqmod ICAP/1.0\r\nHost: x\r\n\r\n")
+            return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def stop(proc: subprocess.Popen) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=20)
+
+
+def test_serve_without_lists_blocks_nothing():
+    proc, port = start()
+    try:
+        with IcapClient(port) as c:
+            assert c.transact(reqmod("http://anything.example/")).status == 204
+    finally:
+        assert stop(proc) == 0
+
+
+def test_sigterm_lets_the_transaction_in_flight_finish():
+    proc, port = start()
+    try:
+        with IcapClient(port) as c:
+            c.send(respmod_head("http://c/", http_response_head(), preview=None, allow204=False))
+            c.send(b"5\r\nhello\r\n")
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            c.send(b"6\r\n world\r\n0\r\n\r\n")
+            answer = c.read_response()
+            assert answer.status == 200 and answer.body == b"hello world"
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_sighup_reloads_without_dropping_connections(tmp_path):
+    conf = tmp_path / "icapfilter.toml"
+    conf.write_text("[log]\nlevel = \"info\"\n")
+    proc, port = start(config=str(conf))
+    try:
+        with IcapClient(port) as c:
+            assert c.transact(reqmod()).status == 204
+            proc.send_signal(signal.SIGHUP)
+            time.sleep(1.0)
+            assert c.transact(reqmod()).status == 204
+    finally:
+        assert stop(proc) == 0
+    assert b"reloaded" in proc.stderr.read()
+
+
+def test_a_bad_reload_keeps_the_running_configuration(tmp_path):
+    conf = tmp_path / "icapfilter.toml"
+    conf.write_text("[log]\nlevel = \"info\"\n")
+    proc, port = start(config=str(conf))
+    try:
+        conf.write_text("[server]\nthreds = 3\n")
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        with IcapClient(port) as c:
+            assert c.transact(reqmod()).status == 204
+    finally:
+        assert stop(proc) == 0
+    assert b"reload failed" in proc.stderr.read()
+
+
+def test_bad_configuration_stops_start_up_with_file_and_key(tmp_path):
+    conf = tmp_path / "bad.toml"
+    conf.write_text("[server]\nworkers = \"two\"\n")
+    done = subprocess.run([sys.executable, "-m", "icapfilter", "serve", "--config", str(conf)],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert str(conf) in done.stderr and "workers" in done.stderr
+
+
+def test_workers_share_the_port_and_a_dead_worker_is_replaced():
+    proc, port = start("--workers", "2")
+    try:
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                  text=True).stdout.split()
+        assert len(children) == 2
+        os.kill(int(children[0]), signal.SIGKILL)
+        time.sleep(2.0)
+        for _ in range(20):
+            with IcapClient(port) as c:
+                assert c.transact(reqmod()).status == 204
+        after = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                               text=True).stdout.split()
+        assert len(after) == 2 and children[0] not in after
+    finally:
+        assert stop(proc) == 0
+
+
+def test_body_is_streamed_through_a_worker_process():
+    proc, port = start("--workers", "2")
+    try:
+        body = os.urandom(300_000)
+        with IcapClient(port) as c:
+            c.send(respmod_head("http://c/", http_response_head("application/octet-stream"),
+                                preview=None, allow204=False) + chunked(body))
+            assert c.read_response().body == body
+    finally:
+        stop(proc)
