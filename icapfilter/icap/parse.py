@@ -111,17 +111,15 @@ def parse_icap_head(head: bytes, limits: Limits = Limits()) -> IcapRequest:
         raise IcapProtocolError(f"method {method} not implemented", 501)
     service = service_of(uri)
     headers = parse_header_fields(lines[1:], limits, "ICAP head")
-    request = IcapRequest(method=method, uri=uri, service=service, version=version,
-                          headers=headers)
     preview = headers.get("Preview")
     if preview is not None and not (preview.isdigit() and len(preview) < 10):
         raise IcapProtocolError("malformed Preview header")
     encapsulated = headers.get("Encapsulated")
-    if encapsulated is None:
-        if method != "OPTIONS":
-            raise IcapProtocolError("missing Encapsulated header")
-        return request
-    return replace(request, encapsulated=parse_encapsulated(encapsulated, method))
+    if encapsulated is None and method != "OPTIONS":
+        raise IcapProtocolError("missing Encapsulated header")
+    parts = parse_encapsulated(encapsulated, method) if encapsulated is not None else ()
+    return IcapRequest(method=method, uri=uri, service=service, version=version,
+                       headers=headers, encapsulated=parts)
 
 
 def service_of(uri: str) -> str:

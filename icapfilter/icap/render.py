@@ -7,8 +7,10 @@ error" (#679).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from email.utils import formatdate
+from functools import lru_cache
 
 REASONS = {
     100: "Continue",
@@ -31,6 +33,16 @@ HTTP_REASONS = {403: "Forbidden", 429: "Too Many Requests", 503: "Service Unavai
 
 LAST_CHUNK = b"0\r\n\r\n"
 CONTINUE = b"ICAP/1.0 100 Continue\r\n\r\n"
+
+
+def _date_line() -> bytes:
+    return _date_for(int(time.time()))
+
+
+@lru_cache(maxsize=2)
+def _date_for(second: int) -> bytes:
+    """The Date header, formatted once a second (formatting showed in profiles)."""
+    return f"Date: {formatdate(second, usegmt=True)}\r\n".encode()
 
 
 def chunk(data: bytes) -> bytes:
@@ -76,7 +88,7 @@ def icap_response(
     head = (
         f"ICAP/1.0 {status} {REASONS.get(status, 'Unknown')}\r\n".encode()
         + _header_block(headers)
-        + f"Date: {formatdate(usegmt=True)}\r\n".encode()
+        + _date_line()
         + f"Encapsulated: {', '.join(parts)}\r\n\r\n".encode()
     )
     return head + (req_hdr or b"") + (res_hdr or b"")

@@ -11,6 +11,7 @@ forever, which is how the Go original ran out of goroutines.
 from __future__ import annotations
 
 import logging
+import select
 import selectors
 import socket
 import threading
@@ -31,6 +32,16 @@ class Conn(Protocol):
     def has_pending(self) -> bool: ...
 
     def close(self) -> None: ...
+
+
+def _readable_soon(sock: socket.socket, timeout: float) -> bool:
+    try:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        ready = poller.poll(timeout * 1000)
+    except (OSError, ValueError):
+        return False
+    return bool(ready)
 
 
 class ConnectionManager:
@@ -57,6 +68,7 @@ class ConnectionManager:
         self._stopping = False
         self._busy = 0
         self.rejected = 0
+        self.linger = 0.002
         self._thread = threading.Thread(target=self._loop, name="icap-selector", daemon=True)
         self._thread.start()
 
@@ -193,7 +205,10 @@ class ConnectionManager:
             keep = conn.serve_one()
             # Pipelined bytes already buffered: serve them now, the selector
             # would not wake up for data that was read already.
-            while keep and conn.has_pending() and not self._stopping:
+            # Under load the next message on a persistent connection follows at
+            # once; waiting a moment for it saves the trip through the selector.
+            while keep and not self._stopping and (
+                    conn.has_pending() or _readable_soon(conn.sock, self.linger)):
                 keep = conn.serve_one()
         except Exception:  # a bug must cost one connection, never the worker
             log.exception("unexpected error serving a connection")

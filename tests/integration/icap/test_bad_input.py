@@ -186,7 +186,8 @@ messages = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=messages)
 def test_garbage_never_breaks_the_server(server, data):
     with socket.create_connection(("127.0.0.1", port_of(server)), timeout=5) as sock:
