@@ -7,16 +7,128 @@ import logging.handlers
 import sys
 from pathlib import Path
 
+import xxhash
+
 from .accesslog import AccessLog
 from .blockpage import BlockPage
-from .config import Config
+from .config import Config, ConfigError
 from .policy import AllowAll, Policy
 from .server.handler import Recorder
 from .server.runner import Built
 
 
-def build_policy(config: Config) -> Policy:
-    return AllowAll()
+log = logging.getLogger("icapfilter")
+
+
+class BuildError(ConfigError):
+    """Lists or phrase lists named by the configuration could not be loaded."""
+
+
+def make_store(config: Config):  # type: ignore[no-untyped-def]
+    """The list store: Redis when a URL is configured, else the in-process store."""
+    if config.store.redis:
+        from .urls.redis_store import RedisStore
+
+        return RedisStore(config.store.redis)
+    from .urls.memory_store import MemoryStore
+
+    return MemoryStore()
+
+
+def _file_tag(paths: list[str]) -> str:
+    parts = []
+    for path in sorted(set(paths)):
+        try:
+            st = Path(path).stat()
+            parts.append(f"{path}:{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            parts.append(f"{path}:missing")
+    return xxhash.xxh3_64_hexdigest("\n".join(parts).encode())
+
+
+def load_phrases(config: Config):  # type: ignore[no-untyped-def]
+    from .phrases import load_phrase_dir, load_phrase_set
+
+    p = config.phrases
+    sets = []
+    errors = []
+    if p.dir:
+        if not Path(p.dir).is_dir():
+            raise BuildError(f"[phrases] dir: no such folder {p.dir!r}")
+        phrase_set, errs = load_phrase_dir(Path(p.dir))
+        sets.append(phrase_set)
+        errors += errs
+    if p.banned or p.weighted or p.exception:
+        for path in [*p.banned, *p.weighted, *p.exception]:
+            if not Path(path).is_file():
+                raise BuildError(f"[phrases]: no such phrase list {path!r}")
+        phrase_set, errs = load_phrase_set([Path(x) for x in p.banned],
+                                           [Path(x) for x in p.weighted],
+                                           [Path(x) for x in p.exception])
+        sets.append(phrase_set)
+        errors += errs
+    for error in errors:
+        log.warning("phrase list: %s", error)
+    if len(sets) > 1:
+        raise BuildError("[phrases]: use either dir or banned/weighted/exception, not both")
+    phrase_set = sets[0]
+    log.info("phrase lists: %d phrases and combinations from %d files, %d problems",
+             len(phrase_set), len(phrase_set.files), len(errors))
+    return phrase_set, _file_tag(list(phrase_set.files))
+
+
+def build_policy(config: Config, store=None) -> Policy:  # type: ignore[no-untyped-def]
+    from .filtering import FilterPolicy, GroupMap
+    from .urls.engine import UrlEngine
+    from .urls.errors import LoadError, StoreUnavailable
+    from .urls.loader import load_lists
+
+    if not config.lists.paths and not config.phrases.configured and not config.store.redis:
+        return AllowAll()
+    store = store if store is not None else make_store(config)
+    if config.lists.paths and not config.store.redis:
+        try:
+            report = load_lists(store, config.lists.paths, strict=config.lists.strict)
+        except LoadError as exc:
+            raise BuildError(f"[lists] paths: {exc}") from None
+        log.info("lists: %s", report.summary())
+    urls = UrlEngine(store, cache_size=config.store.decision_cache)
+    if config.store.redis:
+        try:
+            log.info("list store %s: generation %s", config.store.redis.split("@")[-1],
+                     urls.generation)
+        except StoreUnavailable as exc:
+            log.error("list store unavailable at start (on_error=%s): %s",
+                      config.store.on_error, exc)
+    phrases, tag = (load_phrases(config) if config.phrases.configured else (None, "-"))
+    learned = ratelimit = None
+    if config.learned.ttl > 0:
+        learned = _learned_cache(config, store)
+    if config.ratelimit.requests > 0:
+        ratelimit = _rate_limiter(config, store)
+    return FilterPolicy(
+        groups=GroupMap(config.groups), urls=urls, phrases=phrases,
+        phrase_settings=config.phrases, phrase_tag=tag, on_error=config.store.on_error,
+        learned=learned, learned_ttl=config.learned.ttl, ratelimit=ratelimit,
+        ratelimit_per=config.ratelimit.per,
+    )
+
+
+def _learned_cache(config: Config, store):  # type: ignore[no-untyped-def]
+    from .urls import learned
+
+    if config.store.redis:
+        return learned.RedisLearnedCache(store.client)
+    return learned.MemoryLearnedCache(config.learned.max_entries)
+
+
+def _rate_limiter(config: Config, store):  # type: ignore[no-untyped-def]
+    from .urls import ratelimit
+
+    r = config.ratelimit
+    if config.store.redis:
+        return ratelimit.RedisRateLimiter(store.client, r.requests, r.window)
+    return ratelimit.MemoryRateLimiter(r.requests, r.window)
 
 
 def build(config: Config) -> Built:

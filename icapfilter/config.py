@@ -136,6 +136,28 @@ class GroupConfig:
 
 
 @dataclass(frozen=True)
+class LearnedConfig:
+    ttl: int = 0
+    max_entries: int = 100_000
+
+    def check(self) -> None:
+        _at_least("ttl", self.ttl, 0)
+        _at_least("max_entries", self.max_entries, 1)
+
+
+@dataclass(frozen=True)
+class RateLimitConfig:
+    requests: int = 0
+    window: int = 60
+    per: str = "ip"
+
+    def check(self) -> None:
+        _at_least("requests", self.requests, 0)
+        _at_least("window", self.window, 1)
+        _one_of("per", self.per, ("ip", "user"))
+
+
+@dataclass(frozen=True)
 class BlockPageConfig:
     template: str = ""
 
@@ -165,6 +187,8 @@ class Config:
     phrases: PhrasesConfig = field(default_factory=PhrasesConfig)
     blockpage: BlockPageConfig = field(default_factory=BlockPageConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    learned: LearnedConfig = field(default_factory=LearnedConfig)
+    ratelimit: RateLimitConfig = field(default_factory=RateLimitConfig)
     groups: list[GroupConfig] = field(default_factory=lambda: [GroupConfig()])
     source: str = "<defaults>"
 
@@ -189,6 +213,8 @@ _SECTIONS = {
     "phrases": PhrasesConfig,
     "blockpage": BlockPageConfig,
     "log": LogConfig,
+    "learned": LearnedConfig,
+    "ratelimit": RateLimitConfig,
 }
 
 

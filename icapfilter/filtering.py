@@ -1,0 +1,279 @@
+"""The filter policy: filter groups, URL lists, phrase scanning, learned-mode
+cache and rate limits, composed behind the :class:`~icapfilter.policy.Policy` hook.
+
+Rules, in order, for a request:
+1. the client's group is found (user name first, then the most specific
+   network, else the default group);
+2. over its rate limit, the client gets a 429 block page;
+3. a URL on an exception list (or in a category the group allows) passes;
+4. a URL in a category the group blocks is blocked;
+5. when the list store cannot answer, ``[store] on_error`` decides.
+A response is scanned only when its URL passed without an exception, its
+group scans, and its content type is a scanned text type.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import xxhash
+
+from .config import GroupConfig, PhrasesConfig
+from .phrases import PhraseSet, ScanResult, is_scannable
+from .phrases.scan import BodyScan
+from .policy import Client, RequestInfo, ResponseInfo
+from .urls.engine import UrlEngine, UrlHit
+from .urls.errors import InvalidUrl, StoreUnavailable
+from .urls.learned import LearnedCache
+from .urls.ratelimit import RateLimiter
+from .verdict import Verdict
+
+log = logging.getLogger("icapfilter.policy")
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    name: str
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    users: frozenset[str]
+    block: frozenset[str]
+    allow: frozenset[str]
+    limit: int
+    scan: bool
+
+    @classmethod
+    def from_config(cls, config: GroupConfig) -> Group:
+        users = frozenset(c[5:].lower() for c in config.clients if c.startswith("user:"))
+        nets = tuple(ipaddress.ip_network(c, strict=False) for c in config.clients
+                     if not c.startswith("user:"))
+        return cls(config.name, nets, users, frozenset(config.block), frozenset(config.allow),
+                   config.naughtiness_limit, config.scan)
+
+    def blocks(self, category: str) -> bool:
+        return category not in self.allow and ("*" in self.block or category in self.block)
+
+
+class GroupMap:
+    """Maps a client to its filter group, as e2guardian's filter groups do."""
+
+    def __init__(self, groups: Sequence[GroupConfig]) -> None:
+        self.groups = [Group.from_config(g) for g in groups]
+        named = [g for g in self.groups if g.name == "default"]
+        unassigned = [g for g in self.groups if not g.networks and not g.users]
+        self.default = (named or unassigned or self.groups)[0]
+
+    def match(self, client: Client) -> Group:
+        if client.user:
+            user = client.user.lower()
+            for group in self.groups:
+                if user in group.users:
+                    return group
+        if client.ip:
+            try:
+                address = ipaddress.ip_address(client.ip.split("%")[0])
+            except ValueError:
+                return self.default
+            best: tuple[int, Group] | None = None
+            for group in self.groups:
+                for net in group.networks:
+                    if address.version == net.version and address in net:
+                        if best is None or net.prefixlen > best[0]:
+                            best = (net.prefixlen, group)
+            if best is not None:
+                return best[1]
+        return self.default
+
+
+class _OnceLogger:
+    """Logs a recurring fault once, then at most once a minute (not per request)."""
+
+    def __init__(self, interval: float = 60.0) -> None:
+        self.interval = interval
+        self._last = 0.0
+        self._suppressed = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, message: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last < self.interval:
+                self._suppressed += 1
+                return
+            suppressed, self._suppressed, self._last = self._suppressed, 0, now
+        extra = f" ({suppressed} more since the last report)" if suppressed else ""
+        log.error("%s%s", message, extra)
+
+
+class PhraseScan:
+    """Adapts a phrase :class:`BodyScan` to the server's ResponseScan hook."""
+
+    def __init__(self, scan: BodyScan, group: Group, on_finish) -> None:  # type: ignore[no-untyped-def]
+        self._scan = scan
+        self._group = group
+        self._on_finish = on_finish
+
+    @property
+    def certain(self) -> bool:
+        return self._scan.certain
+
+    def feed(self, data: bytes) -> None:
+        self._scan.feed(data)
+
+    def finish(self) -> Verdict:
+        verdict = verdict_of_scan(self._scan.finish(), self._group.name)
+        self._on_finish(verdict)
+        return verdict
+
+
+def verdict_of_scan(result: ScanResult, group: str) -> Verdict:
+    shown = tuple(
+        f"{hit.phrase} ({hit.list_kind}{'' if hit.list_kind != 'weighted' else f' {hit.weight:+d}'}"
+        f"{f' x{hit.count}' if hit.count > 1 else ''})"
+        for hit in result.phrases[:30]
+    )
+    if result.blocked:
+        return Verdict.block(result.reason, result.category or "phrases", group=group,
+                             score=result.score, phrases=shown,
+                             bytes_scanned=result.bytes_scanned)
+    return Verdict.allow(result.reason, group=group, score=result.score, phrases=shown,
+                         bytes_scanned=result.bytes_scanned)
+
+
+class FilterPolicy:
+    def __init__(
+        self,
+        *,
+        groups: GroupMap,
+        urls: UrlEngine | None,
+        phrases: PhraseSet | None,
+        phrase_settings: PhrasesConfig,
+        phrase_tag: str,
+        on_error: str = "block",
+        learned: LearnedCache | None = None,
+        learned_ttl: int = 0,
+        ratelimit: RateLimiter | None = None,
+        ratelimit_per: str = "ip",
+    ) -> None:
+        self.groups = groups
+        self.urls = urls
+        self.phrases = phrases
+        self.phrase_settings = phrase_settings
+        self.phrase_tag = phrase_tag
+        self.on_error = on_error
+        self.learned = learned
+        self.learned_ttl = learned_ttl
+        self.ratelimit = ratelimit
+        self.ratelimit_per = ratelimit_per
+        self._store_fault = _OnceLogger()
+
+    @property
+    def generation(self) -> str:
+        url_generation = "none"
+        if self.urls is not None:
+            try:
+                url_generation = self.urls.generation or "none"
+            except StoreUnavailable:
+                url_generation = "unavailable"
+        digest = xxhash.xxh3_64_hexdigest(f"{url_generation}/{self.phrase_tag}".encode())
+        return digest[:16]
+
+    # -- URLs ----------------------------------------------------------------
+
+    def url_hits(self, url: str) -> list[UrlHit]:
+        if self.urls is None:
+            return []
+        return self.urls.lookup(url)
+
+    def url_verdict(self, group: Group, url: str) -> Verdict | None:
+        """Allow (exception), Block, or None when the URL is on no list that matters."""
+        try:
+            hits = self.url_hits(url)
+        except InvalidUrl as exc:
+            log.debug("unparseable URL %r: %s", url, exc)
+            return None
+        except StoreUnavailable as exc:
+            self._store_fault(f"list store unavailable, applying on_error={self.on_error}: {exc}")
+            if self.on_error == "allow":
+                return Verdict.allow("list store unavailable (failing open)", group=group.name)
+            return Verdict.block("the filter's list store is unavailable (failing closed)",
+                                 "filter-unavailable", group=group.name, status=503)
+        for hit in hits:
+            if hit.exception or hit.category in group.allow:
+                return Verdict.allow(f"exception list {hit.category}", category=hit.category,
+                                     group=group.name, entry=hit.entry)
+        for hit in hits:
+            if group.blocks(hit.category):
+                return Verdict.block(f"listed in {hit.category}", hit.category,
+                                     group=group.name, entry=hit.entry)
+        return None
+
+    # -- the hook --------------------------------------------------------------
+
+    def decide_request(self, request: RequestInfo) -> Verdict:
+        group = self.groups.match(request.client)
+        if self.ratelimit is not None:
+            key = request.client.user if self.ratelimit_per == "user" else request.client.ip
+            try:
+                if key and not self.ratelimit.hit(key):
+                    return Verdict.block("too many requests: rate limit exceeded", "rate-limit",
+                                         group=group.name, status=429)
+            except StoreUnavailable as exc:
+                self._store_fault(f"rate limiter unavailable: {exc}")
+        verdict = self.url_verdict(group, request.url)
+        return verdict or Verdict.allow("not listed", group=group.name)
+
+    def begin_response(self, request: RequestInfo, response: ResponseInfo):  # type: ignore[no-untyped-def]
+        group = self.groups.match(request.client)
+        verdict = self.url_verdict(group, request.url)
+        if verdict is not None:
+            return verdict
+        if self.phrases is None or not group.scan:
+            return Verdict.allow("not scanned", group=group.name)
+        settings = self.phrase_settings
+        if not is_scannable(response.content_type, settings.scan_types):
+            return Verdict.allow("content type not scanned", group=group.name)
+        if response.status in (204, 304) or 100 <= response.status < 200:
+            return Verdict.allow("no body", group=group.name)
+        generation = self.generation
+        if self.learned is not None and self.learned_ttl > 0:
+            try:
+                cached = self.learned.get(group.name, generation, request.url)
+            except StoreUnavailable:
+                cached = None
+            if cached is not None:
+                return _from_learned(cached, group.name)
+        scan = self.phrases.new_scan(
+            limit=group.limit, weighted_mode=settings.weighted_mode,
+            filter_mode=settings.filter_mode, content_type=response.content_type,
+            content_encoding=response.content_encoding,
+            max_scan_bytes=settings.max_scan_bytes, max_decoded_bytes=settings.max_decoded_bytes)
+
+        def remember(verdict: Verdict) -> None:
+            if self.learned is None or self.learned_ttl <= 0:
+                return
+            try:
+                self.learned.put(group.name, generation, request.url, _to_learned(verdict),
+                                 self.learned_ttl)
+            except StoreUnavailable:
+                pass
+
+        return PhraseScan(scan, group, remember)
+
+
+def _to_learned(verdict: Verdict) -> str:
+    return "\t".join([verdict.action.value, verdict.category or "", verdict.reason,
+                      str(verdict.score or 0), "\x1f".join(verdict.phrases)])
+
+
+def _from_learned(value: str, group: str) -> Verdict:
+    action, category, reason, score, phrases = (value.split("\t") + [""] * 5)[:5]
+    details = {"group": group, "score": int(score or 0),
+               "phrases": tuple(p for p in phrases.split("\x1f") if p)}
+    if action == "block":
+        return Verdict.block(f"{reason} (learned)", category or "phrases", **details)
+    return Verdict.allow(f"{reason} (learned)", **details)
