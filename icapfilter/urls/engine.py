@@ -95,10 +95,9 @@ class UrlEngine:
             if categories is None:
                 continue  # that generation was replaced between the two reads
             hits = tuple(
-                UrlHit(categories[cid].name, entry_text(key), categories[cid].exception)
+                UrlHit(cat.name, entry_text(key), cat.exception)
                 for key, ids in zip(keys, found, strict=True)
-                for cid in sorted(ids, key=lambda c: categories[c])
-                if cid in categories
+                for cat in sorted(categories[c] for c in ids if c in categories)
             )
             if self._cache is not None:
                 self._cache.put((generation, parsed.key), hits)

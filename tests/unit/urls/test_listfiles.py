@@ -33,7 +33,9 @@ def make_tar(path: Path, files: dict[str, bytes], mode: str = "w:gz") -> Path:
 
 
 UT1 = {
-    "blacklists/porn/domains": "# comment\n\nexample.com\r\n.Leading.ORG\nwww.prefixed.net\nbücher.de\n",
+    "blacklists/porn/domains": (
+        "# comment\n\nexample.com\r\n.Leading.ORG\nwww.prefixed.net\nbücher.de\n"
+    ),
     "blacklists/porn/urls": "foo.com/~badguy\nhttp://www.bar.com/bad/\n",
     "blacklists/porn/expressions": "(sex|porn)\n",
     "blacklists/porn/usage": "black\n",
@@ -56,7 +58,9 @@ def test_ut1_folder(write_tree) -> None:
         "gambling": {"d:casino.example"},
     }
     warnings = [str(p) for p in report.problems]
-    assert warnings == [f"{root}/blacklists/porn/expressions: warning: unsupported: expressions list ignored"]
+    assert warnings == [
+        f"{root}/blacklists/porn/expressions: warning: unsupported: expressions list ignored"
+    ]
     assert report.errors == 0
 
 
@@ -123,7 +127,7 @@ def test_dansguardian_includes_and_listcategory(write_tree) -> None:
     root = write_tree(
         {
             "dg/lists/bannedsitelist": (
-                "#listcategory: \"Local bans\"\n"
+                '#listcategory: "Local bans"\n'
                 "local.example\n"
                 ".Include<../blacklists/porn/domains>\n"
                 ".Include<__LISTDIR__/extra/sites>\n"
@@ -133,7 +137,7 @@ def test_dansguardian_includes_and_listcategory(write_tree) -> None:
             "dg/lists/extra/sites": '#listcategory: "Extra"\nextra.example\n',
             "dg/blacklists/porn/domains": "porn.example\n",
             "dg/lists/bannedurllist": "bad.example/path\n",
-            "dg/lists/exceptionsitelist": "#listcategory: \"Whitelist\"\ngood.example\n",
+            "dg/lists/exceptionsitelist": '#listcategory: "Whitelist"\ngood.example\n',
             "dg/lists/exceptionurllist": "bad.example/path/ok\n",
         }
     )
@@ -170,9 +174,7 @@ def test_bad_lines_are_reported_and_skipped(write_tree) -> None:
         b"good.example\n"
         b"bad\xff.example\n"
         b"spa ce.example\n"
-        b"ctl\x01.example\n"
-        + b"x" * 3000 + b".com\n"
-        + b"in-valid-.example\n"
+        b"ctl\x01.example\n" + b"x" * 3000 + b".com\n" + b"in-valid-.example\n"
         b"also-good.example # trailing comment\n"
     )
     root = write_tree({"BL/cat/domains": content})

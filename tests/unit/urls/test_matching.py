@@ -51,7 +51,10 @@ def cats(engine: UrlEngine, url: str) -> list[tuple[str, str, bool]]:
         ("http://foo.com/BAD/", [("porn", "foo.com/bad", False)]),
         ("http://foo.com/badge", []),
         ("http://foo.com/", []),
-        ("http://search.example/find?q=porn&page=2", [("porn", "search.example/find?q=porn", False)]),
+        (
+            "http://search.example/find?q=porn&page=2",
+            [("porn", "search.example/find?q=porn", False)],
+        ),
         ("http://search.example/find?q=pornography", []),
         ("http://pixel.example/anything", [("tracker", "pixel.example", False)]),
         ("http://web.pixel.example/", [("tracker", "pixel.example", False)]),

@@ -51,8 +51,19 @@ def test_entry_examples(text: str, kind: str, key: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "exa mple.com", "-bad-.com", "a..b", "x" * 64 + ".com", "foo\x00.com", "1.2.3.999",
-     "[::zz]", "example.com:99999", "exa$mple.com", ("a." * 130) + "com"],
+    [
+        "",
+        "exa mple.com",
+        "-bad-.com",
+        "a..b",
+        "x" * 64 + ".com",
+        "foo\x00.com",
+        "1.2.3.999",
+        "[::zz]",
+        "example.com:99999",
+        "exa$mple.com",
+        ("a." * 130) + "com",
+    ],
 )
 def test_entry_garbage_raises_invalid_entry(text: str) -> None:
     with pytest.raises(InvalidEntry):
@@ -96,8 +107,10 @@ def test_bad_request_urls() -> None:
 # -- properties ---------------------------------------------------------------
 
 label = st.from_regex(r"\A[a-z0-9](?:[a-z0-9-]{0,10}[a-z0-9])?\Z")
-hosts = st.lists(label, min_size=2, max_size=5).map(".".join).filter(
-    lambda h: not h.replace(".", "").isdigit()
+hosts = (
+    st.lists(label, min_size=2, max_size=5)
+    .map(".".join)
+    .filter(lambda h: not h.replace(".", "").isdigit())
 )
 segment = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp")),
@@ -132,14 +145,21 @@ def test_idempotent(host: str, path: str) -> None:
         assert again == key
 
 
-@given(hosts, paths, st.sampled_from(["", "http://", "HTTPS://", "http://www.", "www."]),
-       st.sampled_from(["", ":80", ":443"]), st.sampled_from(["", "/"]))
+@given(
+    hosts,
+    paths,
+    st.sampled_from(["", "http://", "HTTPS://", "http://www.", "www."]),
+    st.sampled_from(["", ":80", ":443"]),
+    st.sampled_from(["", "/"]),
+)
 def test_spelling_invariance(host: str, path: str, scheme: str, port: str, slash: str) -> None:
     plain = normalize_entry(host + path, "url")
     assert normalize_entry(scheme + host.upper() + port + path + slash, "url") == plain
     # a request's host is kept as sent; its candidates cover the www-less form
     assert set(candidates(host + path)) <= set(candidates(scheme + host + port + path + slash))
-    assert parse_url("HTTP://" + host.upper() + port + path + slash).key == parse_url(host + path).key
+    assert (
+        parse_url("HTTP://" + host.upper() + port + path + slash).key == parse_url(host + path).key
+    )
 
 
 @given(hosts)

@@ -1,0 +1,79 @@
+"""``icapfilter check URL``: what would the URL lists say about this request?"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import NoReturn
+
+import click
+
+from icapfilter.urls.check import check_url
+from icapfilter.urls.engine import UrlEngine
+from icapfilter.urls.errors import InvalidUrl, LoadError, StoreUnavailable
+from icapfilter.urls.loader import load_lists
+from icapfilter.urls.store import ListStore, MemoryStore, RedisStore
+
+
+@click.command("check")
+@click.argument("url")
+@click.option(
+    "--lists",
+    "lists_path",
+    metavar="PATH",
+    multiple=True,
+    help="Check against this list folder/archive/file (loaded in memory).",
+)
+@click.option("--redis", "redis_url", metavar="URL", help="Check against the shared Redis store.")
+@click.option("--prefix", default="icapfilter:bl", show_default=True, help="Redis key prefix.")
+@click.option("--client-ip", metavar="IP", help="Client address (for group selection).")
+@click.option("--user", metavar="NAME", help="Authenticated user (for group selection).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def check(
+    url: str,
+    lists_path: tuple[str, ...],
+    redis_url: str | None,
+    prefix: str,
+    client_ip: str | None,
+    user: str | None,
+    as_json: bool,
+) -> None:
+    """Print the verdict for URL, every list category blocking.
+
+    Exit status: 0 when a verdict was reached (allow or block), 1 when none
+    could be (bad URL, lists not loadable, store down), 2 on usage error.
+    """
+    if bool(lists_path) == bool(redis_url):
+        raise click.UsageError("give exactly one of --lists PATH or --redis URL")
+    store: ListStore
+    if lists_path:
+        store = MemoryStore()
+        try:
+            report = load_lists(store, lists_path)
+        except LoadError as exc:
+            _fail(f"lists not loaded: {exc}", as_json)
+        for problem in report.problems[:20]:
+            click.echo(str(problem), err=True)
+    else:
+        store = RedisStore(redis_url or "", prefix=prefix)
+    try:
+        result = check_url(UrlEngine(store, cache_size=0), url, group="default")
+    except (InvalidUrl, StoreUnavailable) as exc:
+        _fail(str(exc), as_json)
+    result["client_ip"], result["user"] = client_ip, user
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+        return
+    click.echo(f"verdict:  {result['verdict']}")
+    click.echo(f"category: {result['category'] or '-'}")
+    click.echo(f"entry:    {result['entry'] or '-'}{' (exception)' if result['exception'] else ''}")
+    click.echo(f"group:    {result['group']}")
+    for hit in result["hits"][1:]:
+        click.echo(f"also:     {hit['category']} ({hit['entry']})")
+
+
+def _fail(message: str, as_json: bool) -> NoReturn:
+    if as_json:
+        click.echo(json.dumps({"error": message}))
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)

@@ -1,0 +1,72 @@
+"""Learned cache and rate limiter: same semantics in memory and Redis."""
+
+from __future__ import annotations
+
+import pytest
+
+from icapfilter.urls.learned import MemoryLearnedCache, RedisLearnedCache
+from icapfilter.urls.ratelimit import MemoryRateLimiter, RedisRateLimiter
+
+REDIS = pytest.param("redis", marks=[pytest.mark.integration, pytest.mark.redis])
+
+
+@pytest.fixture(params=["memory", REDIS])
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "redis":
+        request.getfixturevalue("redis_srv").client().flushall()
+    return request.param
+
+
+def learned(backend: str, request: pytest.FixtureRequest):
+    if backend == "memory":
+        return MemoryLearnedCache()
+    return RedisLearnedCache(request.getfixturevalue("redis_srv").client())
+
+
+def limiter(backend: str, request: pytest.FixtureRequest, clock, limit: int = 3, window: int = 10):
+    if backend == "memory":
+        return MemoryRateLimiter(limit, window, clock=clock)
+    client = request.getfixturevalue("redis_srv").client()
+    return RedisRateLimiter(client, limit, window, clock=clock)
+
+
+def test_learned_first_verdict_wins_and_keys_are_scoped(backend, request) -> None:
+    cache = learned(backend, request)
+    assert cache.get("kids", "g1", "http://x/") is None
+    assert cache.put("kids", "g1", "http://x/", "block", ttl=60) is True
+    assert cache.put("kids", "g1", "http://x/", "allow", ttl=60) is False
+    assert cache.get("kids", "g1", "http://x/") == "block"
+    assert cache.get("staff", "g1", "http://x/") is None
+    assert cache.get("kids", "g2", "http://x/") is None
+    with pytest.raises(ValueError):
+        cache.put("kids", "g1", "http://y/", "block", ttl=0)
+
+
+def test_learned_entries_expire(backend, request, monkeypatch) -> None:
+    cache = learned(backend, request)
+    cache.put("g", "gen", "u", "allow", ttl=1)
+    if backend == "memory":
+        import icapfilter.urls.learned as mod
+
+        real = mod.time.monotonic
+        monkeypatch.setattr(mod.time, "monotonic", lambda: real() + 2)
+    else:
+        key = cache._key("g", "gen", "u")
+        assert 0 < cache.client.ttl(key) <= 1
+        cache.client.pexpire(key, 1)
+        import time
+
+        time.sleep(0.01)
+    assert cache.get("g", "gen", "u") is None
+
+
+def test_rate_limit_fixed_window(backend, request) -> None:
+    now = [1000.0]
+    rl = limiter(backend, request, clock=lambda: now[0])
+    assert [rl.hit("10.0.0.1") for _ in range(5)] == [True, True, True, False, False]
+    assert rl.hit("10.0.0.2") is True
+    now[0] += 10  # next window
+    assert rl.hit("10.0.0.1") is True
+    if backend == "redis":
+        keys = rl.client.keys("icapfilter:rl:*")
+        assert keys and all(0 < rl.client.ttl(k) <= 11 for k in keys)
