@@ -52,6 +52,18 @@ def serve(config_path: str | None, listen: str | None, workers: int | None,
     sys.exit(code)
 
 
+def _register() -> None:
+    from .commands.check_cmd import check
+    from .commands.lists_cmd import lists
+    from .commands.scan_cmd import scan
+
+    for command in (check, lists, scan):
+        main.add_command(command)
+
+
+_register()
+
+
 @main.group()
 def config() -> None:
     """Configuration file tools."""

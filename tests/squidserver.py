@@ -24,7 +24,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SQUID = shutil.which("squid") or "/usr/sbin/squid"
 HOSTS = ["www.example.test", "clean.example.test", "blocked.example.test",
-         "sub.blocked.example.test", "other.test"]
+         "sub.blocked.example.test", "ok.blocked.example.test", "other.test"]
 
 
 def free_port() -> int:

@@ -25,6 +25,8 @@ from icapfilter.urls.store import ListStore, MemoryStore, RedisStore
     help="Check against this list folder/archive/file (loaded in memory).",
 )
 @click.option("--redis", "redis_url", metavar="URL", help="Check against the shared Redis store.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Use the configured store, lists and filter groups.")
 @click.option("--prefix", default="icapfilter:bl", show_default=True, help="Redis key prefix.")
 @click.option("--client-ip", metavar="IP", help="Client address (for group selection).")
 @click.option("--user", metavar="NAME", help="Authenticated user (for group selection).")
@@ -33,18 +35,26 @@ def check(
     url: str,
     lists_path: tuple[str, ...],
     redis_url: str | None,
+    config_path: str | None,
     prefix: str,
     client_ip: str | None,
     user: str | None,
     as_json: bool,
 ) -> None:
-    """Print the verdict for URL, every list category blocking.
+    """Print the verdict for URL: the list entry, category and filter group behind it.
+
+    With --lists or --redis every list category blocks; with --config the
+    configured groups decide (--client-ip/--user pick the group).
 
     Exit status: 0 when a verdict was reached (allow or block), 1 when none
     could be (bad URL, lists not loadable, store down), 2 on usage error.
     """
-    if bool(lists_path) == bool(redis_url):
-        raise click.UsageError("give exactly one of --lists PATH or --redis URL")
+    if sum(map(bool, (lists_path, redis_url, config_path))) != 1:
+        raise click.UsageError("give exactly one of --lists PATH, --redis URL or --config FILE")
+    if config_path:
+        result = _check_with_config(config_path, url, client_ip, user, as_json)
+        _print(result, as_json)
+        return
     store: ListStore
     if lists_path:
         store = MemoryStore()
@@ -61,6 +71,35 @@ def check(
     except (InvalidUrl, StoreUnavailable) as exc:
         _fail(str(exc), as_json)
     result["client_ip"], result["user"] = client_ip, user
+    _print(result, as_json)
+
+
+def _check_with_config(config_path: str, url: str, client_ip: str | None, user: str | None,
+                       as_json: bool) -> dict:
+    from icapfilter.app import build_policy
+    from icapfilter.config import ConfigError, load_config
+    from icapfilter.filtering import FilterPolicy
+    from icapfilter.policy import Client
+
+    try:
+        policy = build_policy(load_config(config_path))
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    if not isinstance(policy, FilterPolicy) or policy.urls is None:
+        _fail("the configuration names no lists and no store", as_json)
+    group = policy.groups.match(Client(client_ip, user))
+    try:
+        result = check_url(policy.urls, url, group=group.name,
+                           blocks=lambda hit: group.blocks(hit.category),
+                           allows=lambda hit: hit.exception or hit.category in group.allow)
+    except (InvalidUrl, StoreUnavailable) as exc:
+        _fail(str(exc), as_json)
+    result["client_ip"], result["user"] = client_ip, user
+    return result
+
+
+def _print(result: dict, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
         return

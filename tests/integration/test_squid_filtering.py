@@ -1,0 +1,151 @@
+"""The whole product through a real Squid: `icapfilter serve` with a list tree,
+phrase lists and filter groups, both list stores."""
+
+from __future__ import annotations
+
+import gzip
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.icapserver import IcapClient
+from tests.squidserver import Squid, free_port, page, start_origin
+
+pytestmark = [pytest.mark.integration, pytest.mark.squid]
+
+
+def write_lists(root):
+    bl = root / "bl"
+    for category, domains, urls in [
+        ("adult", ["blocked.example.test"], ["clean.example.test/forbidden"]),
+        ("gambling", ["other.test"], []),
+    ]:
+        (bl / category).mkdir(parents=True)
+        (bl / category / "domains").write_text("\n".join(domains) + "\n")
+        (bl / category / "urls").write_text("\n".join(urls) + "\n")
+    (bl / "whitelist").mkdir()
+    (bl / "whitelist" / "exceptionsitelist").write_text("ok.blocked.example.test\n")
+    phrases = root / "phrases"
+    phrases.mkdir()
+    (phrases / "bannedphraselist").write_text('#listcategory: "Banned words"\n<badword>\n')
+    (phrases / "weightedphraselist").write_text(
+        '#listcategory: "Gambling"\n<casino><30>\n<poker><30>\n< bet ><10>\n')
+    (phrases / "exceptionphraselist").write_text("<homework help>\n")
+    return bl, phrases
+
+
+def start_serve(config_path, port):
+    proc = subprocess.Popen([sys.executable, "-m", "icapfilter", "serve", "--config",
+                             str(config_path), "--listen", f"127.0.0.1:{port}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(proc.stderr.read().decode())
+        try:
+            with IcapClient(port, timeout=2) as c:
+                c.transact(b"OPTIONS icap://x/reqmod ICAP/1.0\r\nHost: x\r\n\r\n")
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("icapfilter serve did not start")
+
+
+@pytest.fixture(scope="module", params=["memory", "redis"])
+def stack(request, tmp_path_factory):
+    root = tmp_path_factory.mktemp("filtering")
+    bl, phrases = write_lists(root)
+    redis_line = ""
+    redis = None
+    if request.param == "redis":
+        from tests.redisserver import RedisServer
+
+        redis = RedisServer().start()
+        redis_line = f'redis = "{redis.url}"\n'
+        subprocess.run([sys.executable, "-m", "icapfilter", "lists", "load", "--redis", redis.url,
+                        str(bl)], check=True, capture_output=True, timeout=60)
+    config = root / "icapfilter.toml"
+    config.write_text(f"""
+[store]
+{redis_line}
+[lists]
+paths = [{'"' + str(bl) + '"' if not redis else ''}]
+
+[phrases]
+dir = "{phrases}"
+
+[[groups]]
+name = "default"
+block = ["adult", "gambling", "Banned words"]
+naughtiness_limit = 50
+""")
+    port = free_port()
+    proc = start_serve(config, port)
+    origin = start_origin()
+    squid = Squid(port)
+    try:
+        yield squid, origin
+    finally:
+        squid.stop()
+        origin.server.shutdown()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+        if redis is not None:
+            redis.stop()
+
+
+def test_blacklisted_domain_is_blocked_with_its_category(stack):
+    squid, origin = stack
+    got = squid.get(origin.url("blocked.example.test", "/page/100"))
+    assert got.status == 403
+    assert b"adult" in got.body
+
+
+def test_subdomain_of_a_blacklisted_domain_is_blocked(stack):
+    squid, origin = stack
+    assert squid.get(origin.url("sub.blocked.example.test", "/page/100")).status == 403
+
+
+def test_listed_url_path_is_blocked_and_the_rest_of_the_site_is_not(stack):
+    squid, origin = stack
+    assert squid.get(origin.url("clean.example.test", "/forbidden/page/10")).status == 403
+    assert squid.get(origin.url("clean.example.test", "/page/100")).status == 200
+
+
+def test_exception_inside_a_blocked_domain_passes(stack):
+    squid, origin = stack
+    assert squid.get(origin.url("ok.blocked.example.test", "/page/100")).status == 200
+
+
+def test_clean_site_passes_unchanged(stack):
+    squid, origin = stack
+    got = squid.get(origin.url("www.example.test", "/page/70000"))
+    assert got.status == 200 and got.body == page(70_000)
+
+
+def test_https_connect_to_a_blocked_domain_is_refused(stack):
+    squid, _ = stack
+    assert squid.connect("blocked.example.test:443") == 403
+
+
+def test_page_with_a_banned_phrase_is_blocked(stack):
+    squid, origin = stack
+    got = squid.get(origin.url("www.example.test", "/bad/30000"))
+    assert got.status == 403
+    assert b"badword" in got.body
+
+
+def test_gzip_page_passes_byte_for_byte(stack):
+    squid, origin = stack
+    got = squid.get(origin.url("www.example.test", "/gzip/90000"))
+    assert got.status == 200 and gzip.decompress(got.body) == page(90_000)
+
+
+def test_image_is_not_scanned(stack):
+    squid, origin = stack
+    got = squid.get(origin.url("www.example.test", "/image/5000"))
+    assert got.status == 200 and got.body.startswith(b"\x89PNG")
