@@ -133,7 +133,10 @@ def _rate_limiter(config: Config, store):  # type: ignore[no-untyped-def]
 
 def build(config: Config) -> Built:
     template = config.blockpage.template
-    page = BlockPage.from_file(Path(template)) if template else BlockPage.default()
+    try:
+        page = BlockPage.from_file(Path(template)) if template else BlockPage.default()
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise BuildError(f"[blockpage] template {template!r}: {exc}") from None
     return Built(config=config, policy=build_policy(config), blockpage=page)
 
 

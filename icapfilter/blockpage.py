@@ -21,7 +21,13 @@ class BlockPage:
     def __init__(self, template_text: str) -> None:
         self._template = Template(template_text)
         # Fail at start-up, not on the first block, when a placeholder is unknown.
-        self._template.substitute({name: "" for name in FIELDS})
+        try:
+            self._template.substitute({name: "" for name in FIELDS})
+        except KeyError as exc:
+            raise ValueError(f"block page template: unknown placeholder ${exc.args[0]} "
+                             f"(known: {', '.join('$' + f for f in FIELDS)})") from None
+        except ValueError as exc:
+            raise ValueError(f"block page template: {exc} (write $$ for a dollar sign)") from None
 
     @classmethod
     def default(cls) -> BlockPage:
