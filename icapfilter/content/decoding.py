@@ -57,9 +57,9 @@ class _ZlibStage(_Stage):
             wbits = 16 + zlib.MAX_WBITS
         else:
             # RFC 9110 deflate is zlib-wrapped, but many servers send raw deflate.
-            zlib_header = len(data) >= 2 and (data[0] & 0x0F) == 8 and (
-                (data[0] << 8) | data[1]
-            ) % 31 == 0
+            zlib_header = (
+                len(data) >= 2 and (data[0] & 0x0F) == 8 and ((data[0] << 8) | data[1]) % 31 == 0
+            )
             wbits = zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS
         self._obj = zlib.decompressobj(wbits)
         self._members += 1
@@ -96,7 +96,9 @@ class _ZlibStage(_Stage):
                     buf = rest
                     continue
                 if rest.strip(b"\x00\r\n\t "):
-                    self._notes.append(f"{self.name}: {len(rest)} bytes of trailing garbage ignored")
+                    self._notes.append(
+                        f"{self.name}: {len(rest)} bytes of trailing garbage ignored"
+                    )
                 self._dead = True
                 return
 

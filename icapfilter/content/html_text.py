@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from html import unescape
 
-_DATA, _TAG, _RAW, _RCDATA, _COMMENT, _BOGUS, _PLAINTEXT = range(7)
+_DATA, _RAW, _RCDATA, _COMMENT, _BOGUS, _PLAINTEXT = range(6)
 
 #: Elements whose content is not page text: dropped.
 RAW_TEXT_ELEMENTS = frozenset({"script", "style"})
@@ -25,13 +25,19 @@ RAW_TEXT_ELEMENTS = frozenset({"script", "style"})
 RCDATA_ELEMENTS = frozenset({"title", "textarea"})
 
 _WS = "\t\n\f\r "
-_NAME_END = re.compile(r"[\t\n\f\r />]")
-_TAG_SCAN = re.compile(r"[^>\"'=]*")
+# A whole start or end tag, following html5lib's tokenizer: a quote only opens
+# a quoted value right after `=` (and optional white space); an unquoted value
+# runs to white space or `>`, quotes and `=` included. Possessive/atomic, so a
+# tag that is not complete in the buffer fails instead of matching less.
+_TAG = re.compile(
+    r"""<(/?)([A-Za-z][^\t\n\f\r />]*)"""
+    r"""(?:[^>"'=]++|(?>=[\t\n\f\r ]*+(?:"[^"]*+"|'[^']*+'|(?!["'])[^>\t\n\f\r ]*+))|["'])*+>"""
+)
 _COMMENT_END = re.compile(r"--!?>")
 # html.unescape looks at most 32 name characters after '&'
 _ENTITY_STOP = re.compile(r"[\t\n\f <&;]")
 _ENTITY_CARRY = 34
-_MAX_NAME_CARRY = 4096
+_MAX_TAG_CARRY = 256 * 1024
 
 
 def _end_tag_re(name: str) -> re.Pattern[str]:
@@ -52,16 +58,16 @@ def _split_entity_tail(text: str) -> int:
 class HtmlTextExtractor:
     """Incremental text extraction; `feed(str) -> str`, then `finish() -> str`."""
 
-    __slots__ = ("_buf", "_state", "_name", "_start", "_quote", "_after_eq", "_fresh")
+    __slots__ = ("_buf", "_state", "_name", "_fresh", "_retry_at")
 
     def __init__(self) -> None:
         self._buf = ""
         self._state = _DATA
-        self._name = ""  # current tag name / raw-text element
-        self._start = False  # current tag is a start tag
-        self._quote = ""
-        self._after_eq = False
+        self._name = ""  # the raw-text / RCDATA element we are in
         self._fresh = False  # just after "<!--"
+        # An unfinished tag is only re-matched once the carry has doubled, so
+        # a long tag fed a byte at a time costs linear, not quadratic, time.
+        self._retry_at = 0
 
     def feed(self, text: str) -> str:
         return self._run(text, final=False)
@@ -71,6 +77,10 @@ class HtmlTextExtractor:
 
     def _run(self, text: str, final: bool) -> str:
         buf = self._buf + text if self._buf else text
+        if not final and len(buf) < self._retry_at:
+            self._buf = buf
+            return ""
+        self._retry_at = 0
         self._buf = ""
         n = len(buf)
         pos = 0
@@ -120,11 +130,10 @@ class HtmlTextExtractor:
                         break
                     c2 = buf[lt + 2]
                     if c2.isascii() and c2.isalpha():
-                        end = self._open_tag(buf, lt, lt + 2, False, final)
-                        if end < 0:
+                        pos = self._tag(buf, lt, final)
+                        if pos < 0:
                             pos = n if final else lt
                             break
-                        pos = end
                         emit(" ")
                     elif c2 == ">":
                         pos = lt + 3
@@ -133,39 +142,14 @@ class HtmlTextExtractor:
                         pos = lt + 2
                         emit(" ")
                 elif c.isascii() and c.isalpha():
-                    end = self._open_tag(buf, lt, lt + 1, True, final)
-                    if end < 0:
+                    pos = self._tag(buf, lt, final)
+                    if pos < 0:
                         pos = n if final else lt
                         break
-                    pos = end
                     emit(" ")
                 else:
                     emit("<")
                     pos = lt + 1
-            elif state == _TAG:
-                if self._quote:
-                    q = buf.find(self._quote, pos)
-                    if q == -1:
-                        pos = n
-                        break
-                    pos = q + 1
-                    self._quote = ""
-                    continue
-                m = _TAG_SCAN.match(buf, pos)
-                if self._after_eq and m.end() > pos and buf[pos : m.end()].strip(_WS):
-                    self._after_eq = False
-                pos = m.end()
-                if pos >= n:
-                    break
-                c = buf[pos]
-                pos += 1
-                if c == ">":
-                    self._close_tag()
-                elif c == "=":
-                    self._after_eq = not self._after_eq
-                elif self._after_eq:
-                    self._quote = c
-                    self._after_eq = False
             elif state == _RAW or state == _RCDATA:
                 m = _END_TAG[self._name].search(buf, pos)
                 if m is not None:
@@ -224,34 +208,32 @@ class HtmlTextExtractor:
             self._buf = buf[pos:]
         return "".join(out)
 
-    def _open_tag(self, buf: str, lt: int, name_start: int, start: bool, final: bool) -> int:
-        """Enter the TAG state once the whole tag name is in `buf`.
+    def _tag(self, buf: str, lt: int, final: bool) -> int:
+        """Consume the tag at `lt`; position after it, or -1 to wait for input.
 
-        Returns the position after the name, or -1 to wait for more input.
+        A tag still open at the end of the input is dropped, as html5lib does.
+        One longer than _MAX_TAG_CARRY (a huge inline data: URI with a stray
+        quote...) is skipped up to the next `>` instead of being buffered.
         """
-        m = _NAME_END.search(buf, name_start)
+        m = _TAG.match(buf, lt)
         if m is None:
-            if final or len(buf) - lt <= _MAX_NAME_CARRY:
-                return -1  # at EOF html5lib drops an unfinished tag too
-            end = len(buf)
-        else:
-            end = m.start()
-        self._name = buf[name_start:end].lower()
-        self._start = start
-        self._state = _TAG
-        self._quote = ""
-        self._after_eq = False
-        return end
+            if final or len(buf) - lt <= _MAX_TAG_CARRY:
+                self._retry_at = 2 * (len(buf) - lt) + 64
+                return -1
+            self._state = _BOGUS
+            return lt + 1
+        if not m.group(1):
+            name = m.group(2)
+            if len(name) <= 8:
+                self._open_special(name.lower())
+        return m.end()
 
-    def _close_tag(self) -> None:
-        self._after_eq = False
-        self._state = _DATA
-        if not self._start:
-            return
-        name = self._name
+    def _open_special(self, name: str) -> None:
         if name in RAW_TEXT_ELEMENTS:
+            self._name = name
             self._state = _RAW
         elif name in RCDATA_ELEMENTS:
+            self._name = name
             self._state = _RCDATA
         elif name == "plaintext":
             self._state = _PLAINTEXT

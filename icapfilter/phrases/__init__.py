@@ -1,1 +1,38 @@
+"""Response-body phrase filter (e2guardian/DansGuardian phrase lists).
 
+Public API:
+
+- `load_phrase_set(banned, weighted, exception, *, list_dir=None, aliases=None)`
+  and `load_phrase_dir(dir)` -> `(PhraseSet, list[LoadError])`
+- `PhraseSet.new_scan(*, limit, weighted_mode, filter_mode, content_type,
+  content_encoding, max_scan_bytes, max_decoded_bytes)` -> `BodyScan`
+- `BodyScan.feed(raw_chunk)`, `BodyScan.certain`, `BodyScan.finish()` -> `ScanResult`
+- `scan_bytes(phrase_set, data, ...)` -> `ScanResult` (whole body in memory)
+- `is_scannable(content_type, scan_types)`
+"""
+
+from ..content.types import DEFAULT_SCAN_TYPES, is_scannable
+from .model import Combination, ListKind, LoadError, Phrase, PhraseHit, ScanResult, Weight
+from .phraseset import PhraseSet, build_phrase_set, load_phrase_dir, load_phrase_set
+from .scan import FILTER_MODES, WEIGHTED_MODES, BodyScan
+from .scanning import scan_bytes
+
+__all__ = [
+    "DEFAULT_SCAN_TYPES",
+    "FILTER_MODES",
+    "WEIGHTED_MODES",
+    "BodyScan",
+    "Combination",
+    "ListKind",
+    "LoadError",
+    "Phrase",
+    "PhraseHit",
+    "PhraseSet",
+    "ScanResult",
+    "Weight",
+    "build_phrase_set",
+    "is_scannable",
+    "load_phrase_dir",
+    "load_phrase_set",
+    "scan_bytes",
+]

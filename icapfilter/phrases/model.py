@@ -95,6 +95,7 @@ class PhraseHit:
     list_kind: ListKind
     count: int
     category: str | None
+    combination: bool = False  # `phrase` is then "<a>,<b>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,7 @@ class ScanResult:
                     "list": str(h.list_kind),
                     "count": h.count,
                     "category": h.category,
+                    "combination": h.combination,
                 }
                 for h in self.phrases
             ],

@@ -55,9 +55,12 @@ def _map(s: str) -> str:
     """Separators to spaces and case folding, without folding space runs."""
     if not s.isascii():
         s = _non_ascii_punct().sub(" ", s)
-    return s.encode("utf-8", "surrogatepass").translate(_BYTE_TABLE).decode(
-        "utf-8", "surrogatepass"
-    ).casefold()
+    return (
+        s.encode("utf-8", "surrogatepass")
+        .translate(_BYTE_TABLE)
+        .decode("utf-8", "surrogatepass")
+        .casefold()
+    )
 
 
 def clean_phrase(raw: str) -> str:

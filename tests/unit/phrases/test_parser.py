@@ -5,7 +5,6 @@ from pathlib import Path
 from icapfilter.phrases import ListKind, Weight, load_phrase_dir, load_phrase_set
 from icapfilter.phrases.normalize import clean_phrase
 from icapfilter.phrases.parser import parse_entry
-
 from tests.unit.phrases.listhelpers import write
 
 
@@ -56,6 +55,7 @@ def test_combinations():
 
 def test_bad_entries():
     assert parse_entry("<ga")[3] == "phrase has no closing '>'"
+    assert parse_entry("< pronta a soddisfare><50")[:2] == ((" pronta a soddisfare",), Weight(50))
     assert parse_entry("<>")[3] == "empty phrase"
     assert parse_entry("<-->")[3] == "empty phrase"
     assert parse_entry("<a>,<>")[3] == "empty phrase"
@@ -159,16 +159,17 @@ def test_missing_list_file_is_an_error_not_an_exception(tmp_path: Path):
 
 def test_non_utf8_files(tmp_path: Path):
     latin = write(tmp_path / "weighted_french", "<très><10>\n<garçon><5>\n".encode("latin-1"))
-    ru = write(
-        tmp_path / "russian" / "weighted", "<водка><10>\n<Пиво><5>\n".encode("cp1251")
-    )
+    ru = write(tmp_path / "russian" / "weighted", "<водка><10>\n<Пиво><5>\n".encode("cp1251"))
     koi = write(
         tmp_path / "russian-koi8-r" / "weighted", "<водка><10>\n<пиво><5>\n".encode("koi8_r")
     )
     mixed = write(
         tmp_path / "japanese" / "weighted",
-        "#UTF-8\n<少女><50>\n".encode() + b"#EUC-JP\n" + "<写真><5>\n".encode("euc_jp")
-        + b"#Shift_JIS\n" + "<巨乳><7>\n".encode("cp932"),
+        "#UTF-8\n<少女><50>\n".encode()
+        + b"#EUC-JP\n"
+        + "<写真><5>\n".encode("euc_jp")
+        + b"#Shift_JIS\n"
+        + "<巨乳><7>\n".encode("cp932"),
     )
     ps, errors = load_phrase_set([], [latin, ru, koi, mixed], [])
     assert errors == []

@@ -1,0 +1,136 @@
+"""`icapfilter scan FILE`: run the phrase filter on a saved page.
+
+Meant for tuning a group's naughtiness limit: scan pages that should and
+should not pass and look at the scores. Exit codes: 0 whenever a verdict was
+produced (allow or block), 2 for bad usage or unreadable input/lists.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..phrases import ScanResult, load_phrase_dir
+from ..phrases.phraseset import PhraseSet
+from ..phrases.scanning import scan_bytes
+
+DEFAULT_LIST_DIR = Path("/etc/e2guardian/lists")
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def scan_file(
+    phrase_set: PhraseSet,
+    data: bytes,
+    *,
+    limit: int = 50,
+    weighted_mode: str = "singular",
+    filter_mode: str = "smart",
+    content_type: str | None = "text/html",
+    max_scan_bytes: int = 2 * 1024 * 1024,
+    max_decoded_bytes: int = 10 * 1024 * 1024,
+) -> ScanResult:
+    """Scan a saved page; gzip is recognised by its magic bytes, not a header."""
+    encoding = "gzip" if data.startswith(_GZIP_MAGIC) else None
+    return scan_bytes(
+        phrase_set,
+        data,
+        limit=limit,
+        weighted_mode=weighted_mode,
+        filter_mode=filter_mode,
+        content_type=content_type,
+        content_encoding=encoding,
+        max_scan_bytes=max_scan_bytes,
+        max_decoded_bytes=max_decoded_bytes,
+    )
+
+
+def format_result(result: ScanResult, limit: int) -> str:
+    lines = [
+        f"verdict: {result.verdict}",
+        f"score:   {result.score} (limit {limit}, blocks when score > limit)",
+        f"reason:  {result.reason}",
+    ]
+    if result.category:
+        lines.append(f"category: {result.category}")
+    lines.append(
+        f"scanned: {result.bytes_scanned} bytes" + (" (truncated)" if result.truncated else "")
+    )
+    for note in result.notes:
+        lines.append(f"note:    {note}")
+    if result.phrases:
+        lines.append("phrases:")
+        for h in result.phrases:
+            cat = f"  [{h.category}]" if h.category else ""
+            text = h.phrase if h.combination else f"<{h.phrase}>"
+            lines.append(f"  {h.list_kind!s:9} {h.weight:>5} x{h.count:<4} {text}{cat}")
+    return "\n".join(lines)
+
+
+@click.command("scan")
+@click.argument("file", type=click.Path(allow_dash=True, dir_okay=False))
+@click.option(
+    "--phraselists",
+    "list_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_LIST_DIR,
+    show_default=True,
+    help="Folder laid out like e2guardian's lists/ (bannedphraselist, ...).",
+)
+@click.option("--limit", type=int, default=50, show_default=True, help="Naughtiness limit.")
+@click.option(
+    "--weighted-mode",
+    type=click.Choice(["singular", "normal"]),
+    default="singular",
+    show_default=True,
+)
+@click.option(
+    "--filter-mode", type=click.Choice(["smart", "raw", "both"]), default="smart", show_default=True
+)
+@click.option("--content-type", default="text/html", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--show-list-errors", is_flag=True, help="Print list warnings/errors to stderr.")
+def scan(
+    file: str,
+    list_dir: Path,
+    limit: int,
+    weighted_mode: str,
+    filter_mode: str,
+    content_type: str,
+    as_json: bool,
+    show_list_errors: bool,
+) -> None:
+    """Scan a saved page (HTML, gzip allowed; '-' for stdin) with the phrase lists."""
+    try:
+        if file == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            data = Path(file).read_bytes()
+    except OSError as exc:
+        raise click.UsageError(f"cannot read {file}: {exc.strerror or exc}") from exc
+    if not list_dir.is_dir():
+        raise click.UsageError(f"phrase list folder {list_dir} does not exist")
+    phrase_set, errors = load_phrase_dir(list_dir)
+    if len(phrase_set) == 0:
+        raise click.UsageError(f"no phrase lists found in {list_dir}")
+    if show_list_errors:
+        for err in errors:
+            click.echo(str(err), err=True)
+    result = scan_file(
+        phrase_set,
+        data,
+        limit=limit,
+        weighted_mode=weighted_mode,
+        filter_mode=filter_mode,
+        content_type=content_type,
+    )
+    if as_json:
+        obj = result.to_dict()
+        obj["limit"] = limit
+        obj["list_errors"] = sum(1 for e in errors if e.level == "error")
+        obj["list_warnings"] = sum(1 for e in errors if e.level == "warning")
+        click.echo(json.dumps(obj, ensure_ascii=False))
+    else:
+        click.echo(format_result(result, limit))

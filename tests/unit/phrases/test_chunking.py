@@ -1,0 +1,140 @@
+"""Any split of a body into chunks must give the same verdict, score and hits."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from icapfilter.phrases import load_phrase_set
+from tests.unit.phrases.listhelpers import write
+
+PAGE = (
+    "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Caf&eacute; Straße</title>"
+    "<style>.x{color:red}</style><script>var s='<b>naughty</b>';</script></head>"
+    '<body><p class="a>b">Naughty words &amp; more naughty WORDS here.</p><!-- naughty -->'
+    "<p>The forbidden fruit, résumé, STRASSE, водка, 少女.</p>"
+    "<a href='x'>good context</a> end</body></html>"
+)
+
+
+@pytest.fixture(scope="module")
+def phrase_set(tmp_path_factory):
+    d = tmp_path_factory.mktemp("lists")
+    w = write(
+        d / "w",
+        "<naughty><10>\n<naughty words><15>\n< words ><5>\n<café><3>\n<strasse><7>\n"
+        "<водка><4>\n<少女><6>\n<résumé><2>\n<forbidden>,<fruit><20>\n<b naughty b><50>\n",
+    )
+    e = write(d / "e", "<good context>,<never here>\n")
+    ps, errors = load_phrase_set([], [w], [e])
+    assert not [x for x in errors if x.level == "error"]
+    return ps
+
+
+def run(ps, chunks, **kw):
+    s = ps.new_scan(limit=40, **kw)
+    for c in chunks:
+        s.feed(c)
+    r = s.finish()
+    return r.blocked, r.score, r.reason, sorted((h.phrase, h.count) for h in r.phrases)
+
+
+def split(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    out, prev = [], 0
+    for p in points:
+        out.append(data[prev:p])
+        prev = p
+    out.append(data[prev:])
+    return out
+
+
+MODES = st.sampled_from(["smart", "raw", "both"])
+WMODES = st.sampled_from(["singular", "normal"])
+CUTS = st.lists(st.integers(min_value=0, max_value=10_000), max_size=40)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(cuts=CUTS, mode=MODES, wmode=WMODES)
+def test_plain_body_any_split(phrase_set, cuts, mode, wmode):
+    data = PAGE.encode()
+    kw = dict(filter_mode=mode, weighted_mode=wmode, content_type="text/html")
+    whole = run(phrase_set, [data], **kw)
+    assert whole[1] > 0
+    assert run(phrase_set, split(data, cuts), **kw) == whole
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(cuts=CUTS, mode=MODES, enc=st.sampled_from(["gzip", "deflate", "rawdeflate", "br"]))
+def test_compressed_body_any_split(phrase_set, cuts, mode, enc):
+    data = (PAGE * 3).encode()
+    if enc == "gzip":
+        body = gzip.compress(data)
+    elif enc == "deflate":
+        body = zlib.compress(data)
+    elif enc == "rawdeflate":
+        c = zlib.compressobj(6, zlib.DEFLATED, -15)
+        body, enc = c.compress(data) + c.flush(), "deflate"
+    else:
+        brotli = pytest.importorskip("brotli")
+        body = brotli.compress(data)
+    kw = dict(filter_mode=mode, content_type="text/html", content_encoding=enc)
+    plain = run(phrase_set, [data], filter_mode=mode, content_type="text/html")
+    assert run(phrase_set, [body], **kw) == plain
+    assert run(phrase_set, split(body, cuts), **kw) == plain
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(cuts=CUTS, charset=st.sampled_from(["windows-1251", "utf-16", "utf-8-sig"]))
+def test_multibyte_charsets_any_split(phrase_set, cuts, charset):
+    text = "<html><body>водка STRASSE naughty words водка</body></html>"
+    data = text.encode(charset)
+    ct = f"text/html; charset={charset}" if charset != "utf-8-sig" else "text/html"
+    whole = run(phrase_set, [data], content_type=ct)
+    assert ("водка", 2) in whole[3]
+    assert run(phrase_set, split(data, cuts), content_type=ct) == whole
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    words=st.lists(
+        st.sampled_from(
+            [
+                "naughty",
+                "words",
+                "<b>",
+                "</b>",
+                " ",
+                "&amp;",
+                "водка",
+                "<!--",
+                "-->",
+                "<script>",
+                "</script>",
+                "x",
+                ".",
+                "\n",
+                "<p class='q>'>",
+                "&eacute",
+            ]
+        ),
+        max_size=60,
+    ),
+    cuts=CUTS,
+)
+def test_generated_pages_any_split(phrase_set, words, cuts):
+    data = "".join(words).encode()
+    kw = dict(filter_mode="both", weighted_mode="normal", content_type="text/html; charset=utf-8")
+    assert run(phrase_set, split(data, cuts), **kw) == run(phrase_set, [data], **kw)
