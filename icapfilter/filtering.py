@@ -124,6 +124,9 @@ class PhraseScan:
     def feed(self, data: bytes) -> None:
         self._scan.feed(data)
 
+    def provisional(self) -> Verdict:
+        return verdict_of_scan(self._scan.provisional(), self._group.name)
+
     def finish(self) -> Verdict:
         verdict = verdict_of_scan(self._scan.finish(), self._group.name)
         self._on_finish(verdict)

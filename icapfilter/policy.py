@@ -51,6 +51,9 @@ class ResponseScan(Protocol):
 
     def feed(self, data: bytes) -> None: ...
 
+    def provisional(self) -> Verdict:
+        """The verdict on the bytes fed so far; the scan goes on."""
+
     def finish(self) -> Verdict: ...
 
 

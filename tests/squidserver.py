@@ -43,6 +43,11 @@ def page(size: int, seed: str = "clean", word: bytes | None = None, at: float = 
     return body
 
 
+def page_with(body: bytes, word: bytes, at: float) -> bytes:
+    pos = min(int(len(body) * at), len(body) - len(word))
+    return body[:pos] + word + body[pos + len(word):]
+
+
 class OriginHandler(BaseHTTPRequestHandler):
     """/page/N, /bad/N (a banned word in the middle), /gzip/N, /image, /json."""
 
@@ -60,6 +65,14 @@ class OriginHandler(BaseHTTPRequestHandler):
         headers = {"Content-Type": "text/html; charset=utf-8", "X-Origin-Test": f"{kind}-{size}"}
         if kind == "bad":
             body = page(size, word=b"badword", at=0.9 if "late" in self.path else 0.5)
+        elif kind == "words":
+            from urllib.parse import parse_qs, urlsplit
+
+            words = [w for w in parse_qs(urlsplit(path).query).get("w", [""])[0].split(",") if w]
+            body = page(size)
+            for i, word in enumerate(words):
+                at = (i + 1) / (len(words) + 1)
+                body = page_with(body, f" {word} ".encode(), at)
         elif kind == "gzip":
             body = gzip.compress(page(size), mtime=0)
             headers["Content-Encoding"] = "gzip"

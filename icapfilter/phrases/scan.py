@@ -228,6 +228,19 @@ class BodyScan:
                     return True
         return False
 
+    def provisional(self) -> ScanResult:
+        """The verdict on what was scanned so far, without ending the scan.
+
+        The server asks for it when it must start answering before the body
+        has ended (Squid 5.7's 64 KB limit, see docs/squid.md): a page whose
+        first part already blocks is blocked, even though a later exception
+        phrase or negative weight could have saved it under e2guardian's
+        whole-page rule.
+        """
+        if self._finished is not None:
+            return self._finished
+        return self._result()
+
     def finish(self) -> ScanResult:
         """Flush everything and score; calling it again returns the same result."""
         if self._finished is not None:

@@ -348,6 +348,12 @@ class _Exchange:
                 self.echo_rest()
                 return True
             return self.allow(held)
+        # The answer must start now (Squid 5.7 sends no more until it does): judge
+        # the page on what was read so far.
+        verdict = scan.provisional()
+        if verdict.blocked:
+            self.tx.outcome.verdict = verdict
+            return self.answer_block(verdict)
         # Phase 2: answer now and stream, still scanning.
         self.start_echo(held)
         self.continue_after_preview()
@@ -357,10 +363,9 @@ class _Exchange:
                 continue
             if not scan.certain:
                 scan.feed(data)
-                if scan.certain:
-                    verdict = scan.finish()
-                    if verdict.blocked:
-                        return self.late_block(verdict)
+                verdict = scan.finish() if scan.certain else scan.provisional()
+                if verdict.blocked:
+                    return self.late_block(verdict)
             self.tx.send(render.chunk(data))
         self.tx.send(render.LAST_CHUNK)
         verdict = scan.finish()

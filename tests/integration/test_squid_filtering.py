@@ -149,3 +149,29 @@ def test_image_is_not_scanned(stack):
     squid, origin = stack
     got = squid.get(origin.url("www.example.test", "/image/5000"))
     assert got.status == 200 and got.body.startswith(b"\x89PNG")
+
+
+def test_page_over_the_naughtiness_limit_is_blocked_with_its_phrases(stack):
+    squid, origin = stack
+    got = squid.get(origin.url("www.example.test", "/words/20000?w=casino,poker"))
+    assert got.status == 403
+    assert b"casino" in got.body and b"poker" in got.body
+    assert b"weighted phrase limit exceeded" in got.body
+
+
+def test_page_under_the_limit_passes(stack):
+    squid, origin = stack
+    got = squid.get(origin.url("www.example.test", "/words/20000?w=casino"))
+    assert got.status == 200
+
+
+def test_page_with_an_exception_phrase_passes(stack):
+    squid, origin = stack
+    got = squid.get(origin.url("www.example.test", "/words/20000?w=casino,poker,homework%20help"))
+    assert got.status == 200
+
+
+def test_large_page_over_the_limit_early_is_blocked_before_streaming(stack):
+    squid, origin = stack
+    got = squid.get(origin.url("www.example.test", "/words/300000?w=casino,poker" + ",x" * 13))
+    assert got.status == 403
