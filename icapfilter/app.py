@@ -16,7 +16,6 @@ from .policy import AllowAll, Policy
 from .server.handler import Recorder
 from .server.runner import Built
 
-
 log = logging.getLogger("icapfilter")
 
 
