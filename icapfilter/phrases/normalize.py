@@ -29,14 +29,18 @@ def _byte_table() -> bytes:
 
 
 _BYTE_TABLE = _byte_table()
+_SPACE_RUNS = re.compile(rb"  +")
+_STR_SPACE_RUNS = re.compile("  +")
 
 
 @lru_cache(maxsize=1)
 def _non_ascii_punct() -> re.Pattern[str]:
+    # Unicode punctuation and, so that space runs can be folded with one regex,
+    # every non-ASCII white-space character (NBSP from &nbsp; is common).
     points = [
         c
         for c in range(0x80, 0x10000)
-        if unicodedata.category(chr(c))[0] == "P" and not chr(c).isspace()
+        if unicodedata.category(chr(c))[0] == "P" or chr(c).isspace()
     ]
     ranges: list[tuple[int, int]] = []
     for c in points:
@@ -99,17 +103,19 @@ class TextNormalizer:
     def feed(self, text: str) -> str:
         if not text:
             return ""
-        mapped = _map(text)
-        core = " ".join(mapped.split())
-        if not core:
-            if self._last_space:
-                return ""
-            self._last_space = True
-            return " "
-        lead = " " if mapped[:1].isspace() and not self._last_space else ""
-        trail = " " if mapped[-1:].isspace() else ""
-        self._last_space = bool(trail)
-        return f"{lead}{core}{trail}"
+        # After _map every white-space character is a plain space, so one regex
+        # folds the runs (str.split/join cost twice as much); on ASCII the byte
+        # table does all the mapping and bytes.lower() equals casefold().
+        if text.isascii():
+            folded = _SPACE_RUNS.sub(
+                b" ", text.encode("ascii").translate(_BYTE_TABLE).lower()).decode("ascii")
+        else:
+            folded = _STR_SPACE_RUNS.sub(" ", _map(text))
+        if self._last_space and folded[:1] == " ":
+            folded = folded[1:]
+        if folded:
+            self._last_space = folded[-1] == " "
+        return folded
 
     def finish(self) -> str:
         if self._last_space:
