@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from icapfilter.urls.errors import StoreUnavailable
 from icapfilter.urls.hashing import key_hash
 from icapfilter.urls.model import Category
-from icapfilter.urls.normalize import candidates_for, entry_text, parse_url
+from icapfilter.urls.normalize import (
+    HOST_MARK_ID,
+    candidates_for,
+    entry_text,
+    host_mark_for,
+    parse_url,
+)
 from icapfilter.urls.store import ListStore
 
 
@@ -80,15 +86,21 @@ class UrlEngine:
         be parsed and :class:`StoreUnavailable` when the store is down.
         """
         parsed = parse_url(url)
+        host_key = "host:" + parsed.host
         if self._cache is not None:
             generation = self.store.current_generation()
             if generation is not None:
-                cached = self._cache.get((generation, parsed.key))
+                cached = self._cache.get((generation, host_key))
+                if cached is None:
+                    cached = self._cache.get((generation, parsed.key))
                 if cached is not None:
                     return list(cached)
         keys = candidates_for(parsed)
+        # The host mark rides along in the same round trip: when no URL entry
+        # exists under this host, the decision holds for every path on it.
+        hashes = [key_hash(k) for k in keys] + [key_hash(host_mark_for(parsed))]
         for _attempt in range(3):
-            generation, found = self.store.lookup([key_hash(k) for k in keys])
+            generation, found = self.store.lookup(hashes)
             if generation is None:
                 return []
             categories = self._categories_of(generation)
@@ -96,11 +108,12 @@ class UrlEngine:
                 continue  # that generation was replaced between the two reads
             hits = tuple(
                 UrlHit(cat.name, entry_text(key), cat.exception)
-                for key, ids in zip(keys, found, strict=True)
+                for key, ids in zip(keys, found, strict=False)
                 for cat in sorted(categories[c] for c in ids if c in categories)
             )
             if self._cache is not None:
-                self._cache.put((generation, parsed.key), hits)
+                has_url_entries = HOST_MARK_ID in found[-1]
+                self._cache.put((generation, parsed.key if has_url_entries else host_key), hits)
             return list(hits)
         raise StoreUnavailable("list generation changed repeatedly during one lookup")
 

@@ -16,7 +16,7 @@ from typing import Protocol
 import redis
 import xxhash
 
-from icapfilter.urls.errors import StoreUnavailable
+from icapfilter.urls.redis_store import FailFast
 
 
 def learned_key(group: str, generation: str, url: str) -> str:
@@ -68,20 +68,24 @@ class MemoryLearnedCache:
 
 
 class RedisLearnedCache:
-    """Shared by all servers; one round trip per call."""
+    """Shared by all servers; one round trip per call.
 
-    def __init__(self, client: redis.Redis, prefix: str = "icapfilter:learn") -> None:
+    Every redis-py error is raised as StoreUnavailable (the policy then scans
+    instead of using the cache); pass the store's ``guard`` to fail fast with it.
+    """
+
+    def __init__(self, client: redis.Redis, prefix: str = "icapfilter:learn",
+                 guard: FailFast | None = None) -> None:
         self.client = client
         self.prefix = prefix
+        self.guard = guard or FailFast()
 
     def _key(self, group: str, generation: str, url: str) -> str:
         return f"{self.prefix}:{learned_key(group, generation, url)}"
 
     def get(self, group: str, generation: str, url: str) -> str | None:
-        try:
+        with self.guard():
             value = self.client.get(self._key(group, generation, url))
-        except redis.exceptions.RedisError as exc:
-            raise StoreUnavailable(f"redis: {exc}") from exc
         if value is None:
             return None
         return value.decode() if isinstance(value, bytes) else str(value)
@@ -89,9 +93,7 @@ class RedisLearnedCache:
     def put(self, group: str, generation: str, url: str, verdict: str, ttl: int) -> bool:
         if ttl <= 0:
             raise ValueError("ttl must be positive")
-        try:
+        with self.guard():
             return bool(
                 self.client.set(self._key(group, generation, url), verdict, ex=ttl, nx=True)
             )
-        except redis.exceptions.RedisError as exc:
-            raise StoreUnavailable(f"redis: {exc}") from exc

@@ -15,6 +15,7 @@ from icapfilter.urls.errors import LoadError, StoreUnavailable
 from icapfilter.urls.hashing import key_hash
 from icapfilter.urls.listfiles import read_sources
 from icapfilter.urls.model import Category, GenerationInfo, Ids, Progress, merge_ids
+from icapfilter.urls.normalize import HOST_MARK_ID, host_mark_of_entry
 from icapfilter.urls.report import LoadReport
 from icapfilter.urls.store import ListStore
 
@@ -28,6 +29,7 @@ def build_table(
 ) -> tuple[dict[int, Ids], dict[int, Category]]:
     """Parse every source into (hash -> category ids, id -> category); raises LoadError."""
     table: dict[int, Ids] = {}
+    marks: set[int] = set()
     ids: dict[Category, int] = {}
     get = table.get
     for n, entry in enumerate(read_sources(sources, report), 1):
@@ -37,9 +39,16 @@ def build_table(
             cid = ids[cat] = len(ids) + 1
         h = key_hash(entry.key)
         table[h] = merge_ids(get(h), cid)
+        mark = host_mark_of_entry(entry.key)
+        if mark is not None:
+            m = key_hash(mark)
+            if m not in marks:
+                marks.add(m)
+                table[m] = merge_ids(get(m), HOST_MARK_ID)
         report.count(entry.category, entry.exception)
         if progress and n % _READ_PROGRESS_EVERY == 0:
             progress("read", n, None)
+    report.host_marks = len(marks)
     return table, {cid: cat for cat, cid in ids.items()}
 
 
@@ -71,7 +80,7 @@ def load_lists(
         table, categories = build_table(report.sources, report, progress)
     except LoadError as exc:
         raise fail(str(exc), exc) from exc
-    report.unique_keys = len(table)
+    report.unique_keys = len(table) - report.host_marks
     if strict and report.errors:
         raise fail(f"strict mode: {report.errors} bad line(s), nothing activated")
     if not table:

@@ -25,6 +25,10 @@ from icapfilter.urls.errors import InvalidEntry, InvalidUrl
 
 DOMAIN_PREFIX = "d:"
 URL_PREFIX = "u:"
+#: Marks a host that has URL entries, so hosts without any can be cached per host.
+HOST_MARK_PREFIX = "h:"
+#: The category id of a host mark; real categories start at 1.
+HOST_MARK_ID = 0
 
 #: Hostile URLs must not turn one decision into hundreds of lookups.
 MAX_HOST_SUFFIXES = 10
@@ -292,6 +296,18 @@ def candidates_for(url: NormalizedUrl) -> list[str]:
     keys = [URL_PREFIX + url_host + p for p in path_prefixes(url.path)]
     keys.extend(DOMAIN_PREFIX + s for s in host_suffixes(url.host, url.is_ip))
     return keys
+
+
+def host_mark_for(url: NormalizedUrl) -> str:
+    """The mark key telling whether any URL entry exists under this URL's host."""
+    return HOST_MARK_PREFIX + (url.host if url.is_ip else strip_url_host(url.host))
+
+
+def host_mark_of_entry(key: str) -> str | None:
+    """The mark key a URL entry key implies (None for domain keys)."""
+    if not key.startswith(URL_PREFIX):
+        return None
+    return HOST_MARK_PREFIX + key[len(URL_PREFIX):].split("/", 1)[0]
 
 
 def candidates(url: str) -> list[str]:

@@ -16,16 +16,29 @@ fine on a single Redis or a replica set but not on Redis Cluster.
 The old generation is deleted right after the switch (no grace time): the
 script makes that safe. Generations left behind by a crashed load are
 removed when the next load starts.
+
+Faults: a filter thread must never wait on Redis for longer than a short
+socket timeout, so a client built here from a URL reads with
+``READ_TIMEOUT``/``CONNECT_TIMEOUT`` (a ``?socket_timeout=`` in the URL wins),
+retries a dropped connection once at once (a stale pooled connection after a
+Redis restart), and pings connections idle for ``HEALTH_CHECK_INTERVAL``.
+Every redis-py error becomes :class:`StoreUnavailable` (the policy applies
+``[store] on_error``), and :class:`FailFast` stops paying a timeout per call
+while Redis is gone. Scripts are run with ``register_script``, which reloads
+them by itself after a restart emptied the script cache (``NOSCRIPT``).
 """
 
 from __future__ import annotations
 
 import secrets
+import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from icapfilter.urls.errors import LoadError, StoreUnavailable
 from icapfilter.urls.hashing import split_hash
@@ -57,6 +70,34 @@ return 0
 LOCK_SECONDS = 900
 _ALL_BUCKETS = 1 << 16
 
+READ_TIMEOUT = 0.5
+"""Seconds a lookup waits for Redis: a decision is late by at most this much."""
+CONNECT_TIMEOUT = 0.5
+WRITE_TIMEOUT = 30.0
+"""Seconds a bulk list load waits per round trip: a busy Redis must not fail a load."""
+HEALTH_CHECK_INTERVAL = 10
+FAULT_BACKOFF = 1.0
+"""Seconds the server fails fast (:class:`FailFast`) after Redis stopped answering."""
+
+
+def redis_client(
+    url: str, *, timeout: float = READ_TIMEOUT, connect_timeout: float = CONNECT_TIMEOUT
+) -> redis.Redis:
+    """A client that cannot hang a thread: redis-py's defaults wait seconds per call.
+
+    One immediate retry on a connection error lets a pooled connection that died
+    with a Redis restart be replaced without failing the request; timeouts are
+    not retried, so a slow Redis costs one ``timeout``, not several. Options in
+    the URL's query string (``?socket_timeout=2``) override these.
+    """
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=connect_timeout,
+        health_check_interval=HEALTH_CHECK_INTERVAL,
+        retry=Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)),
+    )
+
 
 def _text(value: bytes | str | None) -> str | None:
     if value is None:
@@ -72,6 +113,57 @@ def _unavailable() -> Iterator[None]:
         raise StoreUnavailable(f"redis: {exc}") from exc
 
 
+class FailFast:
+    """Maps redis-py errors to StoreUnavailable and fails fast while Redis is unreachable.
+
+    One request may touch Redis several times (ISTag, rate limit, lookup,
+    learned cache), and many threads do so at once. After a connection error or
+    a timeout, calls fail at once for ``backoff`` seconds; then a single call
+    probes Redis while the others keep failing fast. So an outage costs one
+    timeout per ``backoff`` per process instead of one per call, and a Redis
+    coming back is not hit by every thread reconnecting together. An error
+    *reply* (WRONGTYPE, READONLY, BUSY...) proves Redis is reachable: it is
+    mapped but does not trip the backoff. ``backoff=0`` only maps errors (the
+    default of a bare RedisStore: a one-shot command wants every call tried).
+    """
+
+    def __init__(self, backoff: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.backoff = backoff
+        self._clock = clock
+        self._down_until = 0.0
+        self._reason = ""
+        self._lock = threading.Lock()
+
+    @property
+    def down(self) -> bool:
+        """True while calls are failing fast."""
+        return self._down_until != 0.0
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        if self._down_until:
+            with self._lock:
+                now = self._clock()
+                if self._down_until and now < self._down_until:
+                    raise StoreUnavailable(f"redis: {self._reason} (failing fast)")
+                if self._down_until:  # this call probes; the others fail fast meanwhile
+                    self._down_until = now + self.backoff
+        try:
+            yield
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            reason = str(exc) or type(exc).__name__
+            if self.backoff > 0:
+                with self._lock:
+                    self._reason = reason
+                    self._down_until = self._clock() + self.backoff
+            raise StoreUnavailable(f"redis: {reason}") from exc
+        except redis.exceptions.RedisError as exc:
+            self._down_until = 0.0
+            raise StoreUnavailable(f"redis: {exc}") from exc
+        self._down_until = 0.0
+
+
 class RedisStore:
     """A ListStore in Redis.
 
@@ -79,6 +171,12 @@ class RedisStore:
     cache (the engine uses it to key its decision cache). Every lookup that
     goes to Redis refreshes it, so a reload done elsewhere is seen by cached
     decisions within ``pointer_ttl`` seconds, and by uncached ones at once.
+
+    Given a URL, reads use :func:`redis_client` (``timeout`` seconds at most)
+    and bulk writes a second client with ``write_timeout``; given a client,
+    both use it as it is. ``guard`` maps redis-py errors to StoreUnavailable;
+    the server passes ``fault_backoff`` (:data:`FAULT_BACKOFF`) so that it also
+    fails fast, and shares it with the learned cache and the rate limiter.
     """
 
     def __init__(
@@ -88,10 +186,17 @@ class RedisStore:
         prefix: str = "icapfilter:bl",
         pointer_ttl: float = 1.0,
         pipeline_size: int = 200,
+        timeout: float = READ_TIMEOUT,
+        write_timeout: float = WRITE_TIMEOUT,
+        fault_backoff: float = 0.0,
     ) -> None:
         if isinstance(client_or_url, str):
-            client_or_url = redis.Redis.from_url(client_or_url)
-        self.client: redis.Redis = client_or_url
+            self.client: redis.Redis = redis_client(client_or_url, timeout=timeout)
+            self.write_client: redis.Redis = redis_client(client_or_url, timeout=write_timeout,
+                                                          connect_timeout=write_timeout)
+        else:
+            self.client = self.write_client = client_or_url
+        self.guard = FailFast(fault_backoff)
         self.prefix = prefix
         self.pointer_ttl = pointer_ttl
         self.pipeline_size = pipeline_size
@@ -99,7 +204,7 @@ class RedisStore:
         self._gens_key = f"{prefix}:gens"
         self._lock_key = f"{prefix}:lock"
         self._lookup = self.client.register_script(_LOOKUP)
-        self._release = self.client.register_script(_RELEASE)
+        self._release = self.write_client.register_script(_RELEASE)
         self._pointer: tuple[float, str | None] = (0.0, None)
 
     # -- names ---------------------------------------------------------------
@@ -114,7 +219,7 @@ class RedisStore:
         args: list[bytes] = [f"{self.prefix}:g:".encode()]
         for h in hashes:
             args.extend(split_hash(h))
-        with _unavailable():
+        with self.guard():
             reply = self._lookup(keys=[self._active_key], args=args)
         generation = _text(reply[0]) if reply and reply[0] else None
         self._pointer = (time.monotonic(), generation)
@@ -126,13 +231,13 @@ class RedisStore:
         at, generation = self._pointer
         if self.pointer_ttl > 0 and time.monotonic() - at < self.pointer_ttl:
             return generation
-        with _unavailable():
+        with self.guard():
             generation = _text(self.client.get(self._active_key))
         self._pointer = (time.monotonic(), generation)
         return generation
 
     def info(self, generation: str | None = None) -> GenerationInfo | None:
-        with _unavailable():
+        with self.guard():
             if generation is None:
                 generation = _text(self.client.get(self._active_key))
                 if generation is None:
@@ -150,7 +255,7 @@ class RedisStore:
     def drop_generation(self, generation: str) -> None:
         """Delete every key of a generation (all 65,536 bucket names, no SCAN needed)."""
         base = self.bucket_base(generation)
-        pipe = self.client.pipeline(transaction=False)
+        pipe = self.write_client.pipeline(transaction=False)
         batch = 1024
         for start in range(0, _ALL_BUCKETS, batch):
             pipe.unlink(*(base + b.to_bytes(2, "big") for b in range(start, start + batch)))
@@ -160,7 +265,7 @@ class RedisStore:
 
     def generations(self) -> list[str]:
         with _unavailable():
-            return sorted(_text(g) or "" for g in self.client.smembers(self._gens_key))
+            return sorted(_text(g) or "" for g in self.write_client.smembers(self._gens_key))
 
 
 class _RedisWriter:
@@ -170,7 +275,7 @@ class _RedisWriter:
         self.generation = new_generation_id()
         self._store = store
         self._token = secrets.token_hex(8)
-        client = store.client
+        client = store.write_client
         with _unavailable():
             if not client.set(store._lock_key, self._token, nx=True, ex=LOCK_SECONDS):
                 raise LoadError("another list load is in progress (lock held in Redis)")
@@ -190,7 +295,7 @@ class _RedisWriter:
         total = len(table)
         done = 0
         with _unavailable():
-            pipe = store.client.pipeline(transaction=False)
+            pipe = store.write_client.pipeline(transaction=False)
             queued = 0
             bucket, prev = -1, b""
             fields: dict[bytes, bytes] = {}
@@ -219,7 +324,7 @@ class _RedisWriter:
 
     def commit(self, info: GenerationInfo) -> None:
         store = self._store
-        client = store.client
+        client = store.write_client
         with _unavailable():
             client.set(store.meta_key(self.generation), info.to_json())
             old = _text(client.set(store._active_key, self.generation, get=True))

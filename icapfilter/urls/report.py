@@ -34,6 +34,7 @@ class LoadReport:
     entries: int = 0
     exceptions: int = 0
     unique_keys: int = 0
+    host_marks: int = 0  # hosts with URL entries, stored beside the entries
     counts: dict[str, int] = field(default_factory=dict)
     exception_categories: set[str] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
