@@ -31,7 +31,6 @@ ORIGINS = {
     "pyahocorasick": "textproc/py-pyahocorasick",
     "html5lib": "www/py-html5lib",
     "click": "devel/py-click",
-    "selectolax": "www/py-selectolax",
 }
 
 SQUID_DIRECTIVES = ("icap_enable", "icap_service", "adaptation_access")
