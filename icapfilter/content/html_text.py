@@ -30,8 +30,25 @@ _WS = "\t\n\f\r "
 # runs to white space or `>`, quotes and `=` included. Possessive/atomic, so a
 # tag that is not complete in the buffer fails instead of matching less.
 _TAG = re.compile(
-    r"""<(/?)([A-Za-z][^\t\n\f\r />]*)"""
+    r"""<(/?)([A-Za-z][^\t\n\f\r />]*+)"""
     r"""(?:[^>"'=]++|(?>=[\t\n\f\r ]*+(?:"[^"]*+"|'[^']*+'|(?!["'])[^>\t\n\f\r ]*+))|["'])*+>"""
+)
+# The fast lane: "simple" tags (no stray quote, no '<' or '>' in a value) end
+# exactly where _TAG ends, and matching them cannot run past the next '<', so a
+# run of text and simple tags is handled by one substitution. Anything else
+# (comments, <!, <?, special elements, odd tags, a tag cut by the chunk end)
+# stops the lane and goes through the state machine below.
+_SIMPLE_BODY = (
+    r"""/?[A-Za-z][^\t\n\f\r />"'<=]*+"""
+    r"""(?:[\t\n\f\r /]+(?:[^\t\n\f\r />"'<=]+"""
+    r"""(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:"[^"<>]*+"|'[^'<>]*+'|[^\t\n\f\r >"'<=`]++))?)?)*+"""
+    r"""[\t\n\f\r /]*+>"""
+)
+_SIMPLE_TAG = re.compile("<" + _SIMPLE_BODY)
+_LANE_STOP = re.compile(
+    r"<(?:[!?]|\Z|/(?![A-Za-z])"
+    r"|(?i:script|style|title|textarea|plaintext)(?=[\t\n\f\r />])"
+    r"|(?=/?[A-Za-z])(?!" + _SIMPLE_BODY + "))"
 )
 _COMMENT_END = re.compile(r"--!?>")
 # html.unescape looks at most 32 name characters after '&'
@@ -89,6 +106,21 @@ class HtmlTextExtractor:
         while pos < n:
             state = self._state
             if state == _DATA:
+                stop = _LANE_STOP.search(buf, pos)
+                end = stop.start() if stop is not None else n
+                if stop is None and not final:
+                    end = pos + _split_entity_tail(buf[pos:end])
+                if end - pos > 1:
+                    lane = buf[pos:end]
+                    if "<" in lane:
+                        lane = _SIMPLE_TAG.sub(" ", lane)
+                    emit(unescape(lane))
+                    pos = end
+                    if stop is None:
+                        if not final:
+                            self._buf = buf[end:]
+                            pos = n
+                        continue
                 lt = buf.find("<", pos)
                 if lt == -1:
                     seg = buf[pos:]
