@@ -26,9 +26,11 @@ class BuildError(ConfigError):
 def make_store(config: Config):  # type: ignore[no-untyped-def]
     """The list store: Redis when a URL is configured, else the in-process store."""
     if config.store.redis:
-        from .urls.redis_store import RedisStore
+        from .urls.redis_store import FAULT_BACKOFF, RedisStore
 
-        return RedisStore(config.store.redis)
+        # Short socket timeouts and fail-fast: a Redis fault must cost a request
+        # half a second at most, never a worker thread (docs/operations.md).
+        return RedisStore(config.store.redis, fault_backoff=FAULT_BACKOFF)
     from .urls.memory_store import MemoryStore
 
     return MemoryStore()
@@ -117,7 +119,7 @@ def _learned_cache(config: Config, store):  # type: ignore[no-untyped-def]
     from .urls import learned
 
     if config.store.redis:
-        return learned.RedisLearnedCache(store.client)
+        return learned.RedisLearnedCache(store.client, guard=store.guard)
     return learned.MemoryLearnedCache(config.learned.max_entries)
 
 
@@ -126,7 +128,8 @@ def _rate_limiter(config: Config, store):  # type: ignore[no-untyped-def]
 
     r = config.ratelimit
     if config.store.redis:
-        return ratelimit.RedisRateLimiter(store.client, r.requests, r.window)
+        return ratelimit.RedisRateLimiter(store.client, r.requests, r.window,
+                                          guard=store.guard)
     return ratelimit.MemoryRateLimiter(r.requests, r.window)
 
 

@@ -30,6 +30,9 @@ _TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _VERSION = re.compile(r"^ICAP/(\d)\.(\d)$")
 _HTTP_VERSION = re.compile(r"^HTTP/\d\.\d$")
 _CHUNK_SIZE = re.compile(rb"^[0-9A-Fa-f]{1,15}$")
+# ASCII digits only: str.isdigit() also accepts "\xb2\xb3\xb9" (latin-1 superscripts),
+# on which int() raises ValueError instead of a 400.
+_DECIMAL = re.compile(r"[0-9]{1,9}")
 
 HEAD_END = b"\r\n\r\n"
 
@@ -112,7 +115,7 @@ def parse_icap_head(head: bytes, limits: Limits = Limits()) -> IcapRequest:
     service = service_of(uri)
     headers = parse_header_fields(lines[1:], limits, "ICAP head")
     preview = headers.get("Preview")
-    if preview is not None and not (preview.isdigit() and len(preview) < 10):
+    if preview is not None and not _DECIMAL.fullmatch(preview):
         raise IcapProtocolError("malformed Preview header")
     encapsulated = headers.get("Encapsulated")
     if encapsulated is None and method != "OPTIONS":
@@ -141,7 +144,7 @@ def parse_encapsulated(value: str, method: str) -> tuple[tuple[str, int], ...]:
         name, eq, offset = item.strip().partition("=")
         name = name.strip().lower()
         offset = offset.strip()
-        if not eq or not offset.isdigit() or len(offset) > 9:
+        if not eq or not _DECIMAL.fullmatch(offset):
             raise IcapProtocolError(f"malformed Encapsulated entry {item.strip()!r}")
         result.append((name, int(offset)))
     names = [name for name, _ in result]

@@ -165,7 +165,7 @@ class ListParser:
                 entries.append(RawEntry(parts, weight, category, f"{path}:{lineno}"))
             elif line[:9].lower() == ".include<":
                 spec = line[9:].split(">", 1)[0].strip()
-                if ">" not in line[9:] or not spec:
+                if ">" not in line[9:] or not spec or "\0" in spec:  # NUL: resolve() raises
                     self._err(path, lineno, "malformed .Include line")
                     continue
                 target = _include_target(spec, path, self.list_dir, self.aliases)

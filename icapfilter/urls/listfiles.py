@@ -254,6 +254,9 @@ def _include(target: str, lineno: int, ctx: _Context, report: LoadReport) -> Ite
         report.problem(ctx.source, lineno, ".Include is not supported inside archives")
         return
     target = target.strip().replace("__LISTDIR__", str(ctx.base_dir))
+    if "\0" in target:  # Path.resolve() would raise ValueError and fail the whole load
+        report.problem(ctx.source, lineno, "malformed .Include (NUL byte in the path)")
+        return
     path = Path(target)
     if not path.is_absolute():
         path = ctx.base_dir / path
