@@ -190,10 +190,21 @@ class FilterPolicy:
     def url_hits(self, url: str) -> list[UrlHit]:
         if self.urls is None:
             return []
-        return self.urls.lookup(url)
+        hits = self.urls.lookup(url)
+        if not hits and self.urls.generation is None:
+            # Lists that vanished (a Redis restarted without its data) must not
+            # silently turn the filter off: treat it as a store fault.
+            raise StoreUnavailable("no list generation is active: lists never loaded, "
+                                   "or the store lost them (run `icapfilter lists load`)")
+        return hits
 
-    def url_verdict(self, group: Group, url: str) -> Verdict | None:
-        """Allow (exception), Block, or None when the URL is on no list that matters."""
+    def url_verdict(self, group: Group, url: str, *, scanning: bool = False) -> Verdict | None:
+        """Allow (exception), Block, or None when the URL is on no list that matters.
+
+        With ``scanning`` (a response whose body can still be scanned), a store
+        fault under ``on_error = "allow"`` gives None, so phrase scanning, which
+        needs no store, still protects the page.
+        """
         try:
             hits = self.url_hits(url)
         except InvalidUrl as exc:
@@ -202,6 +213,8 @@ class FilterPolicy:
         except StoreUnavailable as exc:
             self._store_fault(f"list store unavailable, applying on_error={self.on_error}: {exc}")
             if self.on_error == "allow":
+                if scanning:
+                    return None
                 return Verdict.allow("list store unavailable (failing open)", group=group.name)
             return Verdict.block("the filter's list store is unavailable (failing closed)",
                                  "filter-unavailable", group=group.name, status=503)
@@ -232,7 +245,7 @@ class FilterPolicy:
 
     def begin_response(self, request: RequestInfo, response: ResponseInfo):  # type: ignore[no-untyped-def]
         group = self.groups.match(request.client)
-        verdict = self.url_verdict(group, request.url)
+        verdict = self.url_verdict(group, request.url, scanning=self.phrases is not None)
         if verdict is not None:
             return verdict
         if self.phrases is None or not group.scan:
@@ -249,7 +262,10 @@ class FilterPolicy:
             except StoreUnavailable:
                 cached = None
             if cached is not None:
-                return _from_learned(cached, group.name)
+                try:
+                    return _from_learned(cached, group.name)
+                except ValueError:
+                    log.warning("ignoring a corrupt learned-cache value for %s", request.url)
         scan = self.phrases.new_scan(
             limit=group.limit, weighted_mode=settings.weighted_mode,
             filter_mode=settings.filter_mode, content_type=response.content_type,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+import time
 from collections.abc import Callable
 
 import pyicap
@@ -81,8 +82,8 @@ class IcapConnection(pyicap.BaseICAPRequestHandler):
     def send_error(self, code: int, message: str | None = None) -> None:
         """pyicap's version writes a misspelled attribute; ours renders an ICAP error."""
         try:
-            self.sock.sendall(render.error_response(code, istag_for(
-                self.server.holder.current.generation), message or ""))
+            self.sock.sendall(render.error_response(code, self.server.current_istag(),
+                                                    message or ""))
         except OSError:
             pass
 
@@ -133,6 +134,8 @@ class IcapServer(pyicap.ICAPServer):
         self.reuse_port = reuse_port
         self._allowed = tuple(ipaddress.ip_network(net, strict=False) for net in allowed_clients)
         self._recorder = recorder
+        self._istag = istag_for("start")
+        self._istag_at = 0.0
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.manager = ConnectionManager(
@@ -140,9 +143,18 @@ class IcapServer(pyicap.ICAPServer):
             max_connections=settings.max_connections,
             idle_timeout=idle_timeout,
             overload_reply=lambda: render.error_response(
-                503, istag_for(holder.current.generation), "too many connections"),
+                503, self.current_istag(), "too many connections"),
         )
         super().__init__(address, IcapConnection)
+
+    def current_istag(self) -> str:
+        """The ISTag for error replies, refreshed at most once a second: the
+        acceptor thread must not wait on a slow list store to refuse a client."""
+        now = time.monotonic()
+        if now - self._istag_at > 1.0:
+            self._istag_at = now
+            self._istag = istag_for(self.holder.current.generation)
+        return self._istag
 
     def server_bind(self) -> None:
         if self.reuse_port:

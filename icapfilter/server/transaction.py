@@ -116,7 +116,14 @@ class Transaction:
         self.blockpage = blockpage
         self.settings = settings
         self.outcome = Outcome()
-        self.istag = istag_for(holder.current.generation)
+        self._istag: str | None = None
+
+    @property
+    def istag(self) -> str:
+        """Computed once, when first needed: the generation may cost a store read."""
+        if self._istag is None:
+            self._istag = istag_for(self.holder.current.generation)
+        return self._istag
 
     def send(self, data: bytes) -> None:
         if data:
@@ -144,7 +151,6 @@ class Transaction:
             raise IcapProtocolError(f"{request.method} not allowed for {request.service}", 405)
         request = attach_heads(request, self.reader.read_exact(heads_length(request)), limits)
         policy = self.holder.current
-        self.istag = istag_for(policy.generation)
         client = _client_of(request)
         http_req = request.http_request
         info = RequestInfo(

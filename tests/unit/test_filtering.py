@@ -150,3 +150,27 @@ def test_block_page_escapes_every_field():
 def test_block_page_template_with_unknown_placeholder_fails_at_load():
     with pytest.raises(ValueError, match=r"unknown placeholder \$nosuch"):
         BlockPage("<p>$nosuch</p>")
+
+
+def test_store_without_any_generation_counts_as_a_fault():
+    p = policy(MemoryStore(), on_error="block")
+    verdict = p.decide_request(req("http://anything.test/"))
+    assert verdict.blocked and "unavailable" in verdict.reason
+
+
+def test_failing_open_on_store_fault_still_scans_the_page(tmp_path):
+    from icapfilter.filtering import PhraseScan
+    from icapfilter.phrases import load_phrase_set
+
+    banned = tmp_path / "bannedphraselist"
+    banned.write_text("<badword>\n")
+    phrases, errors = load_phrase_set([banned])
+    assert not errors
+    p = FilterPolicy(groups=GroupMap(GROUPS), urls=UrlEngine(DownStore()), phrases=phrases,
+                     phrase_settings=PhrasesConfig(), phrase_tag="t", on_error="allow")
+    scan = p.begin_response(req("http://x.test/"),
+                            ResponseInfo(200, Headers.of([("Content-Type", "text/html")])))
+    assert isinstance(scan, PhraseScan)
+    scan.feed(b"<p>a badword</p>")
+    assert scan.finish().blocked
+    assert not p.decide_request(req("http://x.test/")).blocked
