@@ -3,7 +3,7 @@
 Layout (``P`` is the prefix, default ``icapfilter:bl``)::
 
     P:active                 -> generation id (the one atomic switch)
-    P:g:<gen>:<2 bytes>      -> HASH  <6 bytes> -> "3" or "3,17"  (category ids)
+    P:g:<gen>:<2 bytes>      -> HASH  <6 bytes> -> "3" or "3,17"  (category ids; 15-bit buckets)
     P:meta:<gen>             -> JSON GenerationInfo (categories, counts, sources)
     P:gens                   -> SET of generations present (active or being written)
     P:lock                   -> token of the running load (expires, refreshed while writing)
@@ -30,9 +30,11 @@ them by itself after a restart emptied the script cache (``NOSCRIPT``).
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
@@ -50,6 +52,8 @@ from icapfilter.urls.model import (
     encode_ids,
     new_generation_id,
 )
+
+log = logging.getLogger("icapfilter.lists")
 
 _LOOKUP = """
 local gen = redis.call('GET', KEYS[1])
@@ -268,6 +272,35 @@ class RedisStore:
             return sorted(_text(g) or "" for g in self.write_client.smembers(self._gens_key))
 
 
+def _keep_buckets_compact(client: redis.Redis, table: Mapping[int, Ids]) -> None:
+    """Make sure every bucket fits Redis's compact hash encoding before writing.
+
+    A hash with more fields than ``hash-max-listpack-entries`` (128 by default)
+    turns into a real hash table for good, several times bigger. At 15 bucket
+    bits that happens past roughly 2.5 million entries; then the limit is
+    raised if the server allows CONFIG, or a warning says what to set.
+    """
+    sizes = Counter(split_hash(h)[0] for h in table)
+    largest = max(sizes.values(), default=0)
+    try:
+        current = int(client.config_get("hash-max-listpack-entries").get(
+            "hash-max-listpack-entries", 128))
+    except (redis.exceptions.RedisError, ValueError):
+        current = 128
+    if largest <= current:
+        return
+    wanted = 1 << (largest - 1).bit_length()
+    try:
+        client.config_set("hash-max-listpack-entries", wanted)
+        log.warning("raised hash-max-listpack-entries from %d to %d so list buckets stay "
+                    "compact; put it in redis.conf to keep it", current, wanted)
+    except redis.exceptions.RedisError as exc:
+        log.warning("list buckets hold up to %d entries, over hash-max-listpack-entries=%d, "
+                    "and CONFIG SET failed (%s): set hash-max-listpack-entries %d in "
+                    "redis.conf, or memory per entry grows several times", largest, current,
+                    exc, wanted)
+
+
 class _RedisWriter:
     """Writes a generation in bulk: one HSET per bucket, ``pipeline_size`` per round trip."""
 
@@ -295,13 +328,14 @@ class _RedisWriter:
         total = len(table)
         done = 0
         with _unavailable():
+            _keep_buckets_compact(store.write_client, table)
             pipe = store.write_client.pipeline(transaction=False)
             queued = 0
-            bucket, prev = -1, b""
+            prev = None
             fields: dict[bytes, bytes] = {}
             for h in sorted(table):
                 b, field = split_hash(h)
-                if h >> 48 != bucket:
+                if b != prev:
                     if fields:
                         pipe.hset(base + prev, mapping=fields)  # type: ignore[arg-type]
                         queued += 1
@@ -313,9 +347,9 @@ class _RedisWriter:
                         queued = 0
                         if progress:
                             progress("write", done, total)
-                    bucket, prev = h >> 48, b
+                    prev = b
                 fields[field] = encode_ids(table[h])
-            if fields:
+            if fields and prev is not None:
                 pipe.hset(base + prev, mapping=fields)  # type: ignore[arg-type]
                 done += len(fields)
             pipe.execute()
