@@ -39,7 +39,7 @@ def build_table(
             cid = ids[cat] = len(ids) + 1
         h = key_hash(entry.key)
         table[h] = merge_ids(get(h), cid)
-        mark = host_mark_of_entry(entry.key)
+        mark = host_mark_of_entry(entry.key) if entry.key[0] == "u" else None
         if mark is not None:
             m = key_hash(mark)
             if m not in marks:
