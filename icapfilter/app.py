@@ -24,7 +24,16 @@ class BuildError(ConfigError):
 
 
 def make_store(config: Config):  # type: ignore[no-untyped-def]
-    """The list store: Redis when a URL is configured, else the in-process store."""
+    """The list store: Redis when a URL is configured, else the in-process store.
+
+    A ``redis+cluster://host:port,...`` URL selects the Redis Cluster store (the
+    lists spread over the masters; docs/operations.md), with the same fault
+    handling as a single Redis.
+    """
+    if config.store.redis.startswith("redis+cluster://"):
+        from .urls.cluster_store import FAULT_BACKOFF, ClusterStore
+
+        return ClusterStore(config.store.redis, fault_backoff=FAULT_BACKOFF)
     if config.store.redis:
         from .urls.redis_store import FAULT_BACKOFF, RedisStore
 

@@ -64,6 +64,81 @@ def _register() -> None:
 _register()
 
 
+@main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Configuration file: names the Redis store and the stats folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def stats(config_path: str | None, as_json: bool) -> None:
+    """Print counters summed over every worker (and, with Redis, every server)."""
+    import json
+
+    from .stats import collect, cumulative_buckets
+
+    try:
+        cfg = load_config(config_path)
+        workers, data = collect(cfg)
+    except ConfigError as exc:
+        click.echo(f"icapfilter: configuration error: {exc}", err=True)
+        sys.exit(2)
+    except Exception as exc:  # noqa: BLE001 - the store being down is a plain failure
+        click.echo(f"icapfilter: cannot read statistics: {exc}", err=True)
+        sys.exit(1)
+    data = cumulative_buckets(data)
+    if as_json:
+        click.echo(json.dumps({"workers": workers, "counters": data}, sort_keys=True))
+        return
+    click.echo(f"workers reporting: {workers}")
+    for key in sorted(data):
+        if "_bucket" not in key:
+            click.echo(f"{key} {data[key]:g}")
+    if workers == 0:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Configuration file of the servers to reload.")
+@click.option("--pid-file", type=click.Path(dir_okay=False),
+              help="Signal this pid (default: [server] pid_file).")
+def reload(config_path: str | None, pid_file: str | None) -> None:
+    """Tell running servers to re-read configuration and lists, and reopen logs.
+
+    With a Redis store every server of the fleet is told through Redis
+    (PUBLISH); otherwise SIGHUP goes to the pid in the pid file. Exit 0 when
+    at least one server was told, 1 otherwise.
+    """
+    import os
+    import signal
+
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as exc:
+        click.echo(f"icapfilter: configuration error: {exc}", err=True)
+        sys.exit(2)
+    if cfg.store.redis and not pid_file:
+        from .server.runner import RELOAD_CHANNEL
+        from .urls.redis_store import redis_client
+
+        try:
+            told = redis_client(cfg.store.redis).publish(RELOAD_CHANNEL, "reload")
+        except Exception as exc:  # noqa: BLE001
+            click.echo(f"icapfilter: cannot reach Redis: {exc}", err=True)
+            sys.exit(1)
+        click.echo(f"reload sent to {told} worker(s)")
+        sys.exit(0 if told else 1)
+    path = pid_file or cfg.server.pid_file
+    if not path:
+        click.echo("icapfilter: no pid file: give --pid-file or set [server] pid_file", err=True)
+        sys.exit(2)
+    try:
+        pid = int(open(path).read().split()[0])
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError, IndexError) as exc:
+        click.echo(f"icapfilter: cannot signal the server in {path}: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"SIGHUP sent to {pid}")
+
+
 @main.group()
 def config() -> None:
     """Configuration file tools."""

@@ -72,8 +72,10 @@ class StoreConfig:
 
     def check(self) -> None:
         _one_of("on_error", self.on_error, ("block", "allow"))
-        if self.redis and not self.redis.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("redis must be a redis://, rediss:// or unix:// URL, or empty")
+        if self.redis and not self.redis.startswith(
+                ("redis://", "rediss://", "unix://", "redis+cluster://")):
+            raise ValueError("redis must be a redis://, rediss://, unix:// or "
+                             "redis+cluster:// URL, or empty")
         _at_least("decision_cache", self.decision_cache, 0)
 
 
@@ -158,6 +160,19 @@ class RateLimitConfig:
 
 
 @dataclass(frozen=True)
+class StatsConfig:
+    dir: str = ""
+    interval: float = 5.0
+    prometheus: str = ""
+
+    def check(self) -> None:
+        if self.interval <= 0:
+            raise ValueError("interval must be > 0")
+        if self.prometheus:
+            parse_listen(self.prometheus)
+
+
+@dataclass(frozen=True)
 class BlockPageConfig:
     template: str = ""
 
@@ -189,6 +204,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     learned: LearnedConfig = field(default_factory=LearnedConfig)
     ratelimit: RateLimitConfig = field(default_factory=RateLimitConfig)
+    stats: StatsConfig = field(default_factory=StatsConfig)
     groups: list[GroupConfig] = field(default_factory=lambda: [GroupConfig()])
     source: str = "<defaults>"
 
@@ -215,6 +231,7 @@ _SECTIONS = {
     "log": LogConfig,
     "learned": LearnedConfig,
     "ratelimit": RateLimitConfig,
+    "stats": StatsConfig,
 }
 
 

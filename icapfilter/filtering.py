@@ -173,6 +173,15 @@ class FilterPolicy:
         self.ratelimit = ratelimit
         self.ratelimit_per = ratelimit_per
         self._store_fault = _OnceLogger()
+        self.store_faults = 0
+
+    def gauges(self) -> dict[str, float]:
+        """Counters of the engines, for statistics."""
+        data = {"icapfilter_store_faults_total": float(self.store_faults)}
+        if self.urls is not None:
+            data["icapfilter_url_cache_hits_total"] = float(self.urls.cache_hits)
+            data["icapfilter_url_store_lookups_total"] = float(self.urls.store_lookups)
+        return data
 
     @property
     def generation(self) -> str:
@@ -211,6 +220,7 @@ class FilterPolicy:
             log.debug("unparseable URL %r: %s", url, exc)
             return None
         except StoreUnavailable as exc:
+            self.store_faults += 1
             self._store_fault(f"list store unavailable, applying on_error={self.on_error}: {exc}")
             if self.on_error == "allow":
                 if scanning:

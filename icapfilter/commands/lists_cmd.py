@@ -37,19 +37,45 @@ def lists() -> None:
     """Load URL/domain blacklists and show what is loaded."""
 
 
+def _from_config(config_path: str | None, paths: tuple[str, ...], redis_url: str | None,
+                 strict: bool) -> tuple[tuple[str, ...], str | None, bool]:
+    """Fill what the command line left out from the configuration file."""
+    if not config_path:
+        return paths, redis_url, strict
+    from icapfilter.config import ConfigError, load_config
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    return (paths or tuple(config.lists.paths), redis_url or config.store.redis or None,
+            strict or config.lists.strict)
+
+
+_CONFIG_HELP = "Take the store, list paths and strictness from this configuration file."
+
+
 @lists.command("load")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @click.option("--redis", "redis_url", metavar="URL", help=REDIS_HELP)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP)
 @click.option("--prefix", default="icapfilter:bl", show_default=True, help="Redis key prefix.")
 @click.option("--strict", is_flag=True, help="Refuse the whole load if any line is bad.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
 def load_cmd(
-    paths: tuple[str, ...], redis_url: str | None, prefix: str, strict: bool, quiet: bool
+    paths: tuple[str, ...], redis_url: str | None, config_path: str | None, prefix: str,
+    strict: bool, quiet: bool
 ) -> None:
     """Load PATH... (UT1/Shalla folders or .tar.gz, squidGuard or DansGuardian files).
 
-    Exit status: 0 activated, 1 not activated (reason on stderr), 2 usage error.
+    Without PATH, the configuration's [lists] paths are loaded (that is what
+    `lists reload` does). Exit status: 0 activated, 1 not activated (reason on
+    stderr), 2 usage error.
     """
+    paths, redis_url, strict = _from_config(config_path, paths, redis_url, strict)
+    if not paths:
+        raise click.UsageError("no list to load: give PATH... or --config with [lists] paths")
     store: ListStore = RedisStore(redis_url, prefix=prefix) if redis_url else MemoryStore()
     progress = _tty_progress()
     try:
@@ -72,11 +98,31 @@ def load_cmd(
             )
 
 
+@lists.command("reload")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), required=True,
+              help=_CONFIG_HELP)
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
+@click.pass_context
+def reload_cmd(ctx: click.Context, config_path: str, quiet: bool) -> None:
+    """Load the configured [lists] paths again as a new generation.
+
+    With Redis every server switches to it at once; with the in-process store
+    use `icapfilter reload`, which makes the server reload its own lists.
+    """
+    ctx.invoke(load_cmd, paths=(), redis_url=None, config_path=config_path,
+               prefix="icapfilter:bl", strict=False, quiet=quiet)
+
+
 @lists.command("status")
-@click.option("--redis", "redis_url", metavar="URL", required=True, help=REDIS_HELP)
+@click.option("--redis", "redis_url", metavar="URL", help=REDIS_HELP)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP)
 @click.option("--prefix", default="icapfilter:bl", show_default=True, help="Redis key prefix.")
-def status_cmd(redis_url: str, prefix: str) -> None:
+def status_cmd(redis_url: str | None, config_path: str | None, prefix: str) -> None:
     """Show the active generation, its load time and counts per category."""
+    _, redis_url, _ = _from_config(config_path, ("-",), redis_url, False)
+    if not redis_url:
+        raise click.UsageError("lists status reads a Redis store: give --redis or --config "
+                               "naming one (an in-process store lives inside the server)")
     store = RedisStore(redis_url, prefix=prefix)
     try:
         info = store.info()

@@ -22,10 +22,13 @@ from ..blockpage import BlockPage
 from ..config import Config, ConfigError, parse_listen
 from ..icap.parse import Limits
 from ..policy import Policy, PolicyHolder
+from ..stats import SnapshotWriter, Stats, collect, serve_prometheus, stats_sink
 from .handler import IcapServer, Recorder
 from .transaction import ProtocolSettings
 
 log = logging.getLogger("icapfilter.server")
+
+RELOAD_CHANNEL = "icapfilter:reload"
 
 
 @dataclass
@@ -82,6 +85,8 @@ class Worker:
         self.holder = PolicyHolder(built.policy)
         self.recorder_factory = recorder_factory
         self.recorder = recorder_factory(built.config) if recorder_factory else None
+        self.stats = Stats(gauges=self._gauges)
+        self.snapshots: SnapshotWriter | None = None
         self.server = make_server(built, self.holder, reuse_port=reuse_port,
                                   recorder=self._record)
         self._stop = threading.Event()
@@ -89,8 +94,33 @@ class Worker:
         self._reopen = threading.Event()
 
     def _record(self, outcome, peer, error) -> None:  # type: ignore[no-untyped-def]
+        self.stats.record(outcome, peer, error)
         if self.recorder is not None:
             self.recorder(outcome, peer, error)
+
+    def _gauges(self) -> dict[str, float]:
+        gauges = getattr(self.holder.current, "gauges", None)
+        data = gauges() if gauges else {}
+        data["icapfilter_open_connections"] = float(self.server.manager.open_count)
+        data["icapfilter_rejected_connections_total"] = float(self.server.manager.rejected)
+        return data
+
+    def _listen_for_reload(self, url: str) -> None:
+        """`icapfilter reload` publishes on Redis, so a whole fleet reloads together."""
+        from ..urls.redis_store import redis_client
+
+        while not self._stop.is_set():
+            try:
+                pubsub = redis_client(url).pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(RELOAD_CHANNEL)
+                while not self._stop.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        log.info("reload requested through Redis")
+                        self._reload.set()
+            except Exception as exc:  # noqa: BLE001 - Redis down: retry quietly
+                log.debug("reload listener: %s", exc)
+                self._stop.wait(2.0)
 
     def reload(self) -> bool:
         try:
@@ -103,6 +133,9 @@ class Worker:
             log.warning("[server] settings changed; they take effect after a restart")
         self.server.blockpage = built.blockpage
         self.holder.swap(built.policy)
+        reopen = getattr(self.recorder, "reopen", None)
+        if reopen:
+            reopen()
         self.built = built
         log.info("reloaded: generation %s", built.policy.generation)
         return True
@@ -116,6 +149,11 @@ class Worker:
                                   name="icap-accept", daemon=True)
         thread.start()
         log.info("listening on %s (pid %d)", self.built.config.server.listen, os.getpid())
+        self.snapshots = SnapshotWriter(self.stats, stats_sink(self.built.config),
+                                        self.built.config.stats.interval).start()
+        if self.built.config.store.redis:
+            threading.Thread(target=self._listen_for_reload, args=(self.built.config.store.redis,),
+                             name="icap-reload", daemon=True).start()
         while not self._stop.is_set():
             self._stop.wait(0.5)
             if self._reload.is_set():
@@ -129,6 +167,7 @@ class Worker:
         log.info("stopping: draining connections")
         self.server.shutdown()
         self.server.drain_and_close(self.built.config.server.drain_timeout)
+        self.snapshots.stop()
         thread.join(timeout=2)
         return 0
 
@@ -151,15 +190,22 @@ def serve(load: Loader, build: Builder,
     if config.server.pid_file:
         with open(config.server.pid_file, "w") as handle:
             handle.write(f"{os.getpid()}\n")
+    def metrics() -> None:
+        if config.stats.prometheus:
+            serve_prometheus(parse_listen(config.stats.prometheus), lambda: collect(config))
+
     if workers == 1:
-        return Worker(built, load, build, reuse_port=False,
-                      recorder_factory=recorder_factory).run()
+        worker = Worker(built, load, build, reuse_port=False, recorder_factory=recorder_factory)
+        metrics()
+        return worker.run()
     check_bindable(config.server.listen)
     return _supervise(workers, lambda: Worker(built, load, build, reuse_port=True,
-                                              recorder_factory=recorder_factory).run())
+                                              recorder_factory=recorder_factory).run(),
+                      after_start=metrics)
 
 
-def _supervise(count: int, run_worker: Callable[[], int]) -> int:
+def _supervise(count: int, run_worker: Callable[[], int],
+               after_start: Callable[[], None] = lambda: None) -> int:
     children: dict[int, int] = {}
     stopping = False
 
@@ -187,6 +233,7 @@ def _supervise(count: int, run_worker: Callable[[], int]) -> int:
         signal.signal(sig, forward)
     for slot in range(count):
         spawn(slot)
+    after_start()
     last_restart = 0.0
     while children:
         try:

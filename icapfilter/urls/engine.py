@@ -73,6 +73,9 @@ class UrlEngine:
         self._cache = _Lru(cache_size) if cache_size > 0 else None
         self._categories: dict[str, dict[int, Category]] = {}
         self._categories_lock = threading.Lock()
+        # Plain counters for statistics (approximate under threads, never locked).
+        self.cache_hits = 0
+        self.store_lookups = 0
 
     @property
     def generation(self) -> str | None:
@@ -94,7 +97,9 @@ class UrlEngine:
                 if cached is None:
                     cached = self._cache.get((generation, parsed.key))
                 if cached is not None:
+                    self.cache_hits += 1
                     return list(cached)
+        self.store_lookups += 1
         keys = candidates_for(parsed)
         # The host mark rides along in the same round trip: when no URL entry
         # exists under this host, the decision holds for every path on it.

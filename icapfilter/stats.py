@@ -1,0 +1,258 @@
+"""Counters and latency histograms, summed over workers and servers.
+
+Each worker counts in memory (one lock, a dict of integers) and writes a
+snapshot every few seconds: to Redis when the list store is Redis (one hash
+per worker, expiring, so every server of a fleet is included), else to a
+JSON file per worker in the stats folder. ``icapfilter stats`` and the
+optional Prometheus endpoint add the live snapshots up. Nothing here sits on
+the request path beyond one dictionary update under a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from .server.transaction import Outcome
+
+log = logging.getLogger("icapfilter.stats")
+
+LATENCY_BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+REDIS_PREFIX = "icapfilter:stats:"
+SNAPSHOT_TTL = 30  # seconds a worker's snapshot counts after its last write
+
+
+def default_dir() -> Path:
+    run = Path("/run/icapfilter")
+    if run.is_dir() and os.access(run, os.W_OK):
+        return run
+    return Path(tempfile.gettempdir()) / "icapfilter-stats"
+
+
+def _key(name: str, **labels: str) -> str:
+    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    return f"{name}{{{inner}}}" if inner else name
+
+
+class Stats:
+    """One worker's counters; ``record`` is the server's per-decision hook."""
+
+    def __init__(self, gauges: Callable[[], dict[str, float]] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._gauges = gauges
+
+    def record(self, outcome: Outcome, peer: tuple, error: str | None) -> None:
+        if outcome.method == "OPTIONS":
+            service = "options"
+        elif outcome.method in ("REQMOD", "RESPMOD"):
+            service = outcome.method.lower()
+        else:
+            service = "other"
+        verdict = outcome.verdict
+        if error:
+            kind = "error"
+        elif outcome.method == "OPTIONS":
+            kind = "options"
+        elif verdict is None:
+            kind = "none"
+        else:
+            kind = verdict.action.value + ("_late" if outcome.late else "")
+        elapsed = outcome.duration_ms
+        bucket = next((b for b in LATENCY_BUCKETS_MS if elapsed <= b), "+Inf")
+        with self._lock:
+            c = self._counts
+            c[_key("icapfilter_requests_total", service=service, verdict=kind)] += 1
+            c[_key("icapfilter_latency_ms_bucket", service=service, le=str(bucket))] += 1
+            c[_key("icapfilter_latency_ms_sum", service=service)] += int(elapsed * 1000) / 1000
+            c[_key("icapfilter_body_bytes_total", service=service)] += outcome.body_bytes
+            if error:
+                c[_key("icapfilter_errors_total", status=str(outcome.status))] += 1
+            if verdict is not None and verdict.blocked:
+                c[_key("icapfilter_blocked_total", category=_label(verdict.category or "-"),
+                       group=_label(verdict.group))] += 1
+
+    def snapshot(self) -> dict[str, float]:
+        with self._lock:
+            data = dict(self._counts)
+        if self._gauges is not None:
+            try:
+                data.update(self._gauges())
+            except Exception:  # noqa: BLE001 - stats must never break serving
+                log.debug("gauges failed", exc_info=True)
+        return data
+
+
+def _label(value: str) -> str:
+    return "".join(ch if ch.isprintable() and ch not in '"\\' else "_" for ch in value)[:80]
+
+
+def cumulative_buckets(data: dict[str, float]) -> dict[str, float]:
+    """Prometheus histogram buckets are cumulative; ours are counted per bucket."""
+    out = {k: v for k, v in data.items() if "_latency_ms_bucket" not in k}
+    per_service: dict[str, dict[str, float]] = {}
+    for key, value in data.items():
+        if "_latency_ms_bucket" in key:
+            service = key.split('service="', 1)[1].split('"', 1)[0]
+            le = key.split('le="', 1)[1].split('"', 1)[0]
+            per_service.setdefault(service, {})[le] = value
+    for service, buckets in per_service.items():
+        running = 0.0
+        for le in [*map(str, LATENCY_BUCKETS_MS), "+Inf"]:
+            running += buckets.get(le, 0)
+            out[_key("icapfilter_latency_ms_bucket", service=service, le=le)] = running
+        out[_key("icapfilter_latency_ms_count", service=service)] = running
+    return out
+
+
+class SnapshotWriter:
+    """Writes this worker's snapshot every ``interval`` seconds, in a thread."""
+
+    def __init__(self, stats: Stats, sink: Callable[[str, dict[str, float]], None],
+                 interval: float = 5.0) -> None:
+        self.stats = stats
+        self.sink = sink
+        self.interval = interval
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="icap-stats", daemon=True)
+
+    def start(self) -> SnapshotWriter:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.flush()
+
+    def flush(self) -> None:
+        try:
+            self.sink(self.name, self.stats.snapshot())
+        except Exception as exc:  # noqa: BLE001 - a stats sink failure is not fatal
+            log.debug("stats snapshot not written: %s", exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.flush()
+
+
+def file_sink(folder: Path) -> Callable[[str, dict[str, float]], None]:
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def write(name: str, data: dict[str, float]) -> None:
+        path = folder / f"stats-{name.replace(':', '-')}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"time": time.time(), "data": data}))
+        tmp.replace(path)
+
+    return write
+
+
+def redis_sink(client: Any) -> Callable[[str, dict[str, float]], None]:
+    def write(name: str, data: dict[str, float]) -> None:
+        key = REDIS_PREFIX + name
+        pipe = client.pipeline(transaction=True)
+        pipe.delete(key)
+        if data:
+            pipe.hset(key, mapping=data)
+        pipe.expire(key, SNAPSHOT_TTL)
+        pipe.execute()
+
+    return write
+
+
+def collect_files(folder: Path) -> tuple[int, dict[str, float]]:
+    """Sum the snapshots written in the last SNAPSHOT_TTL seconds."""
+    total: Counter[str] = Counter()
+    count = 0
+    now = time.time()
+    for path in sorted(folder.glob("stats-*.json")):
+        try:
+            snap = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if now - snap.get("time", 0) > SNAPSHOT_TTL:
+            continue
+        count += 1
+        total.update(snap.get("data", {}))
+    return count, dict(total)
+
+
+def collect_redis(client: Any) -> tuple[int, dict[str, float]]:
+    total: Counter[str] = Counter()
+    count = 0
+    for key in client.scan_iter(match=REDIS_PREFIX + "*", count=100):
+        data = client.hgetall(key)
+        if not data:
+            continue
+        count += 1
+        total.update({k.decode(): float(v) for k, v in data.items()})
+    return count, dict(total)
+
+
+def prometheus_text(data: dict[str, float]) -> str:
+    lines = []
+    cumulative = cumulative_buckets(data)
+    for key in sorted(cumulative):
+        lines.append(f"{key} {cumulative[key]:g}")
+    return "\n".join(lines) + "\n"
+
+
+def serve_prometheus(listen: tuple[str, int],
+                     collect: Callable[[], tuple[int, dict[str, float]]]) -> ThreadingHTTPServer:
+    """A /metrics endpoint on its own port, serving the fleet-wide sums."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path.split("?")[0] != "/metrics":
+                self.send_error(404)
+                return
+            workers, data = collect()
+            data["icapfilter_workers_reporting"] = workers
+            body = prometheus_text(data).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(listen, Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="icap-metrics", daemon=True).start()
+    return server
+
+
+def _folder(config: Any) -> Path:
+    return Path(config.stats.dir) if config.stats.dir else default_dir()
+
+
+def _redis_client(config: Any) -> Any:
+    from .urls.redis_store import redis_client
+
+    return redis_client(config.store.redis)
+
+
+def stats_sink(config: Any) -> Callable[[str, dict[str, float]], None]:
+    """Redis when the list store is Redis (the whole fleet), else files."""
+    if config.store.redis:
+        return redis_sink(_redis_client(config))
+    return file_sink(_folder(config))
+
+
+def collect(config: Any) -> tuple[int, dict[str, float]]:
+    if config.store.redis:
+        return collect_redis(_redis_client(config))
+    return collect_files(_folder(config))

@@ -1,0 +1,124 @@
+"""What an admin touches: statistics, reload through Redis or a pid file,
+the access log and its rotation."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.icapserver import IcapClient, reqmod
+from tests.integration.icap.test_serve_process import start, stop
+from tests.redisserver import redis_available, redis_server
+from tests.squidserver import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "icapfilter", *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+def wait_for(predicate, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    return predicate()
+
+
+def test_stats_sum_every_worker_and_feed_prometheus(tmp_path):
+    metrics_port = free_port()
+    conf = tmp_path / "c.toml"
+    conf.write_text(f'[stats]\ndir = "{tmp_path / "stats"}"\ninterval = 0.3\n'
+                    f'prometheus = "127.0.0.1:{metrics_port}"\n'
+                    f'[lists]\npaths = ["{tmp_path / "bl"}"]\n')
+    (tmp_path / "bl" / "adult").mkdir(parents=True)
+    (tmp_path / "bl" / "adult" / "domains").write_text("bad.test\n")
+    proc, port = start("--workers", "2", config=str(conf))
+    try:
+        for i in range(30):
+            with IcapClient(port) as c:
+                c.transact(reqmod(f"http://{'bad' if i % 3 == 0 else 'ok'}.test/{i}"))
+
+        def counted():
+            done = cli("stats", "--config", str(conf), "--json")
+            data = json.loads(done.stdout)["counters"] if done.returncode == 0 else {}
+            allowed = data.get('icapfilter_requests_total{service="reqmod",verdict="allow"}', 0)
+            blocked = data.get('icapfilter_requests_total{service="reqmod",verdict="block"}', 0)
+            return (allowed, blocked) if allowed + blocked == 30 else None
+
+        assert wait_for(counted) == (20, 10)
+        text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
+                                      timeout=5).read().decode()
+        assert 'icapfilter_blocked_total{category="adult",group="default"} 10' in text
+        assert "icapfilter_workers_reporting 2" in text
+        assert 'icapfilter_latency_ms_count{service="reqmod"} 30' in text
+    finally:
+        assert stop(proc) == 0
+
+
+def test_reload_by_pid_file(tmp_path):
+    pid_file = tmp_path / "icapfilter.pid"
+    conf = tmp_path / "c.toml"
+    conf.write_text(f'[server]\npid_file = "{pid_file}"\n')
+    proc, port = start(config=str(conf))
+    try:
+        done = cli("reload", "--config", str(conf))
+        assert done.returncode == 0, done.stderr
+        assert f"SIGHUP sent to {proc.pid}" in done.stdout
+        time.sleep(1.0)
+    finally:
+        stop(proc)
+    assert b"reloaded" in proc.stderr.read()
+
+
+@pytest.mark.redis
+def test_reload_through_redis_reaches_every_worker(tmp_path):
+    if not redis_available():
+        pytest.skip("redis-server not installed")
+    with redis_server(tmp_path / "redis") as redis:
+        conf = tmp_path / "c.toml"
+        conf.write_text(f'[store]\nredis = "{redis.url}"\non_error = "allow"\n')
+        proc, port = start("--workers", "2", config=str(conf))
+        try:
+            time.sleep(1.0)
+            done = cli("reload", "--config", str(conf))
+            assert done.returncode == 0, done.stderr
+            assert "reload sent to 2 worker(s)" in done.stdout
+            time.sleep(1.5)
+        finally:
+            stop(proc)
+        assert proc.stderr.read().count(b"reloaded") == 2
+
+
+def test_access_log_lines_and_reopen_on_sigusr1(tmp_path):
+    log = tmp_path / "access.log"
+    conf = tmp_path / "c.toml"
+    conf.write_text(f'[log]\naccess = "{log}"\n')
+    proc, port = start(config=str(conf))
+    try:
+        with IcapClient(port) as c:
+            c.transact(reqmod("http://one.test/"))
+        record = json.loads(wait_for(lambda: log.exists() and log.read_text()).splitlines()[-1])
+        for key in ("time", "client_ip", "user", "group", "method", "url", "verdict",
+                    "category", "reason", "score", "bytes", "ms"):
+            assert key in record
+        assert record["url"] == "http://one.test/" and record["verdict"] == "allow"
+        log.rename(tmp_path / "access.log.0")
+        os.kill(proc.pid, signal.SIGUSR1)
+        time.sleep(1.0)
+        with IcapClient(port) as c:
+            c.transact(reqmod("http://two.test/"))
+        assert "http://two.test/" in wait_for(lambda: log.exists() and log.read_text())
+    finally:
+        stop(proc)
