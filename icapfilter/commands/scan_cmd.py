@@ -79,25 +79,25 @@ def format_result(result: ScanResult, limit: int) -> str:
     show_default=True,
     help="Folder laid out like e2guardian's lists/ (bannedphraselist, ...).",
 )
-@click.option("--limit", type=int, default=50, show_default=True, help="Naughtiness limit.")
-@click.option(
-    "--weighted-mode",
-    type=click.Choice(["singular", "normal"]),
-    default="singular",
-    show_default=True,
-)
-@click.option(
-    "--filter-mode", type=click.Choice(["smart", "raw", "both"]), default="smart", show_default=True
-)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Use the configured phrase lists, modes and the group's limit.")
+@click.option("--group", default=None, help="Filter group whose limit applies (with --config).")
+@click.option("--limit", type=int, default=None, help="Naughtiness limit [default: 50].")
+@click.option("--weighted-mode", type=click.Choice(["singular", "normal"]), default=None,
+              help="[default: singular]")
+@click.option("--filter-mode", type=click.Choice(["smart", "raw", "both"]), default=None,
+              help="[default: smart]")
 @click.option("--content-type", default="text/html", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--show-list-errors", is_flag=True, help="Print list warnings/errors to stderr.")
 def scan(
     file: str,
     list_dir: Path,
-    limit: int,
-    weighted_mode: str,
-    filter_mode: str,
+    config_path: str | None,
+    group: str | None,
+    limit: int | None,
+    weighted_mode: str | None,
+    filter_mode: str | None,
     content_type: str,
     as_json: bool,
     show_list_errors: bool,
@@ -110,11 +110,20 @@ def scan(
             data = Path(file).read_bytes()
     except OSError as exc:
         raise click.UsageError(f"cannot read {file}: {exc.strerror or exc}") from exc
-    if not list_dir.is_dir():
-        raise click.UsageError(f"phrase list folder {list_dir} does not exist")
-    phrase_set, errors = load_phrase_dir(list_dir)
-    if len(phrase_set) == 0:
-        raise click.UsageError(f"no phrase lists found in {list_dir}")
+    if config_path:
+        phrase_set, errors, limit, weighted_mode, filter_mode = _configured(
+            config_path, group, limit, weighted_mode, filter_mode)
+    else:
+        if group is not None:
+            raise click.UsageError("--group needs --config")
+        if not list_dir.is_dir():
+            raise click.UsageError(f"phrase list folder {list_dir} does not exist")
+        phrase_set, errors = load_phrase_dir(list_dir)
+        if len(phrase_set) == 0:
+            raise click.UsageError(f"no phrase lists found in {list_dir}")
+    limit = 50 if limit is None else limit
+    weighted_mode = weighted_mode or "singular"
+    filter_mode = filter_mode or "smart"
     if show_list_errors:
         for err in errors:
             click.echo(str(err), err=True)
@@ -134,3 +143,25 @@ def scan(
         click.echo(json.dumps(obj, ensure_ascii=False))
     else:
         click.echo(format_result(result, limit))
+
+
+def _configured(config_path: str, group: str | None, limit: int | None,
+                weighted_mode: str | None, filter_mode: str | None):  # type: ignore[no-untyped-def]
+    """Phrase set, modes and the group's limit from the configuration file."""
+    from ..app import load_phrases
+    from ..config import ConfigError, load_config
+
+    try:
+        config = load_config(config_path)
+        if not config.phrases.configured:
+            raise ConfigError(f"{config_path}: [phrases] names no phrase lists")
+        phrase_set, _tag = load_phrases(config)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+    groups = {g.name: g for g in config.groups}
+    if group is not None and group not in groups:
+        raise click.UsageError(f"no group {group!r} (groups: {', '.join(groups)})")
+    chosen = groups[group] if group else groups.get("default", config.groups[0])
+    return (phrase_set, [], chosen.naughtiness_limit if limit is None else limit,
+            weighted_mode or config.phrases.weighted_mode,
+            filter_mode or config.phrases.filter_mode)
