@@ -7,6 +7,7 @@ so newsyslog and logrotate can rotate it without a restart.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from typing import TextIO
@@ -24,13 +25,16 @@ class AccessLog:
 
     def reopen(self) -> None:
         with self._lock:
+            if self.path == "-":
+                self._file = sys.stdout
+                return
             if self._file is not None:
                 self._file.close()
             self._file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
 
     def close(self) -> None:
         with self._lock:
-            if self._file is not None:
+            if self._file is not None and self._file is not sys.stdout:
                 self._file.close()
                 self._file = None
 
@@ -39,6 +43,8 @@ class AccessLog:
         with self._lock:
             if self._file is not None:
                 self._file.write(line + "\n")
+                if self._file is sys.stdout:
+                    self._file.flush()
 
     def format_line(self, outcome: Outcome, peer: tuple, error: str | None,
                     duration_ms: float) -> str:

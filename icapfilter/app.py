@@ -152,21 +152,10 @@ def build(config: Config) -> Built:
 
 
 def make_recorder(config: Config) -> Recorder | None:
+    """The access log named by ``[log] access`` ("-" is stdout), or none."""
     if not config.log.access:
         return None
-    if config.log.access == "-":
-        log_format = config.log.format
-
-        def to_stdout(outcome, peer, error):  # type: ignore[no-untyped-def]
-            print(AccessLog.format_line(_Fmt(log_format), outcome, peer, error,
-                                        outcome.duration_ms), flush=True)
-        return to_stdout
     return AccessLog(config.log.access, config.log.format)
-
-
-class _Fmt:
-    def __init__(self, fmt: str) -> None:
-        self.format = fmt
 
 
 def setup_logging(config: Config) -> None:

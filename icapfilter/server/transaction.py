@@ -12,6 +12,8 @@ block. See docs/squid.md.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import time
 from collections.abc import Callable
@@ -86,9 +88,6 @@ def _client_of(request: IcapRequest) -> Client:
 def _maybe_base64(value: str) -> str:
     # Squid base64-encodes the name with icap_client_username_encode on, and c-icap's
     # X-Authenticated-User convention is "Local://name" base64-encoded.
-    import base64
-    import binascii
-
     try:
         decoded = base64.b64decode(value, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):

@@ -86,7 +86,6 @@ SCHEME = "redis+cluster"
 """URL scheme selecting this store: ``redis+cluster://host:port[,host:port...]``."""
 GRACE = 5.0
 """Seconds a replaced generation stays readable (see the module docstring)."""
-_ALL_BUCKETS = 1 << 16
 _DROP_BATCH = 4096
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -95,6 +94,13 @@ return 0
 
 __all__ = ["FAULT_BACKOFF", "GRACE", "SCHEME", "ClusterFailFast", "ClusterStore",
            "cluster_client", "is_cluster_url"]
+
+
+def _glob_escape(text: bytes) -> bytes:
+    """A prefix as a literal in a SCAN MATCH pattern."""
+    for special in (b"\\", b"*", b"?", b"[", b"]"):
+        text = text.replace(special, b"\\" + special)
+    return text
 
 
 def is_cluster_url(url: str) -> bool:
@@ -306,17 +312,24 @@ class ClusterStore:
         self._pointer = (0.0, None)
 
     def drop_generation(self, generation: str) -> None:
-        """Delete every key of a generation: 65,536 single-key UNLINKs, grouped by node.
+        """Delete every key of a generation.
 
-        Single-key commands because a multi-key UNLINK must stay in one slot.
+        The bucket names are found with SCAN on every master rather than
+        enumerated (all 65,536, as RedisStore does): a cluster UNLINK must stay in
+        one slot, so enumerating costs 65,536 commands even for a small list.
+        Deleted one key per command, grouped by node in pipelines.
         """
-        base = self.bucket_base(generation)
         client = self.write_client
-        for start in range(0, _ALL_BUCKETS, _DROP_BATCH):
-            pipe = client.pipeline()
-            for b in range(start, start + _DROP_BATCH):
-                pipe.unlink(base + b.to_bytes(2, "big"))
-            pipe.execute()
+        pattern = _glob_escape(self.bucket_base(generation)) + b"*"
+        pipe = client.pipeline()
+        queued = 0
+        for key in client.scan_iter(match=pattern, count=5000):
+            pipe.unlink(key)
+            queued += 1
+            if queued >= _DROP_BATCH:
+                pipe.execute()
+                pipe, queued = client.pipeline(), 0
+        pipe.execute()
         client.delete(self.meta_key(generation))
         client.srem(self._gens_key, generation)
         client.hdel(self._retired_key, generation)
