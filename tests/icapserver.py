@@ -3,8 +3,12 @@ and a small policy whose decisions tests can predict."""
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -15,6 +19,7 @@ from icapfilter.policy import Policy, PolicyHolder, RequestInfo, ResponseInfo
 from icapfilter.server.handler import IcapServer
 from icapfilter.server.transaction import ProtocolSettings
 from icapfilter.verdict import Verdict
+from tests.redisserver import free_port
 
 
 class WordScan:
@@ -249,3 +254,31 @@ class IcapResponse:
 
     def __repr__(self) -> str:
         return f"IcapResponse({self.status}, {self.headers}, {self.heads[:80]!r})"
+
+
+# -- a real `icapfilter serve` process -----------------------------------------
+
+def serve_process(*args: str, config: str | None = None) -> tuple[subprocess.Popen, int]:
+    """Start `python -m icapfilter serve` on a free port; return it once it answers."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "icapfilter", "serve", "--listen", f"127.0.0.1:{port}", *args]
+    if config:
+        cmd += ["--config", config]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(proc.stderr.read().decode())
+        try:
+            with IcapClient(port, timeout=2) as c:
+                c.transact(b"OPTIONS icap://x/reqmod ICAP/1.0\r\nHost: x\r\n\r\n")
+            return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def stop_process(proc: subprocess.Popen) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=20)

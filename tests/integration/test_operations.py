@@ -14,7 +14,8 @@ import urllib.request
 import pytest
 
 from tests.icapserver import IcapClient, reqmod
-from tests.integration.icap.test_serve_process import start, stop
+from tests.icapserver import serve_process as start
+from tests.icapserver import stop_process as stop
 from tests.redisserver import redis_available, redis_server
 from tests.squidserver import free_port
 
@@ -109,7 +110,8 @@ def test_access_log_lines_and_reopen_on_sigusr1(tmp_path):
     try:
         with IcapClient(port) as c:
             c.transact(reqmod("http://one.test/"))
-        record = json.loads(wait_for(lambda: log.exists() and log.read_text()).splitlines()[-1])
+        text = wait_for(lambda: log.exists() and "one.test" in log.read_text() and log.read_text())
+        record = json.loads(next(line for line in text.splitlines() if "one.test" in line))
         for key in ("time", "client_ip", "user", "group", "method", "url", "verdict",
                     "category", "reason", "score", "bytes", "ms"):
             assert key in record

@@ -7,12 +7,11 @@ import gzip
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from tests.icapserver import IcapClient
-from tests.squidserver import Squid, free_port, page, start_origin
+from tests.icapserver import serve_process
+from tests.squidserver import Squid, page, start_origin
 
 pytestmark = [pytest.mark.integration, pytest.mark.squid]
 
@@ -35,24 +34,6 @@ def write_lists(root):
         '#listcategory: "Gambling"\n<casino><30>\n<poker><30>\n< bet ><10>\n')
     (phrases / "exceptionphraselist").write_text("<homework help>\n")
     return bl, phrases
-
-
-def start_serve(config_path, port):
-    proc = subprocess.Popen([sys.executable, "-m", "icapfilter", "serve", "--config",
-                             str(config_path), "--listen", f"127.0.0.1:{port}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(proc.stderr.read().decode())
-        try:
-            with IcapClient(port, timeout=2) as c:
-                c.transact(b"OPTIONS icap://x/reqmod ICAP/1.0\r\nHost: x\r\n\r\n")
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("icapfilter serve did not start")
 
 
 @pytest.fixture(scope="module", params=["memory", "redis"])
@@ -83,8 +64,7 @@ name = "default"
 block = ["adult", "gambling", "Banned words"]
 naughtiness_limit = 50
 """)
-    port = free_port()
-    proc = start_serve(config, port)
+    proc, port = serve_process("--config", str(config))
     origin = start_origin()
     squid = Squid(port)
     try:

@@ -10,35 +10,17 @@ import time
 
 import pytest
 
-from tests.icapserver import IcapClient, chunked, http_response_head, reqmod, respmod_head
-from tests.squidserver import free_port
+from tests.icapserver import (
+    IcapClient,
+    chunked,
+    http_response_head,
+    reqmod,
+    respmod_head,
+)
+from tests.icapserver import serve_process as start
+from tests.icapserver import stop_process as stop
 
 pytestmark = pytest.mark.integration
-
-
-def start(*args: str, config: str | None = None) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    cmd = [sys.executable, "-m", "icapfilter", "serve", "--listen", f"127.0.0.1:{port}", *args]
-    if config:
-        cmd += ["--config", config]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(proc.stderr.read().decode())
-        try:
-            with IcapClient(port, timeout=2) as c:
-                c.transact(b"OPTIONS icap://x/reqmod ICAP/1.0\r\nHost: x\r\n\r\n")
-            return proc, port
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
-
-
-def stop(proc: subprocess.Popen) -> int:
-    proc.send_signal(signal.SIGTERM)
-    return proc.wait(timeout=20)
 
 
 def test_serve_without_lists_blocks_nothing():
