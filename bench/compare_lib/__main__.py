@@ -1,0 +1,396 @@
+"""bench/compare: Squid alone, Squid + icapfilter (Redis and in-process store),
+Squid + e2guardian (ICAP), Squid + c-icap (url_check + content_filtering), side
+by side in one run, with equal lists and corpus. See docs/benchmarks-compare.md.
+
+Run through the `bench/compare` wrapper (it installs the Debian packages)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import corpus as C
+from .load import fetch, run_rate, run_wrk
+from .origin import start_origin
+from .peers import (
+    CIcap,
+    E2guardian,
+    Icapfilter,
+    NoIcap,
+    Scenario,
+    cpu_seconds,
+    log,
+    peak_rss_mb,
+)
+
+STOCK_LISTS = Path("/etc/e2guardian/lists")
+SMALL = 60 * 1024
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bench/compare", description=__doc__.split("\n")[0])
+    p.add_argument("--entries", type=int, default=1_800_000, help="blacklist entries")
+    p.add_argument("--items", type=int, default=300, help="corpus items")
+    p.add_argument("--hosts", type=int, default=2000, help="origin host names (10%% listed)")
+    p.add_argument("--seconds", type=float, default=20, help="duration of each load run")
+    p.add_argument("--repeat", type=int, default=2, help="repeats (interleaved)")
+    p.add_argument("--clients", default="10,50", help="parallel clients, comma-separated")
+    p.add_argument("--rate", type=float, default=50, help="requests/s of the fixed-rate test")
+    p.add_argument("--tests", default="parallel,rate", help="parallel and/or rate")
+    p.add_argument("--timeout", type=float, default=10, help="seconds before a fetch times out")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--scenarios", default="none,icapfilter-redis,icapfilter-mem,e2guardian,c-icap")
+    p.add_argument(
+        "--cicap-all-rules",
+        action="store_true",
+        help="give c-icap every converted rule, not only phrases the corpus contains",
+    )
+    p.add_argument("--workdir", type=Path, default=None)
+    p.add_argument("--keep", action="store_true", help="keep the work directory")
+    p.add_argument("--json", type=Path, default=None, help="also write the raw results here")
+    return p.parse_args()
+
+
+def verify(
+    sc: Scenario, items: list[C.Item], hosts: C.Hosts, port: int, timeout: float
+) -> list[str]:
+    """Problems found fetching known-bad and known-good URLs through ``sc``."""
+    suffix = "" if port == 80 else f":{port}"
+    proxy = sc.squid.port
+    problems = []
+
+    def small(label: str, kind: str) -> C.Item:
+        fits = [it for it in items if it.label == label and it.kind == kind]
+        if not fits:
+            raise SystemExit(f"the corpus has no {label} {kind} page: use more --items")
+        return min(fits, key=lambda it: abs(len(it.body) - 30_000))
+
+    good = [
+        small("clean", "html"),
+        small("clean", "gzip"),
+        min((it for it in items if it.kind == "json"), key=lambda it: len(it.body)),
+        next(it for it in items if it.kind == "image"),
+    ]
+    for it in good:
+        url = f"http://{hosts.clean[0]}{suffix}{it.path}"
+        status, body, _ = fetch(proxy, url, timeout)
+        if status != 200 or body != it.text:
+            problems.append(
+                f"good {it.kind} {url}: status {status}, "
+                f"{'body differs' if body != it.text else 'body intact'}"
+                f" ({len(body)} of {len(it.text)} bytes)"
+            )
+    if isinstance(sc, NoIcap):
+        return problems
+    page = small("clean", "html")
+    bad = [
+        (f"http://{hosts.listed_domain[0]}{suffix}{page.path}", page, "listed domain"),
+        (f"http://{hosts.listed_url[0][0]}{suffix}{page.path}", page, "listed URL"),
+        (
+            f"http://{hosts.clean[1]}{suffix}{small('banned', 'html').path}",
+            small("banned", "html"),
+            "banned phrase",
+        ),
+        (
+            f"http://{hosts.clean[2]}{suffix}{small('over', 'html').path}",
+            small("over", "html"),
+            "weighted phrases over the limit",
+        ),
+    ]
+    for url, it, why in bad:
+        status, body, _ = fetch(proxy, url, timeout)
+        if status == 200 and body == it.text:
+            problems.append(f"bad ({why}) {url} was NOT blocked (status 200, page intact)")
+        elif status == -1:
+            problems.append(f"bad ({why}) {url}: timeout (the user's browser hangs)")
+        elif status == -2:
+            sc.note += (
+                f" [{why}: blocked, but the block page came back broken (connection "
+                f"closed mid-body / malformed), so the client sees an error]"
+            )
+    return problems
+
+
+def stall_probe(
+    sc: Scenario, items: list[C.Item], hosts: C.Hosts, port: int, timeout: float
+) -> tuple[int, int]:
+    """Fetch clean pages whose body is 64-200 KB; return (stalled or broken, tried)."""
+    suffix = "" if port == 80 else f":{port}"
+    probe = [
+        it
+        for it in items
+        if it.label == "clean"
+        and it.kind in ("html", "gzip")
+        and 64 * 1024 < len(it.body) <= 200 * 1024
+    ][:8]
+    bad = 0
+    for i, it in enumerate(probe):
+        status, body, _ = fetch(
+            sc.squid.port, f"http://{hosts.clean[3 + i]}{suffix}{it.path}", timeout
+        )
+        if status != 200 or body != it.text:
+            bad += 1
+    return bad, len(probe)
+
+
+def fmt_status(d: dict) -> str:
+    return " ".join(f"{k}:{v}" for k, v in sorted(d.items()))
+
+
+def main() -> int:
+    args = parse_args()
+    clients = [int(x) for x in args.clients.split(",") if x]
+    tests = [t for t in args.tests.split(",") if t]
+    wanted = [s for s in args.scenarios.split(",") if s]
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="icapcompare-", dir="/tmp"))
+    work.mkdir(parents=True, exist_ok=True)
+    os.chmod(work, 0o755)
+    started_at = datetime.datetime.now(datetime.UTC)
+    log(f"work directory {work}")
+
+    t = time.monotonic()
+    phrases = C.load_phrases(STOCK_LISTS)
+    hosts = C.make_hosts(args.hosts, args.seed)
+    lists = work / "blacklists"
+    bl = C.write_blacklist(lists, args.entries, hosts, args.seed)
+    subprocess.run(["chmod", "-R", "a+rX", str(work)], check=False)
+    items = C.make_corpus(args.items, phrases, args.seed)
+    log(
+        f"lists and corpus in {time.monotonic() - t:.1f} s: {bl['entries']} blacklist entries "
+        f"in {bl['categories']} categories; {len(phrases.phrases)} single phrases "
+        f"({phrases.combinations} combinations) from {len(phrases.banned)} banned, "
+        f"{len(phrases.weighted)} weighted, {len(phrases.exception)} exception files; "
+        + C.describe(items)
+    )
+    origin, oport = start_origin(items)
+    log(f"origin on 127.0.0.1:{oport}")
+
+    makers = {
+        "none": lambda: NoIcap(work / "none"),
+        "icapfilter-redis": lambda: Icapfilter(work / "icapfilter-redis", lists, phrases, True),
+        "icapfilter-mem": lambda: Icapfilter(work / "icapfilter-mem", lists, phrases, False),
+        "e2guardian": lambda: E2guardian(work / "e2guardian", lists, phrases),
+        "c-icap": lambda: CIcap(
+            work / "c-icap", lists, phrases, None if args.cicap_all_rules else items
+        ),
+    }
+    scenarios: list[Scenario] = []
+    failed: dict[str, str] = {}
+    stalls: dict[str, tuple[int, int]] = {}
+    results: list[dict] = []
+    try:
+        for key in wanted:
+            sc = makers[key]()
+            log(f"starting {sc.name}")
+            t = time.monotonic()
+            try:
+                sc.start(hosts.all())
+            except Exception as e:  # noqa: BLE001 - report and go on with the others
+                failed[sc.name] = f"did not start: {e}"
+                log(f"  FAILED: {e}")
+                sc.stop()
+                continue
+            log(f"  up in {time.monotonic() - t:.1f} s {sc.note}")
+            problems = verify(sc, items, hosts, oport, args.timeout)
+            if problems:
+                failed[sc.name] = "refused, it does not filter correctly: " + "; ".join(problems)
+                log("  REFUSED (no numbers will be reported):\n    " + "\n    ".join(problems))
+                sc.stop()
+                continue
+            log(
+                "  proof: "
+                + (
+                    ""
+                    if isinstance(sc, NoIcap)
+                    else "blocks the listed domain, the listed URL, a banned phrase and a "
+                    "page over the limit; "
+                )
+                + "passes clean HTML, gzip HTML, JSON and PNG unchanged"
+            )
+            stalls[sc.name] = stall_probe(sc, items, hosts, oport, args.timeout)
+            log(
+                f"  stall probe (bodies 64-200 KB, {args.timeout:.0f} s timeout): "
+                f"{stalls[sc.name][0]} of {stalls[sc.name][1]} stalled or broken"
+            )
+            scenarios.append(sc)
+
+        sets = [("≤60 KB bodies", SMALL, scenarios)]
+        passing = [sc for sc in scenarios if stalls[sc.name][0] == 0]
+        if any(stalls[sc.name][0] for sc in scenarios):
+            sets.insert(0, ("full corpus", None, passing))
+        else:
+            sets = [("full corpus", None, scenarios)]
+        url_files = {}
+        for set_name, limit, _ in sets:
+            urls = C.url_mix(items, hosts, oport, 5000, args.seed, limit)
+            f = work / f"urls-{'full' if limit is None else 'small'}.txt"
+            f.write_text("\n".join(urls) + "\n")
+            url_files[set_name] = (f, urls)
+
+        for rep in range(args.repeat):
+            for set_name, _, members in sets:
+                for n in clients:
+                    for test in tests:
+                        for sc in members:
+                            fpids, spids = sc.filter_pids(), sc.squid.pids()
+                            f0, s0 = cpu_seconds(fpids), cpu_seconds(spids)
+                            f, urls = url_files[set_name]
+                            if test == "parallel":
+                                r = run_wrk(work, sc.squid.port, f, n, args.seconds, args.timeout)
+                            else:
+                                r = run_rate(
+                                    sc.squid.port,
+                                    urls,
+                                    n,
+                                    args.rate,
+                                    args.seconds,
+                                    args.timeout,
+                                    args.seed + rep,
+                                )
+                            r.update(
+                                scenario=sc.name,
+                                set=set_name,
+                                clients=n,
+                                test=test,
+                                repeat=rep + 1,
+                                filter_cpu_s=cpu_seconds(sc.filter_pids()) - f0,
+                                squid_cpu_s=cpu_seconds(sc.squid.pids()) - s0,
+                                filter_rss_mb=peak_rss_mb(sc.filter_pids()),
+                                squid_rss_mb=peak_rss_mb(sc.squid.pids()),
+                            )
+                            results.append(r)
+                            log(
+                                f"  [{rep + 1}] {set_name}, {test}, {n} clients, {sc.name}: "
+                                f"{r['rps']:.1f}/s p99 {r['p99_ms']:.0f} ms, timeouts "
+                                f"{r['timeouts']}, errors {r['errors']}, "
+                                f"{fmt_status(r['statuses'])}"
+                            )
+    finally:
+        for sc in scenarios:
+            sc.stop()
+        origin.shutdown()
+        if not args.keep and args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+    print(
+        report(
+            args,
+            started_at,
+            bl,
+            phrases,
+            items,
+            scenarios,
+            failed,
+            stalls,
+            results,
+            sets if results else [],
+        )
+    )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+    return 0 if not failed else 1
+
+
+def versions() -> str:
+    def deb(pkg: str) -> str:
+        r = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True, text=True
+        )
+        return r.stdout or "?"
+
+    pkgs = [
+        "squid",
+        "e2guardian",
+        "c-icap",
+        "libc-icap-mod-urlcheck",
+        "libc-icap-mod-contentfiltering",
+        "redis-server",
+        "wrk",
+    ]
+    return ", ".join(f"{p} {deb(p)}" for p in pkgs)
+
+
+def retried(rs: list[dict]) -> str:
+    n = sum(r.get("retries") or 0 for r in rs)
+    return f" (+{n} retried)" if n else ""
+
+
+def report(args, started_at, bl, phrases, items, scenarios, failed, stalls, results, sets) -> str:
+    out = []
+    cpu = os.cpu_count()
+    out.append(f"## bench/compare run, {started_at:%Y-%m-%d %H:%M} UTC\n")
+    out.append(f"- Machine: {cpu} CPUs, {platform.platform()}, Python {platform.python_version()}")
+    out.append(f"- Packages: {versions()}")
+    out.append(f"- Command: `bench/compare {' '.join(sys.argv[1:])}`")
+    out.append(
+        f"- Lists: {bl['entries']} blacklist entries (UT1 layout, {bl['categories']} "
+        f"categories); {len(phrases.phrases)} single phrases + {phrases.combinations} "
+        f"combinations from e2guardian's stock English phrase lists; limit 50"
+    )
+    out.append(f"- Corpus: {C.describe(items)}; URL mix 90% unlisted / 10% listed hosts")
+    out.append(
+        f"- Load: {args.seconds:.0f} s per run, {args.repeat} repeat(s), interleaved; "
+        f"'parallel' = wrk closed loop; 'rate' = {args.rate:.0f} req/s total with "
+        f"±50% jitter per client; fetch timeout {args.timeout:.0f} s"
+    )
+    for sc in scenarios:
+        if sc.note:
+            out.append(f"- {sc.name}: {sc.note}")
+    for name, (bad, tried) in stalls.items():
+        out.append(
+            f"- Stall probe {name}: {bad} of {tried} clean pages of 64-200 KB stalled "
+            f"or came back broken"
+        )
+    for name, why in failed.items():
+        out.append(f"- **{name}: no numbers.** {why}")
+    out.append("")
+    out.append(
+        "Medians over repeats; timeouts, errors and statuses summed over repeats; CPU "
+        "seconds per run (mean); peak RSS = sum of the processes' VmHWM at the end "
+        "(icapfilter Redis includes redis-server). 'errors' in the parallel (wrk) test are "
+        "mostly requests wrk had sent on a persistent connection that Squid closed after "
+        "a REQMOD block page; the rate client retries those once on a new connection "
+        "('retried') and counts only real failures as errors. Block pages are 403 from "
+        "icapfilter and c-icap, 200 from e2guardian, so compare statuses with care.\n"
+    )
+    out.append(
+        "| corpus | test | clients | scenario | fetches/s | mean ms | p50 ms | p99 ms | "
+        "timeouts | errors | statuses | filter CPU s | Squid CPU s | filter RSS MB | "
+        "Squid RSS MB |"
+    )
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    groups: dict[tuple, list[dict]] = {}
+    for r in results:
+        groups.setdefault((r["set"], r["test"], r["clients"], r["scenario"]), []).append(r)
+    for (set_name, test, n, name), rs in groups.items():
+        med = {
+            k: statistics.median(r[k] for r in rs) for k in ("rps", "mean_ms", "p50_ms", "p99_ms")
+        }
+        st: dict[int, int] = {}
+        for r in rs:
+            for k, v in r["statuses"].items():
+                st[k] = st.get(k, 0) + v
+        out.append(
+            f"| {set_name} | {test} | {n} | {name} | {med['rps']:.1f} | {med['mean_ms']:.1f} | "
+            f"{med['p50_ms']:.1f} | {med['p99_ms']:.1f} | {sum(r['timeouts'] for r in rs)} | "
+            f"{sum(r['errors'] for r in rs)}{retried(rs)} | {fmt_status(st)} | "
+            f"{statistics.fmean(r['filter_cpu_s'] for r in rs):.1f} | "
+            f"{statistics.fmean(r['squid_cpu_s'] for r in rs):.1f} | "
+            f"{max(r['filter_rss_mb'] for r in rs):.0f} | "
+            f"{max(r['squid_rss_mb'] for r in rs):.0f} |"
+        )
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,425 @@
+"""Start and stop each scenario: one Squid per scenario plus its filter, all on
+free loopback ports, configured from the recorded files in bench/peers/."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .corpus import CATEGORIES, Item, PhraseSet
+
+ROOT = Path(__file__).resolve().parents[2]
+PEERS = ROOT / "bench" / "peers"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fill(text: str, **values: object) -> str:
+    for k, v in values.items():
+        text = text.replace(f"@{k}@", str(v))
+    return text
+
+
+def wait_port(port: int, proc: subprocess.Popen | None, what: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
+            raise RuntimeError(f"{what} exited with {proc.returncode}: {err}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{what} did not listen on {port} within {timeout:.0f} s")
+
+
+def tree(pid: int) -> list[int]:
+    out = [pid]
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return out
+    for k in kids:
+        out += tree(int(k))
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICK
+    return total
+
+
+def peak_rss_mb(pids: list[int]) -> float:
+    """Sum over the processes of their peak resident set (VmHWM)."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def stop_proc(proc: subprocess.Popen | None, timeout: float = 15) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+class Squid:
+    def __init__(self, workdir: Path, scenario_conf: str, hosts: list[str]) -> None:
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        os.chmod(workdir, 0o777)
+        (workdir / "hosts").write_text(
+            "127.0.0.1 localhost\n" + "".join(f"127.0.0.1 {h}\n" for h in hosts)
+        )
+        self.port = free_port()
+        conf = fill(scenario_conf, HTTP_PORT=self.port)
+        conf = re.sub(r"^http_port 3128.*$", f"http_port 127.0.0.1:{self.port}", conf, flags=re.M)
+        conf += "\n" + fill((PEERS / "squid-common.conf").read_text(), WORKDIR=workdir)
+        (workdir / "squid.conf").write_text(conf)
+        self.proc = subprocess.Popen(
+            ["squid", "-N", "-f", str(workdir / "squid.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        wait_port(self.port, self.proc, "squid", 60)
+
+    def pids(self) -> list[int]:
+        return tree(self.proc.pid)
+
+    def stop(self) -> None:
+        stop_proc(self.proc)
+
+
+class Scenario:
+    name = "?"
+    note = ""
+    icap_port = 0
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        os.chmod(workdir, 0o777)
+        self.procs: list[subprocess.Popen] = []
+        self.squid: Squid | None = None
+
+    def squid_conf(self) -> str:
+        raise NotImplementedError
+
+    def start_filter(self) -> None:
+        pass
+
+    def start(self, hosts: list[str]) -> None:
+        self.icap_port = free_port()
+        self.start_filter()
+        self.squid = Squid(
+            self.workdir / "squid", fill(self.squid_conf(), ICAP_PORT=self.icap_port), hosts
+        )
+
+    def filter_pids(self) -> list[int]:
+        return [p for proc in self.procs if proc.poll() is None for p in tree(proc.pid)]
+
+    def stop(self) -> None:
+        if self.squid:
+            self.squid.stop()
+        for proc in reversed(self.procs):
+            stop_proc(proc)
+
+
+class NoIcap(Scenario):
+    name = "squid only (no ICAP)"
+
+    def squid_conf(self) -> str:
+        return (PEERS / "squid-none.conf").read_text()
+
+
+def toml_list(paths: list[Path]) -> str:
+    return "[" + ", ".join(f'"{p}"' for p in paths) + "]"
+
+
+class Icapfilter(Scenario):
+    def __init__(self, workdir: Path, lists: Path, phrases: PhraseSet, redis: bool) -> None:
+        super().__init__(workdir)
+        self.lists, self.phrases, self.redis = lists, phrases, redis
+        self.name = f"icapfilter ({'Redis' if redis else 'in-process'} store)"
+
+    def squid_conf(self) -> str:
+        text = (ROOT / "squid.conf.example").read_text()
+        return text.replace("icap://127.0.0.1:1344/", f"icap://127.0.0.1:{self.icap_port}/")
+
+    def start_filter(self) -> None:
+        redis_url = ""
+        if self.redis:
+            rport = free_port()
+            rproc = subprocess.Popen(
+                [
+                    "redis-server",
+                    "--port",
+                    str(rport),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(self.workdir),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            self.procs.append(rproc)
+            wait_port(rport, rproc, "redis-server", 30)
+            redis_url = f"redis://127.0.0.1:{rport}/0"
+            t = time.monotonic()
+            res = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "icapfilter",
+                    "lists",
+                    "load",
+                    "--redis",
+                    redis_url,
+                    str(self.lists),
+                ],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            )
+            if res.returncode != 0:
+                raise RuntimeError(f"icapfilter lists load failed: {res.stderr[-2000:]}")
+            log(f"  loaded lists into Redis in {time.monotonic() - t:.1f} s")
+        conf = fill(
+            (PEERS / "icapfilter.toml").read_text(),
+            ICAP_PORT=self.icap_port,
+            REDIS_URL=redis_url,
+            LIST_PATHS="[]" if self.redis else toml_list([self.lists]),
+            BANNED=toml_list(self.phrases.banned),
+            WEIGHTED=toml_list(self.phrases.weighted),
+            EXCEPTION=toml_list(self.phrases.exception),
+        )
+        (self.workdir / "icapfilter.toml").write_text(conf)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "icapfilter",
+                "serve",
+                "--config",
+                str(self.workdir / "icapfilter.toml"),
+                "--workers",
+                "2",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=ROOT,
+        )
+        self.procs.append(proc)
+        wait_port(self.icap_port, proc, "icapfilter serve")
+        time.sleep(1.0)
+
+
+def _override(text: str, key: str, value: str) -> str:
+    pattern = re.compile(rf"^\s*#?\s*{re.escape(key)}\s*=.*$", re.M)
+    if pattern.search(text):
+        return pattern.sub(lambda m: f"{key} = {value}", text, count=1)
+    return text + f"\n{key} = {value}\n"
+
+
+class E2guardian(Scenario):
+    name = "e2guardian 5.3 ICAP"
+
+    def __init__(self, workdir: Path, lists: Path, phrases: PhraseSet) -> None:
+        super().__init__(workdir)
+        self.lists, self.phrases = lists, phrases
+
+    def squid_conf(self) -> str:
+        return (PEERS / "squid-e2guardian.conf").read_text()
+
+    def start_filter(self) -> None:
+        w = self.workdir
+        etc = w / "etc"
+        if etc.exists():
+            shutil.rmtree(etc)
+        shutil.copytree("/etc/e2guardian", etc)
+        for f in etc.rglob("*"):
+            if f.is_file() and f.suffix in ("", ".conf", ".story") and f.stat().st_size < 200_000:
+                try:
+                    t = f.read_text()
+                except UnicodeDecodeError:
+                    continue
+                if "/etc/e2guardian" in t:
+                    f.write_text(t.replace("/etc/e2guardian", str(etc)))
+        lw = etc / "lists"
+        # the blacklist: every UT1 domains/urls file, included as the stock list suggests
+        (lw / "bannedsitelist").write_text(
+            "".join(f".Include<{self.lists}/{c}/domains>\n" for c in CATEGORIES)
+        )
+        (lw / "bannedurllist").write_text(
+            "".join(f".Include<{self.lists}/{c}/urls>\n" for c in CATEGORIES)
+        )
+        for kind, files in (
+            ("banned", self.phrases.banned),
+            ("weighted", self.phrases.weighted),
+            ("exception", self.phrases.exception),
+        ):
+            (lw / f"{kind}phraselist").write_text("".join(f".Include<{f}>\n" for f in files))
+        values = {"ICAP_PORT": self.icap_port, "FILTER_PORT": free_port(), "WORKDIR": etc}
+        section = None
+        main = (etc / "e2guardian.conf").read_text()
+        f1 = (etc / "e2guardianf1.conf").read_text()
+        for line in fill((PEERS / "e2guardian.overrides").read_text(), **values).splitlines():
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            if line in ("[main]", "[f1]"):
+                section = line
+                continue
+            key, value = (s.strip() for s in line.split("=", 1))
+            if section == "[main]":
+                main = _override(main, key, value)
+            else:
+                f1 = _override(f1, key, value)
+        (etc / "e2guardian.conf").write_text(main)
+        (etc / "e2guardianf1.conf").write_text(f1)
+        subprocess.run(["chmod", "-R", "a+rwX", str(w)], check=False)
+        proc = subprocess.Popen(
+            ["e2guardian", "-N", "-c", str(etc / "e2guardian.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self.procs.append(proc)
+        wait_port(self.icap_port, proc, "e2guardian", 600)
+        time.sleep(1.0)
+
+
+def _rule_regex(text: str) -> str:
+    core = text.strip()
+    body = re.escape(core).replace("/", r"\/")
+    if text.startswith(" "):
+        body = r"\b" + body
+    if text.endswith(" "):
+        body = body + r"\b"
+    return f"/{body}/i"
+
+
+def cicap_rules(phrases: PhraseSet, items: list[Item] | None) -> dict[str, list[str]]:
+    """Converted rules per filter; with ``items``, only phrases the corpus contains."""
+    present = None
+    if items is not None:
+        import ahocorasick
+
+        auto = ahocorasick.Automaton()
+        for p in phrases.phrases:
+            core = p.text.strip()
+            if core:
+                auto.add_word(core, core)
+        auto.make_automaton()
+        present = set()
+        for it in items:
+            if it.kind in ("html", "gzip", "json"):
+                for _, core in auto.iter(it.text.decode("utf-8", "replace").lower()):
+                    present.add(core)
+    out: dict[str, list[str]] = {"weighted": [], "banned": [], "exception": []}
+    seen = set()
+    for p in phrases.phrases:
+        if present is not None and p.text.strip() not in present:
+            continue
+        if (p.kind, p.text) in seen or not p.text.isascii():
+            continue
+        seen.add((p.kind, p.text))
+        score = p.weight if p.kind == "weighted" else 1
+        if p.kind == "weighted" and not score:
+            continue
+        out[p.kind].append(f"score={score} {_rule_regex(p.text)}")
+    return out
+
+
+class CIcap(Scenario):
+    name = "c-icap 0.5 url_check + content_filtering"
+
+    def __init__(
+        self, workdir: Path, lists: Path, phrases: PhraseSet, items: list[Item] | None
+    ) -> None:
+        super().__init__(workdir)
+        self.lists, self.phrases, self.items = lists, phrases, items
+
+    def squid_conf(self) -> str:
+        return (PEERS / "squid-c-icap.conf").read_text()
+
+    def start_filter(self) -> None:
+        w = self.workdir
+        (w / "tmp").mkdir(exist_ok=True)
+        dbroot = w / "sgdb"
+        dbs = []
+        t = time.monotonic()
+        for cat in CATEGORIES:
+            d = dbroot / cat
+            d.mkdir(parents=True, exist_ok=True)
+            for kind in ("domains", "urls"):
+                shutil.copy(self.lists / cat / kind, d / kind)
+            res = subprocess.run(
+                ["c-icap-mods-sguardDB", "-C", "-db", str(d)], capture_output=True, text=True
+            )
+            if res.returncode != 0:
+                raise RuntimeError(f"c-icap-mods-sguardDB failed for {cat}: {res.stderr[-500:]}")
+            dbs.append(f"url_check.LoadSquidGuardDB {cat.replace('-', '_')} {d}/")
+        log(f"  built {len(dbs)} squidGuard DBs in {time.monotonic() - t:.1f} s")
+        rules = cicap_rules(self.phrases, self.items)
+        self.note = (
+            f"{len(rules['weighted'])} weighted, {len(rules['banned'])} banned, "
+            f"{len(rules['exception'])} exception rules"
+            + (" (reduced: phrases the corpus contains)" if self.items else " (all)")
+        )
+        for kind, lines in rules.items():
+            (w / f"{kind}.rules").write_text("\n".join(lines) + "\n")
+        conf = fill(
+            (PEERS / "c-icap.conf").read_text(),
+            WORKDIR=w,
+            ICAP_PORT=self.icap_port,
+            URL_DBS="\n".join(dbs),
+            URL_CATS=" ".join(c.replace("-", "_") for c in CATEGORIES),
+        )
+        (w / "c-icap.conf").write_text(conf)
+        subprocess.run(["chmod", "-R", "a+rwX", str(w)], check=False)
+        proc = subprocess.Popen(
+            ["c-icap", "-N", "-f", str(w / "c-icap.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self.procs.append(proc)
+        wait_port(self.icap_port, proc, "c-icap", 300)
+        time.sleep(1.0)
