@@ -12,6 +12,11 @@ Usage::
     with redis_server() as server:
         client = server.client()
 
+a three-master Redis Cluster (``redis+cluster://`` URL for ClusterStore)::
+
+    with redis_cluster() as cluster:
+        store = ClusterStore(cluster.url)
+
 or as a pytest fixture::
 
     @pytest.fixture
@@ -37,6 +42,7 @@ from typing import Any
 REDIS_SERVER = os.environ.get(
     "REDIS_SERVER", shutil.which("redis-server") or "/usr/bin/redis-server"
 )
+REDIS_CLI = os.environ.get("REDIS_CLI", shutil.which("redis-cli") or "/usr/bin/redis-cli")
 
 
 def free_port() -> int:
@@ -53,10 +59,12 @@ def redis_available() -> bool:
 class RedisServer:
     """One redis-server process; ``url`` is valid once :meth:`start` returned."""
 
-    def __init__(self, directory: str | os.PathLike[str] | None = None, port: int | None = None):
+    def __init__(self, directory: str | os.PathLike[str] | None = None, port: int | None = None,
+                 extra_args: tuple[str, ...] = ()):
         self._own_dir = directory is None
         self.directory = Path(directory or tempfile.mkdtemp(prefix="redis-test-"))
         self.port = port or free_port()
+        self.extra_args = extra_args
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -86,6 +94,7 @@ class RedisServer:
                 "yes",
                 "--loglevel",
                 "warning",
+                *self.extra_args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -169,3 +178,113 @@ def redis_server(directory: str | os.PathLike[str] | None = None) -> Iterator[Re
         yield server
     finally:
         server.stop()
+
+
+def _command(port: int, *words: str, timeout: float = 2.0) -> bytes:
+    """One RESP command on a fresh socket; the raw reply (enough for INFO-like text)."""
+    payload = f"*{len(words)}\r\n".encode() + b"".join(
+        f"${len(w.encode())}\r\n{w}\r\n".encode() for w in words)
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(payload)
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            data += chunk
+            if not chunk or (data.endswith(b"\r\n") and _complete(data)):
+                return data
+
+
+def _complete(data: bytes) -> bool:
+    if data[:1] != b"$":
+        return True
+    size = int(data[1:data.index(b"\r\n")])
+    return size < 0 or len(data) >= data.index(b"\r\n") + 2 + size + 2
+
+
+class RedisClusterServers:
+    """Three masters, no replicas, on loopback, each a :class:`RedisServer` in cluster mode.
+
+    :meth:`start` creates the cluster with ``redis-cli --cluster create`` and returns
+    once every node reports ``cluster_state:ok`` with all 16,384 slots: before that
+    a client may be told CLUSTERDOWN. Node timeout is short (2 s) so tests that stop
+    a master see the cluster fail quickly.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None, masters: int = 3):
+        self._own_dir = directory is None
+        self.directory = Path(directory or tempfile.mkdtemp(prefix="redis-cluster-test-"))
+        self.nodes = [
+            RedisServer(self.directory / f"node{i}", extra_args=(
+                "--cluster-enabled", "yes",
+                "--cluster-config-file", str(self.directory / f"node{i}" / "nodes.conf"),
+                "--cluster-node-timeout", "2000",
+                # the bus port defaults to port + 10000, which a free port may exceed
+                "--cluster-port", str(free_port())))
+            for i in range(masters)
+        ]
+
+    @property
+    def url(self) -> str:
+        """Every master as a startup node: the client needs one of them alive."""
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+
+    def start(self, timeout: float = 30.0) -> RedisClusterServers:
+        try:
+            for node in self.nodes:
+                node.start()
+            subprocess.run(
+                [REDIS_CLI, "--cluster", "create",
+                 *(f"127.0.0.1:{n.port}" for n in self.nodes),
+                 "--cluster-replicas", "0", "--cluster-yes"],
+                check=True, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+            deadline = time.monotonic() + timeout
+            while not self.ready():
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"cluster not ok within {timeout}s")
+                time.sleep(0.05)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def ready(self) -> bool:
+        """Every node says the cluster is ok and knows every node and slot."""
+        try:
+            infos = [_command(n.port, "CLUSTER", "INFO") for n in self.nodes]
+        except OSError:
+            return False
+        return all(b"cluster_state:ok" in info and b"cluster_slots_ok:16384" in info
+                   and f"cluster_known_nodes:{len(self.nodes)}".encode() in info
+                   for info in infos)
+
+    def clients(self) -> list[Any]:
+        """A plain client per master (to count keys, flush, inspect)."""
+        return [n.client() for n in self.nodes]
+
+    def flushall(self) -> None:
+        for client in self.clients():
+            client.flushall()
+            client.close()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+        if self._own_dir:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self) -> RedisClusterServers:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def cluster_available() -> bool:
+    return redis_available() and os.path.exists(REDIS_CLI)
+
+
+@contextmanager
+def redis_cluster(directory: str | os.PathLike[str] | None = None) -> Iterator[RedisClusterServers]:
+    """A three-master cluster for the duration of the block."""
+    with RedisClusterServers(directory) as cluster:
+        yield cluster

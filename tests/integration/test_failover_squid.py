@@ -1,0 +1,129 @@
+"""Squid fails over between two icapfilter servers (issue 7, load and failover).
+
+Squid is configured as ``squid.conf.example`` advises for a hot standby: its
+commented ``adaptation_service_set`` block, uncommented, with the two services
+pointing at two in-process icapfilter servers. While clients fetch pages in a
+loop through Squid, the first server is stopped the way SIGTERM stops it
+(``shutdown`` then ``drain_and_close``: transactions in progress finish, idle
+persistent connections are closed). Every fetch must still return 200 with
+the origin's body: Squid retries a message it has not started adapting on the
+next service of the set.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from tests.icapserver import TestPolicy, running_server
+from tests.squidserver import (
+    HOSTS,
+    SQUID,
+    Origin,
+    Squid,
+    free_port,
+    page,
+    squid_config,
+    start_origin,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.squid, pytest.mark.timeout(120)]
+
+CLIENTS = 4
+BEFORE = 2.0
+"""Seconds of traffic before the stop (connections to both servers are pooled by then)."""
+AFTER = 4.0
+
+
+def failover_config(http_port: int, first: int, second: int, workdir: Path) -> str:
+    """squid.conf.example with its two-server block turned on, ports rewritten."""
+    text = squid_config(http_port, first, workdir)
+    text = re.sub(r"^adaptation_access icapfilter_(req|resp) allow all\n", "", text, flags=re.M)
+    block = text.index("# --- Two filter servers")
+    head, tail = text[:block], text[block:]
+    tail = re.sub(r"^# ((icap_service|adaptation_service_set|adaptation_access) .*)$", r"\1",
+                  tail, flags=re.M)
+    tail = tail.replace("icap://192.0.2.2:1344/", f"icap://127.0.0.1:{second}/")
+    assert "adaptation_service_set filter_req icapfilter_req icapfilter_req2" in tail
+    return head + tail
+
+
+class FailoverSquid(Squid):
+    """The test Squid of tests/squidserver.py, started with the failover configuration."""
+
+    def __init__(self, first: int, second: int) -> None:
+        # Squid.__init__ with another configuration: same workdir layout and start.
+        if not os.path.exists(SQUID):
+            pytest.skip("squid is not installed (the test command installs it)")
+        self.workdir = Path(tempfile.mkdtemp(prefix="icapfilter-squid-", dir="/tmp"))
+        os.chmod(self.workdir, 0o777)
+        (self.workdir / "hosts").write_text("127.0.0.1 localhost " + " ".join(HOSTS) + "\n")
+        self.port = free_port()
+        self.conf = self.workdir / "squid.conf"
+        self.conf.write_text(failover_config(self.port, first, second, self.workdir))
+        self.proc = subprocess.Popen([SQUID, "-N", "-f", str(self.conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._wait_ready()
+
+
+@pytest.fixture
+def origin() -> Iterator[Origin]:
+    server = start_origin()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+def test_stopping_one_of_two_servers_mid_traffic_loses_no_request(origin: Origin) -> None:
+    with ExitStack() as stack:
+        first = stack.enter_context(running_server(TestPolicy(), threads=8))
+        second = stack.enter_context(running_server(TestPolicy(), threads=8))
+        squid = FailoverSquid(first.server_address[1], second.server_address[1])
+        stack.callback(squid.stop)
+        results: list[tuple[float, str, str]] = []  # (time, url, outcome)
+        stop = threading.Event()
+
+        def fetch_loop(seed: int) -> None:
+            n = seed
+            while not stop.is_set():
+                size = 500 + (n * 37) % 3000
+                url = origin.url("www.example.test", f"/page/{size}?n={n}")
+                try:
+                    got = squid.get(url, timeout=15)
+                    ok = got.status == 200 and got.body == page(size)
+                    outcome = "ok" if ok else f"status {got.status}, {len(got.body)} bytes"
+                except OSError as exc:
+                    outcome = f"error {exc!r}"
+                results.append((time.monotonic(), url, outcome))
+                n += CLIENTS
+
+        clients = [threading.Thread(target=fetch_loop, args=(i,)) for i in range(CLIENTS)]
+        for thread in clients:
+            thread.start()
+        try:
+            time.sleep(BEFORE)
+            stopped_at = time.monotonic()
+            first.shutdown()
+            first.drain_and_close(5.0)
+            time.sleep(AFTER)
+        finally:
+            stop.set()
+            for thread in clients:
+                thread.join(timeout=20)
+        cache_log = squid.log()
+
+    before = [r for r in results if r[0] < stopped_at]
+    after = [r for r in results if r[0] >= stopped_at + 1.0]
+    failed = [r for r in results if r[2] != "ok"]
+    assert not failed, (Counter(r[2] for r in failed), failed[:5], cache_log[-1500:])
+    assert len(before) > 20 and len(after) > 20, (len(before), len(after))
