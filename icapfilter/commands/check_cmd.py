@@ -8,11 +8,12 @@ from typing import NoReturn
 
 import click
 
+from icapfilter.commands.lists_cmd import redis_store
 from icapfilter.urls.check import check_url
 from icapfilter.urls.engine import UrlEngine
 from icapfilter.urls.errors import InvalidUrl, LoadError, StoreUnavailable
 from icapfilter.urls.loader import load_lists
-from icapfilter.urls.store import ListStore, MemoryStore, RedisStore
+from icapfilter.urls.store import ListStore, MemoryStore
 
 
 @click.command("check")
@@ -65,7 +66,7 @@ def check(
         for problem in report.problems[:20]:
             click.echo(str(problem), err=True)
     else:
-        store = RedisStore(redis_url or "", prefix=prefix)
+        store = redis_store(redis_url or "", prefix)
     try:
         result = check_url(UrlEngine(store, cache_size=0), url, group="default")
     except (InvalidUrl, StoreUnavailable) as exc:

@@ -32,6 +32,15 @@ def _tty_progress() -> Progress | None:
     return show
 
 
+def redis_store(url: str, prefix: str) -> ListStore:
+    """A single Redis, or a Redis Cluster for a ``redis+cluster://`` URL."""
+    if url.startswith("redis+cluster://"):
+        from icapfilter.urls.cluster_store import ClusterStore
+
+        return ClusterStore(url, prefix=prefix)
+    return RedisStore(url, prefix=prefix)
+
+
 @click.group("lists")
 def lists() -> None:
     """Load URL/domain blacklists and show what is loaded."""
@@ -76,7 +85,7 @@ def load_cmd(
     paths, redis_url, strict = _from_config(config_path, paths, redis_url, strict)
     if not paths:
         raise click.UsageError("no list to load: give PATH... or --config with [lists] paths")
-    store: ListStore = RedisStore(redis_url, prefix=prefix) if redis_url else MemoryStore()
+    store: ListStore = redis_store(redis_url, prefix) if redis_url else MemoryStore()
     progress = _tty_progress()
     try:
         report = load_lists(store, paths, strict=strict, progress=progress)
@@ -123,7 +132,7 @@ def status_cmd(redis_url: str | None, config_path: str | None, prefix: str) -> N
     if not redis_url:
         raise click.UsageError("lists status reads a Redis store: give --redis or --config "
                                "naming one (an in-process store lives inside the server)")
-    store = RedisStore(redis_url, prefix=prefix)
+    store = redis_store(redis_url, prefix)
     try:
         info = store.info()
     except StoreUnavailable as exc:

@@ -115,6 +115,10 @@ class ConnectionManager:
         for conn in leftovers:
             conn.close()
         self._thread.join(timeout=2)
+        if not self._thread.is_alive():
+            self._selector.close()
+            self._wake_r.close()
+            self._wake_w.close()
 
     # -- internals -----------------------------------------------------------
 

@@ -200,3 +200,21 @@ def test_cluster_url_takes_every_master_and_options() -> None:
     assert options == {"password": "s@cret", "socket_timeout": 1.0}
     with pytest.raises(ValueError, match="unknown option"):
         parse_cluster_url("redis+cluster://h:1?db=3")
+
+
+def test_lists_command_loads_into_the_cluster_and_reports_it(
+        cluster: RedisClusterServers, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from icapfilter.cli import main
+
+    folder = tmp_path / "bl" / "adult"
+    folder.mkdir(parents=True)
+    (folder / "domains").write_text("cli.test\n")
+    runner = CliRunner()
+    done = runner.invoke(main, ["lists", "load", "--redis", cluster.url, str(tmp_path / "bl")])
+    assert done.exit_code == 0, done.output
+    status = runner.invoke(main, ["lists", "status", "--redis", cluster.url])
+    assert status.exit_code == 0 and "adult: 1" in status.output
+    checked = runner.invoke(main, ["check", "--redis", cluster.url, "http://x.cli.test/", "--json"])
+    assert '"verdict": "block"' in checked.output

@@ -7,8 +7,8 @@ Neither leaks a file descriptor or a thread: descriptors are counted in this
 process with the server running, before the storm and after every connection
 closed; threads before the server starts and after it stopped, and while it
 runs they are bounded by the pool size plus the server's fixed threads. (The
-server's own three descriptors are not closed at shutdown: the strict xfail at
-the end records that.)
+server closes its own selector and wake-up socketpair at shutdown too: the
+last test checks that.)
 
 The clients are one selector loop in the test thread (non-blocking sockets), so
 the test itself adds no threads and opens exactly one descriptor per connection.
@@ -184,9 +184,6 @@ def test_repeated_bursts_leave_no_descriptors_or_threads_behind() -> None:
         assert threading.active_count() <= threads
 
 
-@pytest.mark.xfail(strict=True, reason="ConnectionManager.shutdown does not close its "
-                   "selector and wake-up socketpair: 3 descriptors per server lifetime "
-                   "(remove this mark once it does)")
 def test_a_stopped_server_leaves_no_descriptors_behind() -> None:
     fds = open_fds()
     with running_server(settings=with_settings(max_connections=10), threads=2) as server:
