@@ -142,11 +142,11 @@ def test_a_thousand_simultaneous_connections_are_all_answered_without_leaks() ->
         outcomes = storm(port, 1000, peak_threads=peak)
         assert still_serves(port)
         assert settle(lambda: server.manager.open_count, 0) == 0
-        assert settle(open_fds, fds) == fds
+        assert settle(open_fds, fds) <= fds  # other tests' sockets may close meanwhile
     counts = Counter(outcomes)
     assert counts == {"204": 900, "200": 100}, counts.most_common(5)
     assert max(peak) <= threads + THREADS + FIXED_THREADS
-    assert settle(threading.active_count, threads) == threads
+    assert settle(threading.active_count, threads) <= threads
 
 
 def test_a_burst_far_above_the_cap_gets_answers_or_clean_503s_and_the_server_survives() -> None:
@@ -159,14 +159,14 @@ def test_a_burst_far_above_the_cap_gets_answers_or_clean_503s_and_the_server_sur
         rejected = server.manager.rejected
         assert still_serves(port)
         assert settle(lambda: server.manager.open_count, 0) == 0
-        assert settle(open_fds, fds) == fds
+        assert settle(open_fds, fds) <= fds  # other tests' sockets may close meanwhile
     counts = Counter(outcomes)
     errors = {k: v for k, v in counts.items() if k not in ("204", "200", "503")}
     assert not errors, errors
     assert counts["503"] == rejected > 0, counts
     assert counts["204"] + counts["200"] >= 50
     assert max(peak) <= threads + 4 + FIXED_THREADS
-    assert settle(threading.active_count, threads) == threads
+    assert settle(threading.active_count, threads) <= threads
 
 
 def test_repeated_bursts_leave_no_descriptors_or_threads_behind() -> None:
@@ -188,4 +188,4 @@ def test_a_stopped_server_leaves_no_descriptors_behind() -> None:
     fds = open_fds()
     with running_server(settings=with_settings(max_connections=10), threads=2) as server:
         assert still_serves(server.server_address[1])
-    assert settle(open_fds, fds) == fds
+    assert settle(open_fds, fds) <= fds  # other tests' sockets may close meanwhile
