@@ -327,12 +327,16 @@ class _Exchange:
             self.tx.outcome.verdict = decision
             return self.answer_block(decision) if decision.blocked else self.allow([])
         scan = decision
+        # With Allow: 204 the answer is a 204 or a block page, never an echo, so
+        # nothing is kept (Squid offers it only for a body it has backed up,
+        # under 64 KB, so reading on cannot stall it).
+        keep = not self.request.allows(204)
         held: list[bytes] = []
         held_bytes = 0
         hold = self.tx.settings.hold_bytes
         # Phase 1: hold the body (preview first) until the verdict is known or the
         # hold limit is reached.
-        while not self.complete and not scan.certain and held_bytes <= hold:
+        while not self.complete and not scan.certain and (held_bytes <= hold or not keep):
             data = self.next_data()
             if data is None:
                 if self.complete:
@@ -340,14 +344,15 @@ class _Exchange:
                 self.continue_after_preview()
                 continue
             scan.feed(data)
-            held.append(data)
-            held_bytes += len(data)
+            if keep:
+                held.append(data)
+                held_bytes += len(data)
         if self.complete or scan.certain:
             verdict = scan.finish()
             self.tx.outcome.verdict = verdict
             if verdict.blocked:
                 return self.answer_block(verdict)
-            if not self.complete:
+            if not self.complete and keep:
                 # Scanning is over (limit reached): pass the rest through untouched.
                 self.start_echo(held)
                 self.echo_rest()
