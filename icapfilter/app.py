@@ -102,7 +102,10 @@ def build_policy(config: Config, store=None) -> Policy:  # type: ignore[no-untyp
         except LoadError as exc:
             raise BuildError(f"[lists] paths: {exc}") from None
         log.info("lists: %s", report.summary())
-    urls = UrlEngine(store, cache_size=config.store.decision_cache)
+    # No lists and no shared store: there is no URL engine, rather than an empty
+    # one (which would count as "lists vanished" and apply on_error).
+    has_lists = bool(config.lists.paths or config.store.redis)
+    urls = UrlEngine(store, cache_size=config.store.decision_cache) if has_lists else None
     if config.store.redis:
         try:
             log.info("list store %s: generation %s", config.store.redis.split("@")[-1],

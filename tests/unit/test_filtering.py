@@ -174,3 +174,16 @@ def test_failing_open_on_store_fault_still_scans_the_page(tmp_path):
     scan.feed(b"<p>a badword</p>")
     assert scan.finish().blocked
     assert not p.decide_request(req("http://x.test/")).blocked
+
+
+def test_phrase_lists_alone_block_no_url(tmp_path):
+    from icapfilter.app import build_policy
+    from icapfilter.config import parse_config
+
+    (tmp_path / "weightedphraselist").write_text("<casino><60>\n")
+    built = build_policy(parse_config(f'[phrases]\ndir = "{tmp_path}"\n'))
+    assert not built.decide_request(req("http://any.test/")).blocked
+    scan = built.begin_response(req("http://any.test/"),
+                                ResponseInfo(200, Headers.of([("Content-Type", "text/html")])))
+    scan.feed(b"<p>casino</p>")
+    assert scan.finish().blocked
