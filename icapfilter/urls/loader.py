@@ -30,15 +30,15 @@ def build_table(
     """Parse every source into (hash -> category ids, id -> category); raises LoadError."""
     table: dict[int, Ids] = {}
     marks: set[int] = set()
-    ids: dict[Category, int] = {}
+    ids: dict[tuple[str, bool], int] = {}
     get = table.get
     for n, entry in enumerate(read_sources(sources, report), 1):
-        cat = Category(entry.category, entry.exception)
-        cid = ids.get(cat)
+        cid = ids.get((entry.category, entry.exception))
         if cid is None:
-            cid = ids[cat] = len(ids) + 1
+            cid = ids[(entry.category, entry.exception)] = len(ids) + 1
         h = key_hash(entry.key)
-        table[h] = merge_ids(get(h), cid)
+        old = get(h)
+        table[h] = cid if old is None else merge_ids(old, cid)
         mark = host_mark_of_entry(entry.key) if entry.key[0] == "u" else None
         if mark is not None:
             m = key_hash(mark)
@@ -49,7 +49,7 @@ def build_table(
         if progress and n % _READ_PROGRESS_EVERY == 0:
             progress("read", n, None)
     report.host_marks = len(marks)
-    return table, {cid: cat for cat, cid in ids.items()}
+    return table, {cid: Category(*cat) for cat, cid in ids.items()}
 
 
 def load_lists(

@@ -272,6 +272,16 @@ class RedisStore:
             return sorted(_text(g) or "" for g in self.write_client.smembers(self._gens_key))
 
 
+def _send(conn: redis.connection.AbstractConnection, parts: list[bytes]) -> None:
+    """Send packed commands and read every reply; an error reply raises."""
+    commands = sum(1 for part in parts if part[:1] == b"*")
+    conn.send_packed_command([b"".join(parts)])
+    for _ in range(commands):
+        reply = conn.read_response()
+        if isinstance(reply, redis.exceptions.ResponseError):
+            raise reply
+
+
 def _keep_buckets_compact(client: redis.Redis, table: Mapping[int, Ids]) -> None:
     """Make sure every bucket fits Redis's compact hash encoding before writing.
 
@@ -323,38 +333,52 @@ class _RedisWriter:
                 raise
 
     def write(self, table: Mapping[int, Ids], progress: Progress | None = None) -> None:
+        """One HSET per bucket with all its fields, sent as raw RESP in batches.
+
+        Packing two million fields through redis-py's command builder took as
+        long as parsing the lists; the protocol bytes are simple enough to
+        build directly (bulk strings are length-prefixed, so any field bytes
+        are safe).
+        """
         store = self._store
         base = store.bucket_base(self.generation)
         total = len(table)
-        done = 0
+        groups: dict[bytes, list[bytes]] = {}
+        for h, ids in table.items():
+            bucket, field = split_hash(h)
+            value = encode_ids(ids)
+            groups.setdefault(bucket, []).append(
+                b"$6\r\n%b\r\n$%d\r\n%b\r\n" % (field, len(value), value))
+        lock = store._lock_key.encode()
+        refresh = b"*3\r\n$6\r\nEXPIRE\r\n$%d\r\n%b\r\n$%d\r\n%d\r\n" % (
+            len(lock), lock, len(str(LOCK_SECONDS)), LOCK_SECONDS)
         with _unavailable():
             _keep_buckets_compact(store.write_client, table)
-            pipe = store.write_client.pipeline(transaction=False)
-            queued = 0
-            prev = None
-            fields: dict[bytes, bytes] = {}
-            for h in sorted(table):
-                b, field = split_hash(h)
-                if b != prev:
-                    if fields:
-                        pipe.hset(base + prev, mapping=fields)  # type: ignore[arg-type]
-                        queued += 1
-                        done += len(fields)
-                        fields = {}
-                    if queued >= store.pipeline_size:
-                        pipe.expire(store._lock_key, LOCK_SECONDS)
-                        pipe.execute()
-                        queued = 0
+            pool = store.write_client.connection_pool
+            conn = pool.get_connection()
+            try:
+                done = 0
+                batch: list[bytes] = []
+                for bucket, items in groups.items():
+                    key = base + bucket
+                    batch.append(b"*%d\r\n$4\r\nHSET\r\n$%d\r\n%b\r\n" % (
+                        2 + 2 * len(items), len(key), key))
+                    batch.extend(items)
+                    done += len(items)
+                    if len(batch) >= store.pipeline_size * 64:
+                        _send(conn, batch + [refresh])
+                        batch = []
                         if progress:
                             progress("write", done, total)
-                    prev = b
-                fields[field] = encode_ids(table[h])
-            if fields and prev is not None:
-                pipe.hset(base + prev, mapping=fields)  # type: ignore[arg-type]
-                done += len(fields)
-            pipe.execute()
+                if batch:
+                    _send(conn, batch + [refresh])
+            except BaseException:
+                conn.disconnect()  # replies may be left unread: never reuse it
+                raise
+            finally:
+                pool.release(conn)
         if progress:
-            progress("write", done, total)
+            progress("write", total, total)
 
     def commit(self, info: GenerationInfo) -> None:
         store = self._store
