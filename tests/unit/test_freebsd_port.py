@@ -1,4 +1,4 @@
-"""The FreeBSD port (freebsd-port/) stays in step with the source tree.
+"""The FreeBSD port (freebsd-port/www/icapfilter/) stays in step with the source tree.
 
 No FreeBSD here: these read the port's files, compare them with setup.cfg,
 the package version and squid.conf.example, and run the rc.d script under
@@ -18,7 +18,7 @@ import pytest
 import icapfilter
 
 ROOT = Path(__file__).resolve().parents[2]
-PORT = ROOT / "freebsd-port"
+PORT = ROOT / "freebsd-port" / "www" / "icapfilter"
 RC_SCRIPT = PORT / "files" / "icapfilter.in"
 NEWSYSLOG = PORT / "files" / "icapfilter.newsyslog.conf.sample"
 
@@ -297,3 +297,26 @@ def test_newsyslog_signals_the_right_processes(tmp_path):
     assert logs[-2:] == [v["icapfilter_child_pidfile"], "SIGUSR1"]
     for fields in entries.values():
         assert fields[1] == "icapfilter:icapfilter"
+
+
+BMAKE = shutil.which("bmake")
+
+
+@pytest.mark.skipif(BMAKE is None, reason="bmake is not installed (scripts/test installs it)")
+def test_bmake_parses_the_port_makefile_with_the_ports_framework_stubbed(tmp_path):
+    """bmake reads the Makefile as the ports tree would; bsd.port.mk is a stand-in."""
+    (tmp_path / "sys.mk").write_text("")
+    (tmp_path / "bsd.port.mk").write_text(
+        "PYTHON_PKGNAMEPREFIX?=py311-\nPY_FLAVOR?=py311\nPYTHON_CMD?=/usr/local/bin/python3.11\n"
+        "PREFIX?=/usr/local\nWRKSRC?=/wrk/icapfilter-${DISTVERSION}\nall:\n")
+    done = subprocess.run(
+        [BMAKE, "-m", str(tmp_path), "-f", str(PORT / "Makefile"),
+         *(arg for var in ("PORTNAME", "DISTVERSION", "RUN_DEPENDS", "USES", "USE_RC_SUBR",
+                           "LICENSE_FILE") for arg in ("-V", "${" + var + "}"))],
+        capture_output=True, text=True, cwd=PORT, timeout=30)
+    assert done.returncode == 0, done.stderr
+    name, version, run_depends, uses, rc, license_file = done.stdout.splitlines()
+    assert (name, version) == ("icapfilter", icapfilter.__version__)
+    assert "py311-pyicap>=1.0.b1:net/py-pyicap@py311" in run_depends.split()
+    assert uses == "python:3.11+" and rc == "icapfilter"
+    assert license_file == f"/wrk/icapfilter-{icapfilter.__version__}/LICENSE"
