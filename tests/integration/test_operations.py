@@ -124,3 +124,39 @@ def test_access_log_lines_and_reopen_on_sigusr1(tmp_path):
         assert "http://two.test/" in wait_for(lambda: log.exists() and log.read_text())
     finally:
         stop(proc)
+
+
+def test_log_rotation_under_load_loses_no_line(tmp_path):
+    import threading
+
+    log = tmp_path / "access.log"
+    conf = tmp_path / "c.toml"
+    conf.write_text(f'[log]\naccess = "{log}"\n')
+    proc, port = start(config=str(conf))
+    sent = []
+
+    def traffic(n: int) -> None:
+        with IcapClient(port) as c:
+            for i in range(150):
+                url = f"http://t{n}.test/{i}"
+                c.transact(reqmod(url))
+                sent.append(url)
+
+    try:
+        threads = [threading.Thread(target=traffic, args=(n,)) for n in range(3)]
+        for t in threads:
+            t.start()
+        for generation in range(3):
+            time.sleep(0.3)
+            wait_for(log.exists)
+            log.rename(tmp_path / f"access.log.{generation}")
+            os.kill(proc.pid, signal.SIGUSR1)
+        for t in threads:
+            t.join(timeout=60)
+        time.sleep(1.0)
+    finally:
+        stop(proc)
+    logged = [json.loads(line)["url"] for path in tmp_path.glob("access.log*")
+              for line in path.read_text().splitlines()]
+    assert len(sent) == 450
+    assert sorted(u for u in logged if u != "-") == sorted(sent)
