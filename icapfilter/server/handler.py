@@ -125,7 +125,10 @@ class IcapServer(pyicap.ICAPServer):
         reuse_port: bool = False,
         allowed_clients: tuple[str, ...] = (),
         recorder: Recorder | None = None,
+        max_connections: int | None = None,
     ) -> None:
+        """``max_connections`` caps this process; ``settings.max_connections`` is what
+        OPTIONS advertises (the whole server, every worker process together)."""
         self.holder = holder
         self.blockpage = blockpage
         self.settings = settings
@@ -140,7 +143,7 @@ class IcapServer(pyicap.ICAPServer):
             self.address_family = socket.AF_INET6
         self.manager = ConnectionManager(
             threads=threads,
-            max_connections=settings.max_connections,
+            max_connections=max_connections or settings.max_connections,
             idle_timeout=idle_timeout,
             overload_reply=lambda: render.error_response(
                 503, self.current_istag(), "too many connections"),

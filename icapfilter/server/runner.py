@@ -68,9 +68,8 @@ def make_server(built: Built, holder: PolicyHolder, *, reuse_port: bool,
         threads=s.threads, idle_timeout=s.idle_timeout, read_timeout=s.read_timeout,
         head_timeout=s.head_timeout, reuse_port=reuse_port,
         allowed_clients=tuple(s.allowed_clients), recorder=recorder,
+        max_connections=s.max_connections,
     )
-    # Max-Connections advertises the fleet-wide cap; each process enforces its share.
-    server.manager.max_connections = s.max_connections
     return server
 
 
