@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.blacklist_bench import generate  # noqa: E402
 from bench.icap_load import reqmod_message  # noqa: E402
-from bench.serverbench import HEADER, Server, line, measure  # noqa: E402
+from bench.serverbench import Server, run_interleaved  # noqa: E402
 from icapfilter.urls.loader import load_lists  # noqa: E402
 from icapfilter.urls.store import RedisStore  # noqa: E402
 from tests.redisserver import redis_server  # noqa: E402
@@ -70,17 +70,8 @@ def main() -> None:
             servers[name] = Server(path, args.workers)
         print(f"{args.entries} entries, {args.workers} workers, {args.clients} clients, "
               f"{args.seconds:.0f} s per run, runs interleaved\n")
-        print(HEADER)
-        try:
-            for run in range(args.repeat):
-                for name, server in servers.items():
-                    print(line(f"REQMOD, {name} store, run {run + 1}",
-                               measure(server, messages, args.clients, args.seconds)),
-                          flush=True)
-        finally:
-            for server in servers.values():
-                server.stop()
-
+        run_interleaved(servers, "REQMOD, {name} store, run {run}",
+                        messages, args.clients, args.seconds, args.repeat)
 
 if __name__ == "__main__":
     main()

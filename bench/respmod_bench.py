@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.icap_load import respmod_message  # noqa: E402
 from bench.phrase_bench import make_page, vocabulary  # noqa: E402
-from bench.serverbench import HEADER, Server, line, measure  # noqa: E402
+from bench.serverbench import Server, run_interleaved  # noqa: E402
 from tests.e2g_lists import e2g_lists_dir, english_phrase_files  # noqa: E402
 
 
@@ -63,17 +63,8 @@ def main() -> None:
         print(f"{len(pages)} pages, {avg:.0f} KB HTML ({gz:.0f} KB gzip) on average, "
               f"{len(files)} stock English phrase files, {args.workers} workers, "
               f"{args.clients} clients, {args.seconds:.0f} s per run, runs interleaved\n")
-        print(HEADER)
-        try:
-            for run in range(args.repeat):
-                for name, server in servers.items():
-                    print(line(f"RESPMOD 60 KB gzip, {name}, run {run + 1}",
-                               measure(server, messages, args.clients, args.seconds)),
-                          flush=True)
-        finally:
-            for server in servers.values():
-                server.stop()
-
+        run_interleaved(servers, "RESPMOD 60 KB gzip, {name}, run {run}",
+                        messages, args.clients, args.seconds, args.repeat)
 
 if __name__ == "__main__":
     main()

@@ -92,3 +92,18 @@ def line(name: str, r: dict) -> str:
 
 HEADER = ("| scenario | req/s | req per server CPU-second | p50 ms | p99 ms | errors | "
           "ICAP statuses | peak RSS MB (one process) |\n|---|---|---|---|---|---|---|---|")
+
+
+def run_interleaved(servers: dict[str, Server], label: str, messages: list[bytes],
+                    clients: int, seconds: float, repeat: int) -> None:
+    """Print one table row per server and run, scenario by scenario so drift hits all
+    alike; stop every server at the end."""
+    print(HEADER)
+    try:
+        for run in range(repeat):
+            for name, server in servers.items():
+                print(line(label.format(name=name, run=run + 1),
+                           measure(server, messages, clients, seconds)), flush=True)
+    finally:
+        for server in servers.values():
+            server.stop()

@@ -2,9 +2,10 @@
 
 pyicap 1.0b1 gives the server shape (``ICAPServer`` is a ``TCPServer``,
 ``BaseICAPRequestHandler`` a stream handler) but its request loop breaks on
-Python 3.10+ (``collections.Callable``), mixes str and bytes in
-``send_enc_error``, raises on malformed headers and sends a random ISTag on
-every reply. We keep it as the base classes and replace those parts here:
+Python 3.10+ (it checks handlers with an ABC alias removed from
+``collections``), mixes str and bytes in ``send_enc_error``, raises on
+malformed headers and sends a random ISTag on every reply. We keep it as the
+base classes and replace those parts here:
 the per-connection loop is driven by :class:`ConnectionManager`, and each
 transaction is parsed by the sans-IO :mod:`icapfilter.icap.parse`.
 """
