@@ -5,7 +5,7 @@ Same layout and semantics as :class:`~icapfilter.urls.redis_store.RedisStore`
 
     P:active                 -> generation id (the one atomic switch; one key, one slot)
     P:g:<gen>:<2 bytes>      -> HASH  <6 bytes> -> "3" or "3,17"; no hash tag, so the
-                                65,536 bucket names spread over every slot and master
+                                32,768 bucket names spread over every slot and master
     P:meta:<gen>             -> JSON GenerationInfo
     P:gens                   -> SET of generations present
     P:retired                -> HASH  <gen> -> unix time it stopped being active
@@ -315,8 +315,8 @@ class ClusterStore:
         """Delete every key of a generation.
 
         The bucket names are found with SCAN on every master rather than
-        enumerated (all 65,536, as RedisStore does): a cluster UNLINK must stay in
-        one slot, so enumerating costs 65,536 commands even for a small list.
+        enumerated (all 32,768, as RedisStore does): a cluster UNLINK must stay in
+        one slot, so enumerating costs 32,768 commands even for a small list.
         Deleted one key per command, grouped by node in pipelines.
         """
         client = self.write_client

@@ -43,7 +43,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from icapfilter.urls.errors import LoadError, StoreUnavailable
-from icapfilter.urls.hashing import split_hash
+from icapfilter.urls.hashing import BUCKET_BITS, split_hash
 from icapfilter.urls.model import (
     GenerationInfo,
     Ids,
@@ -72,7 +72,7 @@ return 0
 """
 
 LOCK_SECONDS = 900
-_ALL_BUCKETS = 1 << 16
+_ALL_BUCKETS = 1 << BUCKET_BITS  # every bucket name a generation can use
 
 READ_TIMEOUT = 0.5
 """Seconds a lookup waits for Redis: a decision is late by at most this much."""
@@ -257,7 +257,7 @@ class RedisStore:
         self._pointer = (0.0, None)
 
     def drop_generation(self, generation: str) -> None:
-        """Delete every key of a generation (all 65,536 bucket names, no SCAN needed)."""
+        """Delete every key of a generation (all 32,768 bucket names, no SCAN needed)."""
         base = self.bucket_base(generation)
         pipe = self.write_client.pipeline(transaction=False)
         batch = 1024

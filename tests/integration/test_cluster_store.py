@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,6 +43,7 @@ from tests.unit.urls.test_matching import (  # noqa: F401 - the shared suite, ru
     test_reload_switches_and_invalidates_cache,
     test_report_counts,
 )
+from tests.urlfixtures import write_tree  # noqa: F401 - the shared list-tree fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis, pytest.mark.timeout(90)]
 
@@ -66,21 +67,6 @@ def store(cluster: RedisClusterServers) -> Iterator[ClusterStore]:
     store = ClusterStore(cluster.url, grace=GRACE)
     yield store
     store.wait_for_drops(timeout=GRACE + 5)
-
-
-@pytest.fixture
-def write_tree(tmp_path: Path) -> Callable[[dict[str, str | bytes]], Path]:
-    def write(files: dict[str, str | bytes]) -> Path:
-        for rel, content in files.items():
-            path = tmp_path / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, str):
-                path.write_text(content, encoding="utf-8")
-            else:
-                path.write_bytes(content)
-        return tmp_path
-
-    return write
 
 
 def domains_tree(root: Path, name: str, domains: list[str]) -> Path:
