@@ -15,7 +15,8 @@ html5lib's output.
 from __future__ import annotations
 
 import re
-from html import unescape
+
+from .entities import fast_unescape as unescape
 
 _DATA, _RAW, _RCDATA, _COMMENT, _BOGUS, _PLAINTEXT = range(6)
 
@@ -50,6 +51,14 @@ _LANE_STOP = re.compile(
     r"|(?i:script|style|title|textarea|plaintext)(?=[\t\n\f\r />])"
     r"|(?=/?[A-Za-z])(?!" + _SIMPLE_BODY + "))"
 )
+# What always ends a lane, whatever the tags around it: cheap to search for,
+# because it needs no look at the tag grammar. The lane found with it is
+# valid when every '<' in it is the start of a simple tag, which one
+# substitution both checks and does (a '<' left over means: no, take the
+# careful path through _LANE_STOP).
+_SPECIAL = re.compile(
+    r"<(?:[!?]|/(?![A-Za-z])|(?i:script|style|title|textarea|plaintext)(?=[\t\n\f\r />]))"
+)
 _COMMENT_END = re.compile(r"--!?>")
 # html.unescape looks at most 32 name characters after '&'
 _ENTITY_STOP = re.compile(r"[\t\n\f <&;]")
@@ -70,6 +79,46 @@ def _split_entity_tail(text: str) -> int:
     if k == -1 or _ENTITY_STOP.search(text, k + 1):
         return len(text)
     return k
+
+
+def _lane(buf: str, pos: int, final: bool, careful: bool) -> tuple[str | None, int, bool]:
+    """Text and simple tags from `pos` on, with the tags already turned to spaces.
+
+    Returns (lane, end, stopped at markup that needs the state machine). With
+    `careful` False it tries the cheap lane, up to the next markup that always
+    needs the state machine; that fails (lane None, end = where the cheap lane
+    would have ended) when a tag in it is not simple. The careful lane ends at
+    the first tag that is not simple; lane None there means no lane of two
+    characters or more starts at `pos`.
+    """
+    n = len(buf)
+    if not careful:
+        stop = _SPECIAL.search(buf, pos)
+        end = stop.start() if stop is not None else n
+        cut = False
+        if stop is None and not final:
+            # a tag or character reference cut by the chunk end waits for more
+            lt = buf.rfind("<", pos, end)
+            if lt != -1 and buf.find(">", lt, end) == -1:
+                end, cut = lt, True
+            else:
+                end = pos + _split_entity_tail(buf[pos:end])
+        if end - pos <= 1:
+            return None, end, True
+        lane = buf[pos:end]
+        if "<" in lane:
+            lane = _SIMPLE_TAG.sub(" ", lane)
+            if "<" in lane:
+                return None, end, True
+        return lane, end, stop is not None or cut
+    stop = _LANE_STOP.search(buf, pos)
+    end = stop.start() if stop is not None else n
+    if stop is None and not final:
+        end = pos + _split_entity_tail(buf[pos:end])
+    if end - pos <= 1:
+        return None, pos, True
+    lane = buf[pos:end]
+    return (_SIMPLE_TAG.sub(" ", lane) if "<" in lane else lane), end, stop is not None
 
 
 class HtmlTextExtractor:
@@ -103,20 +152,20 @@ class HtmlTextExtractor:
         pos = 0
         out: list[str] = []
         emit = out.append
+        careful_until = 0
         while pos < n:
             state = self._state
             if state == _DATA:
-                stop = _LANE_STOP.search(buf, pos)
-                end = stop.start() if stop is not None else n
-                if stop is None and not final:
-                    end = pos + _split_entity_tail(buf[pos:end])
-                if end - pos > 1:
-                    lane = buf[pos:end]
-                    if "<" in lane:
-                        lane = _SIMPLE_TAG.sub(" ", lane)
+                lane, end, stop_found = _lane(buf, pos, final, pos < careful_until)
+                if lane is None and pos >= careful_until:
+                    # the fast lane failed here; stay careful up to its end so
+                    # that hostile markup costs linear, not quadratic, time
+                    careful_until = end
+                    lane, end, stop_found = _lane(buf, pos, final, True)
+                if lane is not None:
                     emit(unescape(lane))
                     pos = end
-                    if stop is None:
+                    if not stop_found:
                         if not final:
                             self._buf = buf[end:]
                             pos = n
