@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from .entities import fast_unescape as unescape
+from .entities import References
 
 _DATA, _RAW, _RCDATA, _COMMENT, _BOGUS, _PLAINTEXT = range(6)
 
@@ -124,7 +124,7 @@ def _lane(buf: str, pos: int, final: bool, careful: bool) -> tuple[str | None, i
 class HtmlTextExtractor:
     """Incremental text extraction; `feed(str) -> str`, then `finish() -> str`."""
 
-    __slots__ = ("_buf", "_state", "_name", "_fresh", "_retry_at")
+    __slots__ = ("_buf", "_state", "_name", "_fresh", "_retry_at", "_refs")
 
     def __init__(self) -> None:
         self._buf = ""
@@ -134,6 +134,7 @@ class HtmlTextExtractor:
         # An unfinished tag is only re-matched once the carry has doubled, so
         # a long tag fed a byte at a time costs linear, not quadratic, time.
         self._retry_at = 0
+        self._refs = References()
 
     def feed(self, text: str) -> str:
         return self._run(text, final=False)
@@ -152,6 +153,7 @@ class HtmlTextExtractor:
         pos = 0
         out: list[str] = []
         emit = out.append
+        unescape = self._refs.unescape
         careful_until = 0
         while pos < n:
             state = self._state
