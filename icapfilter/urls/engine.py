@@ -33,12 +33,27 @@ class UrlHit:
 
 
 class _Lru:
-    """A tiny thread-safe LRU; decisions are small and immutable (tuples of hits)."""
+    """A tiny thread-safe LRU of decisions keyed by (generation, key).
 
-    def __init__(self, size: int) -> None:
+    Decisions are small and immutable (tuples of hits). Only the ``keep`` latest
+    generations are held: when a newer one is put, the entries of the oldest are
+    dropped at once. They could never be hit again (every lookup asks for the
+    current generation), and left to age out they filled the cache to its cap
+    after enough list reloads, a few hundred bytes per entry, as a slow climb of
+    RSS. Two are kept because threads may still see the previous generation for
+    up to ``pointer_ttl`` after a switch. Each generation id is stored once and
+    shared by its keys (the store returns a new string per lookup).
+    """
+
+    def __init__(self, size: int, keep: int = 2) -> None:
         self.size = size
+        self.keep = keep
         self._data: OrderedDict[tuple[str, str], tuple[UrlHit, ...]] = OrderedDict()
+        self._generations: list[str] = []  # oldest first, at most ``keep``
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._data)
 
     def get(self, key: tuple[str, str]) -> tuple[UrlHit, ...] | None:
         with self._lock:
@@ -48,7 +63,19 @@ class _Lru:
             return value
 
     def put(self, key: tuple[str, str], value: tuple[UrlHit, ...]) -> None:
+        generation = key[0]
         with self._lock:
+            for known in self._generations:
+                if known == generation:
+                    key = (known, key[1])
+                    break
+            else:
+                self._generations.append(generation)
+                if len(self._generations) > self.keep:
+                    stale = set(self._generations[:-self.keep])
+                    del self._generations[:-self.keep]
+                    for old in [k for k in self._data if k[0] in stale]:
+                        del self._data[old]
             self._data[key] = value
             self._data.move_to_end(key)
             while len(self._data) > self.size:
@@ -57,6 +84,7 @@ class _Lru:
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
+            self._generations.clear()
 
 
 class UrlEngine:
