@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from .phraseset import PhraseSet
 
 WEIGHTED_MODES = ("singular", "normal")
+#: Raw body bytes gathered before a pass through the pipeline.
+BATCH_BYTES = 16 * 1024
 FILTER_MODES = ("smart", "raw", "both")
 _value = itemgetter(1)
 
@@ -165,6 +167,10 @@ class BodyScan:
         self._notes: list[str] = []
         self._certain = self._decoder.unsupported
         self._finished: ScanResult | None = None
+        self._batch: list[bytes] = []
+        self._batched = 0
+        self._provisional: ScanResult | None = None  # cached: asked for per streamed chunk
+        self._provisional_state: tuple[int, bool, bool, int] | None = None
 
     @property
     def certain(self) -> bool:
@@ -173,8 +179,24 @@ class BodyScan:
     def feed(self, raw_chunk: bytes) -> None:
         if self._certain or self._finished is not None or not raw_chunk:
             return
+        # Each pass through the decoders, the extractor and the automaton has
+        # a fixed cost (~50 us); Squid's chunks are often a few KB, so small
+        # ones are gathered and run together.
+        self._batch.append(raw_chunk)
+        self._batched += len(raw_chunk)
+        if self._batched >= BATCH_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._batch:
+            return
+        data = self._batch[0] if len(self._batch) == 1 else b"".join(self._batch)
+        self._batch.clear()
+        self._batched = 0
+        if self._certain:
+            return
         try:
-            for piece in self._decoder.feed(raw_chunk):
+            for piece in self._decoder.feed(data):
                 self._take(piece)
                 if self._certain:
                     break
@@ -239,12 +261,17 @@ class BodyScan:
         """
         if self._finished is not None:
             return self._finished
-        return self._result()
+        self._flush()
+        state = (self.bytes_scanned, self.truncated, self._certain, len(self._notes))
+        if self._provisional is None or self._provisional_state != state:
+            self._provisional, self._provisional_state = self._result(), state
+        return self._provisional
 
     def finish(self) -> ScanResult:
         """Flush everything and score; calling it again returns the same result."""
         if self._finished is not None:
             return self._finished
+        self._flush()
         try:
             if not self.truncated and not self._decoder.unsupported:
                 for piece in self._decoder.finish():

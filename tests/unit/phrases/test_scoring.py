@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from icapfilter.phrases import ListKind, scan_bytes
+from icapfilter.phrases.scan import BATCH_BYTES
 
 
 def scan(ps, html: str, **kw):
@@ -127,22 +128,33 @@ def test_no_state_leaks_between_scans(make_set):
     assert first.finish() is first.finish()
 
 
-def test_certain(make_set):
+def test_certain_once_a_banned_phrase_is_scanned(make_set):
     ps = make_set(banned="<forbidden>\n", weighted="<word><10>\n")
     s = ps.new_scan(content_type="text/html; charset=utf-8")
     s.feed(b"word " * 20)
     assert not s.certain
     s.feed(b"forbidden")
+    # small chunks are gathered before a pass: certain within BATCH_BYTES
+    s.feed(b" " * BATCH_BYTES)
     assert s.certain
     s.feed(b"ignored afterwards")
     assert s.finish().blocked
 
     with_exc = make_set(banned="<forbidden>\n", exception="<medical>\n")
     s = with_exc.new_scan(content_type="text/plain")
-    s.feed(b"forbidden")
+    s.feed(b"forbidden" + b" " * BATCH_BYTES)
     assert not s.certain  # an exception later on the page could still allow it
-    s.feed(b" medical ")
+    s.feed(b" medical " + b" " * BATCH_BYTES)
     assert s.certain and not s.finish().blocked
+
+
+def test_a_provisional_verdict_covers_every_byte_fed(make_set):
+    ps = make_set(banned="<forbidden>\n")
+    s = ps.new_scan(content_type="text/plain")
+    s.feed(b"clean ")
+    assert not s.provisional().blocked
+    s.feed(b"forbidden ")  # still gathered, not yet scanned
+    assert s.provisional().blocked and s.certain
 
 
 def test_scan_cap(make_set):
