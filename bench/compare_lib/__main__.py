@@ -17,9 +17,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import corpus as C
+from . import direct as D
+from . import summary as S
 from .load import fetch, run_rate, run_wrk
 from .origin import start_origin
 from .peers import (
@@ -33,6 +36,7 @@ from .peers import (
     peak_rss_mb,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 STOCK_LISTS = Path("/etc/e2guardian/lists")
 SMALL = 60 * 1024
 
@@ -49,7 +53,26 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--tests", default="parallel,rate", help="parallel and/or rate")
     p.add_argument("--timeout", type=float, default=10, help="seconds before a fetch times out")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--scenarios", default="none,icapfilter-redis,icapfilter-mem,e2guardian,c-icap")
+    p.add_argument(
+        "--scenarios",
+        default="none,icapfilter-redis,icapfilter-mem,icapfilter-redis-warm,e2guardian,c-icap",
+        help="of none, icapfilter-redis, icapfilter-mem, icapfilter-redis-warm, "
+        "icapfilter-mem-warm, e2guardian, c-icap (warm = learned-mode cache on, primed)",
+    )
+    p.add_argument(
+        "--direct",
+        default="reqmod,respmod",
+        help="direct ICAP load without Squid: reqmod and/or respmod; '' = none",
+    )
+    p.add_argument("--direct-clients", default="10", help="ICAP clients of the direct load")
+    p.add_argument(
+        "--doc",
+        type=Path,
+        default=ROOT / "docs" / "benchmarks.md",
+        help="file whose generated section (compare:begin/end markers) gets the result",
+    )
+    p.add_argument("--png", type=Path, default=ROOT / "docs" / "img" / "compare.png")
+    p.add_argument("--no-doc", action="store_true", help="write neither --doc nor --png")
     p.add_argument(
         "--cicap-all-rules",
         action="store_true",
@@ -143,6 +166,15 @@ def stall_probe(
     return bad, len(probe)
 
 
+def prime(sc: Scenario, urls: list[str], timeout: float) -> int:
+    """Fetch every distinct URL of the mix once through ``sc`` (8 at a time), so a
+    warm (learned-mode) scenario is timed warm."""
+    distinct = list(dict.fromkeys(urls))
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda u: fetch(sc.squid.port, u, timeout), distinct))
+    return len(distinct)
+
+
 def fmt_status(d: dict) -> str:
     return " ".join(f"{k}:{v}" for k, v in sorted(d.items()))
 
@@ -179,6 +211,12 @@ def main() -> int:
         "none": lambda: NoIcap(work / "none"),
         "icapfilter-redis": lambda: Icapfilter(work / "icapfilter-redis", lists, phrases, True),
         "icapfilter-mem": lambda: Icapfilter(work / "icapfilter-mem", lists, phrases, False),
+        "icapfilter-redis-warm": lambda: Icapfilter(
+            work / "icapfilter-redis-warm", lists, phrases, True, warm=True
+        ),
+        "icapfilter-mem-warm": lambda: Icapfilter(
+            work / "icapfilter-mem-warm", lists, phrases, False, warm=True
+        ),
         "e2guardian": lambda: E2guardian(work / "e2guardian", lists, phrases),
         "c-icap": lambda: CIcap(
             work / "c-icap", lists, phrases, None if args.cicap_all_rules else items
@@ -188,9 +226,15 @@ def main() -> int:
     failed: dict[str, str] = {}
     stalls: dict[str, tuple[int, int]] = {}
     results: list[dict] = []
+    direct_modes = [m for m in args.direct.split(",") if m]
+    direct_clients = [int(x) for x in args.direct_clients.split(",") if x]
+    msgs = D.Messages(items, hosts, oport, args.seed) if direct_modes else None
+    direct_ok: dict[str, list[str]] = {}  # scenario name -> modes it passed
+    direct_skipped: dict[tuple[str, str], str] = {}
     try:
         for key in wanted:
             sc = makers[key]()
+            sc.key = key
             log(f"starting {sc.name}")
             t = time.monotonic()
             try:
@@ -223,6 +267,20 @@ def main() -> int:
                 f"{stalls[sc.name][0]} of {stalls[sc.name][1]} stalled or broken"
             )
             scenarios.append(sc)
+            if msgs is not None and not isinstance(sc, NoIcap):
+                dproblems = D.verify(sc, msgs, args.timeout)
+                direct_ok[sc.name] = [m for m in direct_modes if not dproblems[m]]
+                for m in direct_modes:
+                    if dproblems[m]:
+                        direct_skipped[(sc.name, m)] = "; ".join(dproblems[m])
+                log(
+                    "  direct ICAP proof: "
+                    + "; ".join(
+                        f"{m.upper()} "
+                        + ("ok" if not dproblems[m] else "REFUSED: " + "; ".join(dproblems[m]))
+                        for m in direct_modes
+                    )
+                )
 
         sets = [("≤60 KB bodies", SMALL, scenarios)]
         passing = [sc for sc in scenarios if stalls[sc.name][0] == 0]
@@ -236,6 +294,15 @@ def main() -> int:
             f = work / f"urls-{'full' if limit is None else 'small'}.txt"
             f.write_text("\n".join(urls) + "\n")
             url_files[set_name] = (f, urls)
+        for sc in scenarios:
+            if sc.warm:
+                for set_name, (_, urls) in url_files.items():
+                    t = time.monotonic()
+                    n = prime(sc, urls, args.timeout)
+                    log(
+                        f"  primed {sc.name} on the {set_name} mix: {n} distinct URLs "
+                        f"fetched once in {time.monotonic() - t:.0f} s"
+                    )
 
         for rep in range(args.repeat):
             for set_name, _, members in sets:
@@ -258,6 +325,8 @@ def main() -> int:
                                     args.seed + rep,
                                 )
                             r.update(
+                                section="squid",
+                                key=sc.key,
                                 scenario=sc.name,
                                 set=set_name,
                                 clients=n,
@@ -275,6 +344,29 @@ def main() -> int:
                                 f"{r['timeouts']}, errors {r['errors']}, "
                                 f"{fmt_status(r['statuses'])}"
                             )
+            for mode in direct_modes:
+                for n in direct_clients:
+                    for sc in scenarios:
+                        if mode not in direct_ok.get(sc.name, []):
+                            continue
+                        messages = msgs.reqmod(sc) if mode == "reqmod" else msgs.respmod(sc)
+                        f0 = cpu_seconds(sc.filter_pids())
+                        r = D.run(sc, messages, n, args.seconds, args.timeout)
+                        r.update(
+                            section="direct",
+                            key=sc.key,
+                            scenario=sc.name,
+                            mode=mode,
+                            clients=n,
+                            repeat=rep + 1,
+                            filter_cpu_s=cpu_seconds(sc.filter_pids()) - f0,
+                        )
+                        results.append(r)
+                        log(
+                            f"  [{rep + 1}] direct {mode.upper()}, {n} clients, {sc.name}: "
+                            f"{r['rps']:.1f}/s p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms, "
+                            f"errors {r['errors']}, statuses {fmt_status(r['statuses'])}"
+                        )
     finally:
         for sc in scenarios:
             sc.stop()
@@ -282,20 +374,26 @@ def main() -> int:
         if not args.keep and args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
 
-    print(
-        report(
-            args,
-            started_at,
-            bl,
-            phrases,
-            items,
-            scenarios,
-            failed,
-            stalls,
-            results,
-            sets if results else [],
-        )
+    text = report(
+        args,
+        started_at,
+        bl,
+        phrases,
+        items,
+        scenarios,
+        failed,
+        stalls,
+        results,
+        sets if results else [],
+        msgs,
+        direct_skipped,
     )
+    print(text)
+    if not args.no_doc and results:
+        S.write_doc(args.doc, text)
+        log(f"result written to the generated section of {args.doc}")
+        common = sets[-1][0]
+        log(S.chart(results, common, {sc.key: sc.name for sc in scenarios}, args.png))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))
     return 0 if not failed else 1
@@ -325,11 +423,33 @@ def retried(rs: list[dict]) -> str:
     return f" (+{n} retried)" if n else ""
 
 
-def report(args, started_at, bl, phrases, items, scenarios, failed, stalls, results, sets) -> str:
+def machine() -> str:
+    model = "?"
+    mem = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) / 1024**2:.0f} GiB"
+    except OSError:
+        pass
+    return (
+        f"{os.cpu_count()} CPUs ({model}), {mem}, {platform.platform()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def report(
+    args, started_at, bl, phrases, items, scenarios, failed, stalls, results, sets, msgs, skipped
+) -> str:
     out = []
-    cpu = os.cpu_count()
-    out.append(f"## bench/compare run, {started_at:%Y-%m-%d %H:%M} UTC\n")
-    out.append(f"- Machine: {cpu} CPUs, {platform.platform()}, Python {platform.python_version()}")
+    names = {sc.key: sc.name for sc in scenarios}
+    common = sets[-1][0] if sets else ""
+    out.append(f"### bench/compare run, {started_at:%Y-%m-%d %H:%M} UTC\n")
+    out.append(f"- Machine: {machine()}")
     out.append(f"- Packages: {versions()}")
     out.append(f"- Command: `bench/compare {' '.join(sys.argv[1:])}`")
     out.append(
@@ -353,7 +473,41 @@ def report(args, started_at, bl, phrases, items, scenarios, failed, stalls, resu
         )
     for name, why in failed.items():
         out.append(f"- **{name}: no numbers.** {why}")
+    if any(sc.warm for sc in scenarios):
+        out.append(
+            "- WARM rows: icapfilter with `[learned] ttl = 86400` (learned-mode verdict "
+            "cache), every distinct URL of the mix fetched once before timing; all other "
+            "icapfilter rows are cold (`ttl = 0`, every body scanned). Never compare a warm "
+            "row as if it were cold."
+        )
     out.append("")
+    if sets:
+        out.append(
+            f"#### Headline: through Squid, {common}, medians over {args.repeat} repeat(s)\n"
+        )
+        out.append(
+            "fetches/s and the ratios are from the closed-loop (wrk) test; 'of no-ICAP' = "
+            "fetches/s / Squid alone's. p99 (50/s rate) is the fixed-rate test. Timeouts "
+            "and 5xx are summed over both tests and all repeats.\n"
+        )
+        out += S.headline(results, common, names)
+        out.append("")
+        out.append("#### Goals (issue 6)\n")
+        out += S.goal_lines(S.goals(results, common, names))
+        out.append("")
+    direct = S.direct_table(results, names, skipped)
+    if direct:
+        out.append(f"#### Direct ICAP load (no Squid), medians over {args.repeat} repeat(s)\n")
+        out.append(
+            f"bench/icap_load.py's client: N processes, each on one persistent connection, "
+            f"{args.seconds:.0f} s per run, messages with `Allow: 204` and no preview; "
+            f"{msgs.describe()}. e2guardian's RESPMOD messages carry the X-ICAP-E2G header "
+            f"of its REQMOD answer, as Squid hands it on. 'errors' = connections the filter "
+            f"closed (icap_load reconnects; c-icap closes after MaxKeepAliveRequests 100).\n"
+        )
+        out += direct
+        out.append("")
+    out.append("#### All runs through Squid\n")
     out.append(
         "Medians over repeats; timeouts, errors and statuses summed over repeats; CPU "
         "seconds per run (mean); peak RSS = sum of the processes' VmHWM at the end "
@@ -371,6 +525,8 @@ def report(args, started_at, bl, phrases, items, scenarios, failed, stalls, resu
     out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     groups: dict[tuple, list[dict]] = {}
     for r in results:
+        if r.get("section") != "squid":
+            continue
         groups.setdefault((r["set"], r["test"], r["clients"], r["scenario"]), []).append(r)
     for (set_name, test, n, name), rs in groups.items():
         med = {

@@ -127,6 +127,12 @@ class Scenario:
     name = "?"
     note = ""
     icap_port = 0
+    key = "?"  # the --scenarios name
+    warm = False  # a learned-mode (verdict cache) scenario: never reported as cold
+    # ICAP service paths (REQMOD, RESPMOD) for the direct load, "" = none
+    services: tuple[str, str] = ("", "")
+    # ICAP headers of the REQMOD answer Squid passes on to RESPMOD (masterx shared names)
+    shared_headers: tuple[str, ...] = ()
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -170,10 +176,16 @@ def toml_list(paths: list[Path]) -> str:
 
 
 class Icapfilter(Scenario):
-    def __init__(self, workdir: Path, lists: Path, phrases: PhraseSet, redis: bool) -> None:
+    services = ("reqmod", "respmod")
+
+    def __init__(
+        self, workdir: Path, lists: Path, phrases: PhraseSet, redis: bool, warm: bool = False
+    ) -> None:
         super().__init__(workdir)
-        self.lists, self.phrases, self.redis = lists, phrases, redis
+        self.lists, self.phrases, self.redis, self.warm = lists, phrases, redis, warm
         self.name = f"icapfilter ({'Redis' if redis else 'in-process'} store)"
+        if warm:
+            self.name = f"icapfilter WARM ({'Redis' if redis else 'in-process'} store, learned)"
 
     def squid_conf(self) -> str:
         text = (ROOT / "squid.conf.example").read_text()
@@ -226,6 +238,7 @@ class Icapfilter(Scenario):
             (PEERS / "icapfilter.toml").read_text(),
             ICAP_PORT=self.icap_port,
             REDIS_URL=redis_url,
+            LEARNED_TTL=86400 if self.warm else 0,
             LIST_PATHS="[]" if self.redis else toml_list([self.lists]),
             BANNED=toml_list(self.phrases.banned),
             WEIGHTED=toml_list(self.phrases.weighted),
@@ -261,6 +274,8 @@ def _override(text: str, key: str, value: str) -> str:
 
 class E2guardian(Scenario):
     name = "e2guardian 5.3 ICAP"
+    services = ("request", "response")
+    shared_headers = ("X-ICAP-E2G",)
 
     def __init__(self, workdir: Path, lists: Path, phrases: PhraseSet) -> None:
         super().__init__(workdir)
@@ -370,6 +385,7 @@ def cicap_rules(phrases: PhraseSet, items: list[Item] | None) -> dict[str, list[
 
 class CIcap(Scenario):
     name = "c-icap 0.5 url_check + content_filtering"
+    services = ("url_check", "srv_content_filtering")
 
     def __init__(
         self, workdir: Path, lists: Path, phrases: PhraseSet, items: list[Item] | None
