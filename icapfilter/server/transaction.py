@@ -207,6 +207,7 @@ class _Exchange:
         self.body = ChunkedBody(tx.reader, tx.settings.limits) if request.has_body else None
         self.in_preview = request.has_body and request.preview is not None
         self.complete = not request.has_body  # the whole body has been read
+        self.preview_read = False  # the end of the preview has been read
 
     # -- reading -----------------------------------------------------------
 
@@ -221,6 +222,13 @@ class _Exchange:
         self.tx.outcome.body_bytes += len(event)
         return event
 
+    def read_preview(self) -> None:
+        """Read the rest of the preview (at most ``preview`` bytes, already sent)."""
+        if self.in_preview and not self.complete and not self.preview_read:
+            while self.next_data() is not None:
+                pass
+            self.preview_read = True
+
     def continue_after_preview(self) -> None:
         if self.in_preview and not self.complete:
             self.tx.send(render.CONTINUE)
@@ -234,8 +242,7 @@ class _Exchange:
         if self.in_preview:
             # A final answer inside the preview ends the message (RFC 3507 4.5),
             # but the rest of the preview's chunks are still on the wire.
-            while self.next_data() is not None:
-                pass
+            self.read_preview()
             return True
         ok = self.tx._drain(self.body, self.tx.settings.drain_bytes)
         self.complete = ok
@@ -325,7 +332,15 @@ class _Exchange:
         decision = policy.begin_response(self.info, response)
         if isinstance(decision, Verdict):
             self.tx.outcome.verdict = decision
-            return self.answer_block(decision) if decision.blocked else self.allow([])
+            if decision.blocked:
+                # Read the preview before answering: a replacement that reaches
+                # Squid 5.7 before it has sent the whole preview of a body larger
+                # than its buffer sometimes turns into HTTP 502 ERR_READ_ERROR
+                # instead of the block page (about 4 % of such pages in the test
+                # tests/integration/test_squid_early_block.py; docs/operations.md).
+                self.read_preview()
+                return self.answer_block(decision)
+            return self.allow([])
         scan = decision
         # With Allow: 204 the answer is a 204 or a block page, never an echo, so
         # nothing is kept (Squid offers it only for a body it has backed up,
