@@ -17,6 +17,17 @@ try:  # optional: Squid may pass `br` bodies when the client asked for them
 except ImportError:  # pragma: no cover - depends on the installation
     brotli = None
 
+try:  # optional: ISA-L inflates gzip about twice as fast as zlib, same API
+    from isal import isal_zlib as fast_zlib
+except ImportError:  # pragma: no cover - depends on the installation
+    fast_zlib = None
+
+#: The inflate implementation used by default (`isal_zlib` when installed).
+INFLATE = fast_zlib or zlib
+_INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error,) + (
+    (fast_zlib.error,) if fast_zlib is not None else ()
+)
+
 PIECE = 64 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -40,7 +51,7 @@ class _ZlibStage(_Stage):
     def __init__(self, name: str, notes: list[str]) -> None:
         self.name = name
         self._notes = notes
-        self._obj: zlib._Decompress | None = None  # type: ignore[name-defined]
+        self._obj = None
         self._head = b""
         self._dead = False
         self._passthrough = False
@@ -61,7 +72,7 @@ class _ZlibStage(_Stage):
                 len(data) >= 2 and (data[0] & 0x0F) == 8 and ((data[0] << 8) | data[1]) % 31 == 0
             )
             wbits = zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS
-        self._obj = zlib.decompressobj(wbits)
+        self._obj = INFLATE.decompressobj(wbits)
         self._members += 1
 
     def feed(self, data: bytes) -> Iterator[bytes]:
@@ -77,18 +88,20 @@ class _ZlibStage(_Stage):
             yield from super().feed(data)
             return
         buf = data
-        while buf and not self._dead:
+        while not self._dead:
             obj = self._obj
             assert obj is not None
             try:
                 out = obj.decompress(buf, PIECE)
-            except zlib.error as exc:
+            except _INFLATE_ERRORS as exc:
                 self._notes.append(f"{self.name}: corrupt data ({exc}); scanned what decoded")
                 self._dead = True
                 return
             buf = obj.unconsumed_tail
             if out:
                 yield out
+            if not obj.eof and not buf and len(out) < PIECE:
+                return  # all input taken and no output pending (ISA-L may hold some)
             if obj.eof:
                 rest = obj.unused_data + buf
                 if self.name == "gzip" and rest.startswith(_GZIP_MAGIC):
@@ -119,7 +132,7 @@ class _ZlibStage(_Stage):
             return
         try:
             tail = obj.flush()
-        except zlib.error as exc:
+        except _INFLATE_ERRORS as exc:
             self._notes.append(f"{self.name}: corrupt data ({exc}); scanned what decoded")
             return
         if tail:

@@ -5,12 +5,23 @@ import tracemalloc
 import zlib
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from icapfilter.content import decoding
 from icapfilter.content.decoding import ContentDecoder
 from icapfilter.phrases import load_phrase_set
 from tests.unit.phrases.listhelpers import write
 
 DATA = b"<p>hello compressed world</p>" * 2000
+BACKENDS = [zlib] + ([decoding.fast_zlib] if decoding.fast_zlib is not None else [])
+
+
+@pytest.fixture(autouse=True, params=BACKENDS, ids=lambda m: m.__name__)
+def inflate(request, monkeypatch):
+    """Every test here runs with zlib and, when installed, with ISA-L."""
+    monkeypatch.setattr(decoding, "INFLATE", request.param)
+    return request.param
 
 
 def decode(body: bytes, enc: str | None, cap: int = 10**8, step: int = 997):
@@ -109,3 +120,12 @@ def test_bomb_through_body_scan(tmp_path):
     r = s.finish()
     assert r.truncated and r.bytes_scanned == 1 << 20 and not r.blocked
     assert r.reason == f"scan truncated at {1 << 20} bytes"
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # it only picks the backend
+@given(st.binary(max_size=3000), st.integers(1, 5000), st.sampled_from([1, 6, 9]))
+def test_any_chunking_inflates_to_the_original(inflate, payload, step, level):
+    body = (payload * 50)[:150_000]
+    out, d = decode(gzip.compress(body, level), "gzip", step=step)
+    assert out == body and not d.notes
