@@ -16,6 +16,8 @@ import codecs
 import re
 from pathlib import Path
 
+from ..listio import read_list_file
+
 # path fragments -> candidate charsets for lines that are not UTF-8
 _PATH_HINTS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
     (re.compile(r"russian|cyril|koi8|1251|ukrain|bulgar|serbian", re.I), ("cp1251", "koi8_r")),
@@ -116,4 +118,4 @@ def decode_list_lines(data: bytes, path: str) -> list[str]:
 
 
 def read_list_lines(path: Path) -> list[str]:
-    return decode_list_lines(path.read_bytes(), str(path))
+    return decode_list_lines(read_list_file(path), str(path))

@@ -177,7 +177,8 @@ class ListParser:
                     self._err(path, lineno, "includes nested too deeply")
                     continue
                 if not target.is_file():
-                    self._err(path, lineno, f"cannot read include {target}: no such file")
+                    why = "not a regular file" if target.exists() else "no such file"
+                    self._err(path, lineno, f"cannot read include {target}: {why}")
                     continue
                 self._parse(target, category, entries, (*stack, path.resolve()))
             elif line.lower().startswith("#listcategory:"):

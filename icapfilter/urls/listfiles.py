@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from icapfilter.listio import read_list_file
 from icapfilter.urls.errors import InvalidEntry, LoadError
 from icapfilter.urls.normalize import EntryKind, normalize_entry
 from icapfilter.urls.report import LoadReport
@@ -157,7 +158,7 @@ def _read_file(
         report.problem(str(path), None, spec.unsupported, "warning")
         return
     try:
-        data = path.read_bytes()
+        data = read_list_file(path)
     except OSError as exc:
         raise LoadError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     ctx = _Context(
@@ -268,7 +269,7 @@ def _include(target: str, lineno: int, ctx: _Context, report: LoadReport) -> Ite
         report.problem(ctx.source, lineno, f"includes nested deeper than {MAX_INCLUDE_DEPTH}")
         return
     try:
-        data = path.read_bytes()
+        data = read_list_file(path)
     except OSError as exc:
         report.problem(ctx.source, lineno, f"cannot include {path}: {exc.strerror or exc}")
         return

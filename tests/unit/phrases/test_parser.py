@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from icapfilter.phrases import ListKind, Weight, load_phrase_dir, load_phrase_set
 from icapfilter.phrases.normalize import clean_phrase
 from icapfilter.phrases.parser import parse_entry
@@ -183,3 +185,14 @@ def test_percent_weight_resolution():
     assert Weight(15, True).resolve(50) == 7  # C integer division
     assert Weight(-15, True).resolve(50) == -7  # truncates toward zero
     assert Weight(12).resolve(999) == 12
+
+
+@pytest.mark.timeout(10)
+def test_a_device_as_phrase_list_or_include_is_reported_not_read(tmp_path: Path):
+    f = write(tmp_path / "w", "<ok><5>\n.Include</dev/zero>\n<fine><1>\n")
+    ps, errors = load_phrase_set([Path("/dev/zero")], [f], [])
+    assert len(ps) == 2
+    messages = sorted(str(e) for e in errors)
+    assert any("cannot read /dev/zero: not a regular file" in m for m in messages)
+    assert any(m.startswith(f"{f}:2: error: cannot read include /dev/zero: not a regular file")
+               for m in messages)

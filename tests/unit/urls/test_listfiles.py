@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 from pathlib import Path
 
@@ -160,6 +161,23 @@ def test_missing_include_is_reported_with_location(write_tree) -> None:
     assert {e.key for e in entries} == {"d:a.example", "d:b.example"}
     assert report.errors == 1
     assert str(report.problems[0]).startswith(f"{root}/bannedsitelist:2: cannot include")
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("target", ["/dev/zero", "fifo"])
+def test_include_of_a_device_or_fifo_is_reported_not_read(write_tree, target) -> None:
+    root = write_tree({"bannedsitelist": f"a.example\n.Include<{target}>\nb.example\n"})
+    os.mkfifo(root / "fifo")  # nobody writes to it: reading would block forever
+    entries, report = read(root / "bannedsitelist")
+    assert {e.key for e in entries} == {"d:a.example", "d:b.example"}
+    assert report.errors == 1
+    assert str(report.problems[0]).endswith(": not a regular file")
+
+
+@pytest.mark.timeout(10)
+def test_a_list_source_that_is_a_device_is_a_load_error(tmp_path) -> None:
+    with pytest.raises(LoadError, match="not a regular file"):
+        read(Path("/dev/zero"))
 
 
 def test_include_cycle_is_reported(write_tree) -> None:
