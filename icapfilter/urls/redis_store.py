@@ -71,7 +71,9 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-LOCK_SECONDS = 900
+# Short, because a crashed loader must not block reloads for long; a running
+# load refreshes it with every batch it writes (a batch takes well under a second).
+LOCK_SECONDS = 60
 _ALL_BUCKETS = 1 << BUCKET_BITS  # every bucket name a generation can use
 
 READ_TIMEOUT = 0.5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -54,3 +55,21 @@ def test_lookups_never_see_a_mix_or_nothing(store: ListStore, write_tree) -> Non
     assert not failures, failures[:3]
     assert seen == {"one", "two"}
     assert counts[0] > 50
+
+
+def test_a_crashed_loaders_lock_blocks_reloads_only_until_it_expires(
+        redis_srv, write_tree, monkeypatch) -> None:  # noqa: ANN001
+    from icapfilter.urls import redis_store
+    from icapfilter.urls.errors import LoadError
+    from icapfilter.urls.redis_store import RedisStore
+
+    monkeypatch.setattr(redis_store, "LOCK_SECONDS", 1)
+    store = RedisStore(redis_srv.client())
+    tree = write_tree({"t/porn/domains": "a.example\n"}) / "t"
+    crashed = store.new_generation()  # takes the lock, then "crashes": never commits
+    assert crashed.generation
+    with pytest.raises(LoadError, match="another list load is in progress"):
+        load_lists(store, [tree])
+    time.sleep(1.5)
+    report = load_lists(store, [tree])
+    assert report.generation and store.current_generation() == report.generation
