@@ -80,6 +80,7 @@ from icapfilter.urls.redis_store import (
     READ_TIMEOUT,
     WRITE_TIMEOUT,
     FailFast,
+    _GenerationMeta,
 )
 
 SCHEME = "redis+cluster"
@@ -208,7 +209,7 @@ class _LazyClient:
         return getattr(self.real(), name)
 
 
-class ClusterStore:
+class ClusterStore(_GenerationMeta):
     """A ListStore on a Redis Cluster; same contract and semantics as RedisStore.
 
     ``pointer_ttl``: how long :meth:`current_generation` answers from its cache.
@@ -295,21 +296,9 @@ class ClusterStore:
             return generation
         return self._read_pointer()
 
-    def info(self, generation: str | None = None) -> GenerationInfo | None:
-        with self.guard():
-            if generation is None:
-                generation = _text(self.client.get(self._active_key))
-                if generation is None:
-                    return None
-            raw = self.client.get(self.meta_key(generation))
-        return GenerationInfo.from_json(raw) if raw else None
-
     # -- writing -------------------------------------------------------------
     def new_generation(self) -> _ClusterWriter:
         return _ClusterWriter(self)
-
-    def _forget_pointer(self) -> None:
-        self._pointer = (0.0, None)
 
     def drop_generation(self, generation: str) -> None:
         """Delete every key of a generation.

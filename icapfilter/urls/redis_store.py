@@ -37,6 +37,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -170,7 +171,30 @@ class FailFast:
         self._down_until = 0.0
 
 
-class RedisStore:
+class _GenerationMeta:
+    """What the plain and the cluster store share: generation info, pointer cache."""
+
+    # provided by each store
+    client: Any
+    guard: Callable[[], Any]
+    meta_key: Callable[[str], str]
+    _active_key: str
+    _pointer: tuple[float, str | None]
+
+    def info(self, generation: str | None = None) -> GenerationInfo | None:
+        with self.guard():
+            if generation is None:
+                generation = _text(self.client.get(self._active_key))
+                if generation is None:
+                    return None
+            raw = self.client.get(self.meta_key(generation))
+        return GenerationInfo.from_json(raw) if raw else None
+
+    def _forget_pointer(self) -> None:
+        self._pointer = (0.0, None)
+
+
+class RedisStore(_GenerationMeta):
     """A ListStore in Redis.
 
     ``pointer_ttl`` is how long :meth:`current_generation` may answer from its
@@ -242,21 +266,9 @@ class RedisStore:
         self._pointer = (time.monotonic(), generation)
         return generation
 
-    def info(self, generation: str | None = None) -> GenerationInfo | None:
-        with self.guard():
-            if generation is None:
-                generation = _text(self.client.get(self._active_key))
-                if generation is None:
-                    return None
-            raw = self.client.get(self.meta_key(generation))
-        return GenerationInfo.from_json(raw) if raw else None
-
     # -- writing -------------------------------------------------------------
     def new_generation(self) -> _RedisWriter:
         return _RedisWriter(self)
-
-    def _forget_pointer(self) -> None:
-        self._pointer = (0.0, None)
 
     def drop_generation(self, generation: str) -> None:
         """Delete every key of a generation (all 32,768 bucket names, no SCAN needed)."""
