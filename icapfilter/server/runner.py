@@ -24,6 +24,7 @@ from ..icap.parse import Limits
 from ..policy import Policy, PolicyHolder
 from ..stats import SnapshotWriter, Stats, collect, serve_prometheus, stats_sink
 from .handler import IcapServer, Recorder
+from .memory import TRIM_INTERVAL, release_free_memory
 from .transaction import ProtocolSettings
 
 log = logging.getLogger("icapfilter.server")
@@ -153,8 +154,12 @@ class Worker:
         if self.built.config.store.redis:
             threading.Thread(target=self._listen_for_reload, args=(self.built.config.store.redis,),
                              name="icap-reload", daemon=True).start()
+        next_trim = time.monotonic() + TRIM_INTERVAL
         while not self._stop.is_set():
             self._stop.wait(0.5)
+            if time.monotonic() >= next_trim:
+                next_trim = time.monotonic() + TRIM_INTERVAL
+                release_free_memory()
             if self._reload.is_set():
                 self._reload.clear()
                 self.reload()
