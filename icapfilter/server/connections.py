@@ -71,6 +71,31 @@ class ConnectionManager:
         self.linger = 0.002
         self._thread = threading.Thread(target=self._loop, name="icap-selector", daemon=True)
         self._thread.start()
+        self._start_pool(threads)
+
+    def _start_pool(self, threads: int) -> None:
+        """Start every pool thread now, not when a burst of traffic first needs it.
+
+        ThreadPoolExecutor starts a thread only when none is idle, so the pool
+        used to grow over the first minutes of traffic, about 1 MB of RSS per
+        thread (its stack, and in glibc its own malloc arena): the soak saw
+        RSS step up each time a busier moment started one more thread. The
+        pool size is fixed by configuration, so its memory belongs to the start.
+        """
+        started = threading.Barrier(threads + 1)
+
+        def wait() -> None:
+            try:
+                started.wait(timeout=10)
+            except threading.BrokenBarrierError:
+                pass
+
+        for _ in range(threads):  # each waits, so no thread is idle: a new one each time
+            self._pool.submit(wait)
+        try:
+            started.wait(timeout=10)
+        except threading.BrokenBarrierError:
+            pass
 
     # -- public ------------------------------------------------------------
 
