@@ -8,6 +8,7 @@ that defeat idle and slowloris clients live here: each ``recv`` waits at most
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections import deque
 
@@ -15,6 +16,20 @@ from ..icap.errors import IcapProtocolError, IncompleteMessage
 from ..icap.parse import Chunk, ChunkDecoder, EndOfBody, Limits, find_head_end
 
 RECV_SIZE = 65536
+
+# One receive buffer per thread, reused: `recv(65536)` allocates 64 KiB for
+# every read and shrinks it to what arrived, and that churn of odd-sized heap
+# blocks is what fragmented glibc's heaps (docs/operations.md, "Soak and
+# memory"). A connection does not own one: idle connections would each hold
+# 64 KiB.
+_scratch = threading.local()
+
+
+def _recv_buffer() -> memoryview:
+    view = getattr(_scratch, "view", None)
+    if view is None:
+        view = _scratch.view = memoryview(bytearray(RECV_SIZE))
+    return view
 
 
 class ConnectionClosed(Exception):
@@ -36,7 +51,8 @@ class SocketReader:
                 raise IncompleteMessage("client too slow sending the head", 408)
         self.sock.settimeout(timeout)
         try:
-            data = self.sock.recv(RECV_SIZE)
+            view = _recv_buffer()
+            data = bytes(view[: self.sock.recv_into(view)])
         except TimeoutError as exc:
             raise IncompleteMessage("timed out waiting for the client", 408) from exc
         except OSError as exc:
