@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     from .phraseset import PhraseSet
 
 WEIGHTED_MODES = ("singular", "normal")
+FILTER_MODES = ("smart", "raw", "both")
 #: Raw body bytes gathered before a pass through the pipeline.
 BATCH_BYTES = 16 * 1024
-FILTER_MODES = ("smart", "raw", "both")
 _value = itemgetter(1)
 
 
