@@ -1,6 +1,7 @@
 """Scanning one response body, chunk by chunk, and scoring it as e2guardian.
 
-Pipeline per raw chunk: Content-Encoding decoder (capped) -> charset decoder
+Pipeline per batch of raw chunks (at least BATCH_BYTES, or what is left at the
+end): Content-Encoding decoder (capped) -> charset decoder
 -> [smart: HTML text extractor] -> normaliser -> Aho-Corasick. The automaton
 iterator keeps its state between chunks (`AutomatonSearchIter.set`), so a
 phrase split over two chunks is found without re-scanning a tail, and the
