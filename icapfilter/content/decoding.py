@@ -52,6 +52,7 @@ class _ZlibStage(_Stage):
         self.name = name
         self._notes = notes
         self._obj = None
+        self._between: bytes | None = None  # after a gzip member that ended an input
         self._head = b""
         self._dead = False
         self._passthrough = False
@@ -78,6 +79,16 @@ class _ZlibStage(_Stage):
     def feed(self, data: bytes) -> Iterator[bytes]:
         if self._dead or not data:
             return
+        if self._between is not None:
+            # a gzip member ended exactly at the end of the last input
+            data, self._between = self._between + data, None
+            if not data.startswith(_GZIP_MAGIC):
+                if len(data) < len(_GZIP_MAGIC) and _GZIP_MAGIC.startswith(data):
+                    self._between = data
+                    return
+                self._trailing(data)
+                return
+            self._start(data)
         if self._obj is None and not self._passthrough:
             self._head += data
             if len(self._head) < 2:
@@ -104,19 +115,27 @@ class _ZlibStage(_Stage):
                 return  # all input taken and no output pending (ISA-L may hold some)
             if obj.eof:
                 rest = obj.unused_data + buf
-                if self.name == "gzip" and rest.startswith(_GZIP_MAGIC):
-                    self._start(rest)
-                    buf = rest
-                    continue
-                if rest.strip(b"\x00\r\n\t "):
-                    self._notes.append(
-                        f"{self.name}: {len(rest)} bytes of trailing garbage ignored"
-                    )
-                self._dead = True
+                if self.name == "gzip":
+                    if rest.startswith(_GZIP_MAGIC):
+                        self._start(rest)
+                        buf = rest
+                        continue
+                    if len(rest) < len(_GZIP_MAGIC) and _GZIP_MAGIC.startswith(rest):
+                        self._between = rest  # another member may follow in the next input
+                        return
+                self._trailing(rest)
                 return
+
+    def _trailing(self, rest: bytes) -> None:
+        if rest.strip(b"\x00\r\n\t "):
+            self._notes.append(f"{self.name}: {len(rest)} bytes of trailing garbage ignored")
+        self._dead = True
 
     def finish(self) -> Iterator[bytes]:
         if self._dead:
+            return
+        if self._between is not None:
+            self._trailing(self._between)
             return
         if self._obj is None and not self._passthrough:
             if not self._head:

@@ -129,3 +129,13 @@ def test_any_chunking_inflates_to_the_original(inflate, payload, step, level):
     body = (payload * 50)[:150_000]
     out, d = decode(gzip.compress(body, level), "gzip", step=step)
     assert out == body and not d.notes
+
+
+def test_gzip_members_split_exactly_at_a_feed_boundary_are_all_decoded():
+    first, second = gzip.compress(DATA[:5000]), gzip.compress(DATA[5000:])
+    for cut in (len(first), len(first) + 1):  # at the boundary, and inside the magic
+        body = first + second
+        d = ContentDecoder("gzip", 10**8)
+        out = b"".join(d.feed(body[:cut])) + b"".join(d.feed(body[cut:]))
+        out += b"".join(d.finish())
+        assert out == DATA and not d.notes, (cut, d.notes)
