@@ -42,33 +42,52 @@ def respmod_message(url: str, body: bytes, content_encoding: str | None) -> byte
     return head + req + res + chunks
 
 
-def read_answer(sock: socket.socket, buffer: bytearray) -> int:
-    """Read one ICAP answer; return its status."""
-    while b"\r\n\r\n" not in buffer:
+def recv_until(sock: socket.socket, buf: bytearray, marker: bytes) -> int:
+    while marker not in buf:
         data = sock.recv(65536)
         if not data:
-            raise ConnectionError("closed")
-        buffer += data
-    end = buffer.index(b"\r\n\r\n") + 4
+            raise ConnectionError("connection closed by the filter")
+        buf += data
+    return buf.index(marker)
+
+
+def recv_n(sock: socket.socket, buf: bytearray, n: int) -> None:
+    while len(buf) < n:
+        data = sock.recv(65536)
+        if not data:
+            raise ConnectionError("connection closed by the filter")
+        buf += data
+
+
+def read_answer(sock: socket.socket, buffer: bytearray) -> int:
+    """Read one ICAP answer; return its status.
+
+    Tolerant of two peer habits (bench/compare drives c-icap and e2guardian
+    with it): c-icap sends its 204 without an Encapsulated header, e2guardian
+    writes "ISTag:x" without a space. No Encapsulated header means no
+    encapsulated part. A connection closed mid-answer raises ConnectionError.
+    """
+    end = recv_until(sock, buffer, b"\r\n\r\n") + 4
     head = bytes(buffer[:end])
     del buffer[:end]
     status = int(head.split(b" ", 2)[1])
-    enc = head.split(b"Encapsulated: ", 1)[1].split(b"\r\n", 1)[0].decode()
-    parts = dict(p.strip().split("=") for p in enc.split(","))
-    body_key = next(k for k in parts if k.endswith("body"))
+    enc = b""
+    for line in head.split(b"\r\n")[1:]:
+        if line[:13].lower() == b"encapsulated:":
+            enc = line[13:]
+    if not enc.strip():
+        return status
+    parts = dict(p.strip().split(b"=") for p in enc.split(b","))
+    body_key = next(k for k in parts if k.endswith(b"body"))
     need = int(parts[body_key])
-    while len(buffer) < need:
-        buffer += sock.recv(65536)
+    recv_n(sock, buffer, need)
     del buffer[:need]
-    if body_key != "null-body":
+    if body_key != b"null-body":
         while True:
-            while b"\r\n" not in buffer:
-                buffer += sock.recv(65536)
-            line_end = buffer.index(b"\r\n")
-            size = int(bytes(buffer[:line_end]).split(b";")[0], 16)
-            while len(buffer) < line_end + 2 + size + 2:
-                buffer += sock.recv(65536)
-            del buffer[:line_end + 2 + size + 2]
+            i = recv_until(sock, buffer, b"\r\n")
+            size = int(bytes(buffer[:i]).split(b";")[0], 16)
+            recv_n(sock, buffer, i + 2 + size + 2)
+            del buffer[: i + 2 + size + 2]
             if size == 0:
                 break
     return status

@@ -22,6 +22,7 @@ from .peers import ROOT, Scenario, log, tree
 
 sys.path.insert(0, str(ROOT))
 from bench import icap_load  # noqa: E402
+from bench.icap_load import read_answer, recv_n, recv_until  # noqa: E402
 
 PAGE_SIZE = 60 * 1024
 
@@ -81,62 +82,7 @@ class Messages:
         ]
 
 
-# ---------------------------------------------------------------- framing
-
-
-def read_answer(sock: socket.socket, buffer: bytearray) -> int:
-    """icap_load.read_answer, tolerant of two peer habits: c-icap sends its 204
-    without an Encapsulated header, e2guardian writes "ISTag:x" without a space.
-    A missing Encapsulated header means no encapsulated part. Patched into
-    icap_load for every filter alike, so the load loop stays icap_load's."""
-    while b"\r\n\r\n" not in buffer:
-        data = sock.recv(65536)
-        if not data:
-            raise ConnectionError("closed")
-        buffer += data
-    end = buffer.index(b"\r\n\r\n") + 4
-    head = bytes(buffer[:end])
-    del buffer[:end]
-    status = int(head.split(b" ", 2)[1])
-    enc = b""
-    for line in head.split(b"\r\n")[1:]:
-        if line[:13].lower() == b"encapsulated:":
-            enc = line[13:]
-    if not enc.strip():
-        return status
-    parts = dict(p.strip().split(b"=") for p in enc.split(b","))
-    body_key = next(k for k in parts if k.endswith(b"body"))
-    _recv_n(sock, buffer, int(parts[body_key]))
-    del buffer[: int(parts[body_key])]
-    if body_key != b"null-body":
-        while True:
-            i = _recv_until(sock, buffer, b"\r\n")
-            size = int(bytes(buffer[:i]).split(b";")[0], 16)
-            _recv_n(sock, buffer, i + 2 + size + 2)
-            del buffer[: i + 2 + size + 2]
-            if size == 0:
-                break
-    return status
-
-
 # ---------------------------------------------------------------- proof
-
-
-def _recv_until(sock: socket.socket, buf: bytearray, marker: bytes) -> int:
-    while marker not in buf:
-        data = sock.recv(65536)
-        if not data:
-            raise ConnectionError("connection closed by the filter")
-        buf += data
-    return buf.index(marker)
-
-
-def _recv_n(sock: socket.socket, buf: bytearray, n: int) -> None:
-    while len(buf) < n:
-        data = sock.recv(65536)
-        if not data:
-            raise ConnectionError("connection closed by the filter")
-        buf += data
 
 
 def exchange(
@@ -148,7 +94,7 @@ def exchange(
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(message)
         buf = bytearray()
-        end = _recv_until(sock, buf, b"\r\n\r\n") + 4
+        end = recv_until(sock, buf, b"\r\n\r\n") + 4
         head = bytes(buf[:end]).decode("latin-1")
         del buf[:end]
         status = int(head.split(" ", 2)[1])
@@ -163,7 +109,7 @@ def exchange(
             return status, "", 0, b"", headers
         first = parts[0][0]
         body_at = int(parts[-1][1])
-        _recv_n(sock, buf, body_at)
+        recv_n(sock, buf, body_at)
         http = bytes(buf[:body_at]).decode("latin-1")
         del buf[:body_at]
         http_status = 0
@@ -175,9 +121,9 @@ def exchange(
         body = bytearray()
         if parts[-1][0] != "null-body":
             while True:
-                i = _recv_until(sock, buf, b"\r\n")
+                i = recv_until(sock, buf, b"\r\n")
                 size = int(bytes(buf[:i]).split(b";")[0], 16)
-                _recv_n(sock, buf, i + 2 + size + 2)
+                recv_n(sock, buf, i + 2 + size + 2)
                 body += buf[i + 2 : i + 2 + size]
                 del buf[: i + 2 + size + 2]
                 if size == 0:
@@ -321,7 +267,6 @@ def verify(sc: Scenario, msgs: Messages, timeout: float) -> dict[str, list[str]]
 
 
 def _worker(port: int, messages: list[bytes], clients: int, seconds: float, conn) -> None:  # noqa: ANN001
-    icap_load.read_answer = read_answer  # the clients (forked from here) use the tolerant reader
     try:
         conn.send(icap_load.run_load(port, messages, clients, seconds))
     except Exception as e:  # noqa: BLE001 - reported by the parent
