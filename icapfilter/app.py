@@ -122,7 +122,8 @@ def build_policy(config: Config, store=None) -> Policy:  # type: ignore[no-untyp
     return FilterPolicy(
         groups=GroupMap(config.groups), urls=urls, phrases=phrases,
         phrase_settings=config.phrases, phrase_tag=tag, on_error=config.store.on_error,
-        learned=learned, learned_ttl=config.learned.ttl, ratelimit=ratelimit,
+        learned=learned, learned_ttl=config.learned.ttl,
+        learned_mark=config.learned.mark_requests, ratelimit=ratelimit,
         ratelimit_per=config.ratelimit.per,
     )
 

@@ -141,6 +141,9 @@ class GroupConfig:
 class LearnedConfig:
     ttl: int = 0
     max_entries: int = 100_000
+    # Mark REQMOD answers for URLs already learned clean, so a Squid configured
+    # with the matching ACL (squid.conf.example) skips RESPMOD for them.
+    mark_requests: bool = False
 
     def check(self) -> None:
         _at_least("ttl", self.ttl, 0)

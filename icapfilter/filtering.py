@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import xxhash
 
@@ -32,6 +32,10 @@ from .urls.errors import InvalidUrl, StoreUnavailable
 from .urls.learned import LearnedCache
 from .urls.ratelimit import RateLimiter
 from .verdict import Verdict
+
+# The request header that tells Squid a URL's page was learned clean (see
+# [learned] mark_requests and squid.conf.example).
+LEARNED_MARK = "X-Icapfilter-Learned"
 
 log = logging.getLogger("icapfilter.policy")
 
@@ -159,6 +163,7 @@ class FilterPolicy:
         on_error: str = "block",
         learned: LearnedCache | None = None,
         learned_ttl: int = 0,
+        learned_mark: bool = False,
         ratelimit: RateLimiter | None = None,
         ratelimit_per: str = "ip",
     ) -> None:
@@ -170,6 +175,7 @@ class FilterPolicy:
         self.on_error = on_error
         self.learned = learned
         self.learned_ttl = learned_ttl
+        self.learned_mark = learned_mark and learned is not None and learned_ttl > 0
         self.ratelimit = ratelimit
         self.ratelimit_per = ratelimit_per
         self._store_fault = _OnceLogger()
@@ -251,7 +257,36 @@ class FilterPolicy:
             except StoreUnavailable as exc:
                 self._store_fault(f"rate limiter unavailable: {exc}")
         verdict = self.url_verdict(group, request.url)
-        return verdict or Verdict.allow("not listed", group=group.name)
+        if verdict is None and self.learned_mark:
+            verdict = self._learned_for_request(group, request)
+            if verdict is not None and not verdict.blocked:
+                verdict = replace(verdict, set_request_headers=((LEARNED_MARK, "clean"),))
+        if verdict is None:
+            verdict = Verdict.allow("not listed", group=group.name)
+        if verdict.blocked:
+            return verdict
+        # A client must never send the mark itself (it would skip RESPMOD): it
+        # is dropped from every request, whether marking is on or not, and set
+        # only on a URL learned clean.
+        return replace(verdict, drop_request_headers=(LEARNED_MARK,))
+
+    def _learned_for_request(self, group: Group, request: RequestInfo) -> Verdict | None:
+        """The learned page verdict of a URL, at request time: a page already
+        scanned need not travel through RESPMOD again (clean) or at all (blocked)."""
+        if (self.phrases is None or not group.scan or self.learned is None
+                or request.method not in ("GET", "HEAD")):
+            return None
+        try:
+            cached = self.learned.get(group.name, self.generation, request.url)
+        except StoreUnavailable:
+            return None
+        if cached is None:
+            return None
+        try:
+            return _from_learned(cached, group.name)
+        except ValueError:
+            log.warning("ignoring a corrupt learned-cache value for %s", request.url)
+            return None
 
     def begin_response(self, request: RequestInfo, response: ResponseInfo):  # type: ignore[no-untyped-def]
         group = self.groups.match(request.client)

@@ -22,6 +22,11 @@ class Verdict:
     score: int | None = None
     phrases: tuple[str, ...] = field(default_factory=tuple)
     bytes_scanned: int = 0
+    # Headers the adapted HTTP request must carry (REQMOD), and header names it
+    # must not carry. They let Squid's ACLs act on the decision: a request whose
+    # URL was learned clean is marked so Squid skips RESPMOD for it.
+    set_request_headers: tuple[tuple[str, str], ...] = ()
+    drop_request_headers: tuple[str, ...] = ()
 
     @property
     def blocked(self) -> bool:

@@ -157,10 +157,11 @@ class Squid:
         path = self.workdir / "cache.log"
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
-    def get(self, url: str, timeout: float = 20.0, method: str = "GET") -> Fetched:
+    def get(self, url: str, timeout: float = 20.0, method: str = "GET",
+            headers: dict[str, str] | None = None) -> Fetched:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
-            conn.request(method, url)
+            conn.request(method, url, headers=headers or {})
             response = conn.getresponse()
             body = response.read()
             return Fetched(response.status, {k.lower(): v for k, v in response.getheaders()},

@@ -107,3 +107,28 @@ def error_response(status: int, istag: str, message: str = "") -> bytes:
         clean = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in message)[:200]
         headers.append(("X-Error", clean))
     return icap_response(status, headers)
+
+
+def rewrite_http_head(raw: bytes, drop: Iterable[str] = (),
+                      add: Iterable[tuple[str, str]] = ()) -> bytes:
+    """``raw`` (a parsed HTTP head, ending with its blank line) without the
+    fields named in ``drop`` and with ``add`` appended.
+
+    Works on the bytes rather than re-rendering parsed headers, so everything
+    the policy does not touch reaches Squid exactly as it came, folded lines
+    and odd spacing included.
+    """
+    lowered = {name.lower().encode("latin-1") for name in drop}
+    lines = raw[: -len(b"\r\n\r\n")].split(b"\r\n")
+    kept = [lines[0]]
+    skipping = False
+    for line in lines[1:]:
+        if line[:1] in (b" ", b"\t"):  # a folded continuation of the previous field
+            if not skipping:
+                kept.append(line)
+            continue
+        skipping = line.partition(b":")[0].strip().lower() in lowered
+        if not skipping:
+            kept.append(line)
+    kept.extend(f"{name}: {value}".encode("latin-1", "replace") for name, value in add)
+    return b"\r\n".join(kept) + b"\r\n\r\n"

@@ -283,12 +283,13 @@ class _Exchange:
         self.tx.outcome.verdict = verdict
         return self.finish_reading()
 
-    def start_echo(self, held: list[bytes]) -> None:
-        """Start a 200 answer that carries the original message back unchanged."""
+    def start_echo(self, held: list[bytes], request_head: bytes | None = None) -> None:
+        """Start a 200 answer that carries the original message back, unchanged
+        but for ``request_head`` (REQMOD) when given."""
         if self.request.method == "REQMOD":
             assert self.request.http_request is not None
             head = render.icap_response(200, self.headers(),
-                                        req_hdr=self.request.http_request.raw,
+                                        req_hdr=request_head or self.request.http_request.raw,
                                         body=self.body is not None)
         else:
             assert self.request.http_response is not None
@@ -323,7 +324,33 @@ class _Exchange:
         self.tx.outcome.verdict = verdict
         if verdict.blocked:
             return self.answer_block(verdict)
-        return self.allow([])
+        head = self._adapted_request_head(verdict)
+        if head is None:
+            return self.allow([])
+        return self.answer_adapted_request(head)
+
+    def _adapted_request_head(self, verdict: Verdict) -> bytes | None:
+        """The request head with the verdict's header changes, or None when
+        there is nothing to change (then a 204 does)."""
+        http = self.request.http_request
+        if http is None:
+            return None
+        present = [name for name in verdict.drop_request_headers if name in http.headers]
+        if not verdict.set_request_headers and not present:
+            return None
+        return render.rewrite_http_head(http.raw, present, verdict.set_request_headers)
+
+    def answer_adapted_request(self, head: bytes) -> bool:
+        """A 200 with the changed request head and the body echoed (streamed)."""
+        held: list[bytes] = []
+        if self.in_preview:
+            while (data := self.next_data()) is not None:
+                held.append(data)
+            self.preview_read = True
+            self.continue_after_preview()
+        self.start_echo(held, head)
+        self.echo_rest()
+        return True
 
     def respmod(self, policy) -> bool:
         assert self.request.http_response is not None

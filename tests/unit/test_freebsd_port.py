@@ -33,7 +33,8 @@ ORIGINS = {
     "click": "devel/py-click",
 }
 
-SQUID_DIRECTIVES = ("icap_enable", "icap_service", "adaptation_access")
+SQUID_DIRECTIVES = ("icap_enable", "icap_service", "adaptation_access", "acl",
+                    "request_header_access")
 
 
 def makefile_vars(path: Path) -> dict[str, str]:

@@ -1,0 +1,100 @@
+"""Learned mode at request time: a URL whose page was learned clean is marked
+for Squid (which then skips RESPMOD), a learned block is answered at once, and
+a mark sent by a client never survives REQMOD."""
+
+from __future__ import annotations
+
+import pytest
+
+from icapfilter.config import GroupConfig, PhrasesConfig
+from icapfilter.filtering import LEARNED_MARK, FilterPolicy, GroupMap, PhraseScan
+from icapfilter.icap.messages import Headers
+from icapfilter.phrases import load_phrase_set
+from icapfilter.policy import Client, RequestInfo, ResponseInfo
+from icapfilter.urls.engine import UrlEngine
+from icapfilter.urls.learned import MemoryLearnedCache
+from icapfilter.urls.loader import load_lists
+from icapfilter.urls.store import MemoryStore
+
+HTML = ResponseInfo(200, Headers.of([("Content-Type", "text/html")]))
+
+
+@pytest.fixture
+def build(tmp_path):
+    (tmp_path / "bl" / "adult").mkdir(parents=True)
+    (tmp_path / "bl" / "adult" / "domains").write_text("porn.test\n")
+    store = MemoryStore()
+    load_lists(store, [tmp_path / "bl"])
+    (tmp_path / "bannedphraselist").write_text("<badword>\n")
+    phrases, errors = load_phrase_set([tmp_path / "bannedphraselist"])
+    assert not errors
+
+    def make(mark: bool = True, ttl: int = 60, scan: bool = True) -> FilterPolicy:
+        groups = GroupMap([GroupConfig(name="default", block=["adult"], scan=scan)])
+        return FilterPolicy(groups=groups, urls=UrlEngine(store), phrases=phrases,
+                            phrase_settings=PhrasesConfig(), phrase_tag="t",
+                            learned=MemoryLearnedCache(100), learned_ttl=ttl,
+                            learned_mark=mark)
+    return make
+
+
+def req(url: str, method: str = "GET", headers: Headers | None = None) -> RequestInfo:
+    return RequestInfo(Client("10.0.0.1", None), method, url, headers or Headers())
+
+
+def scan_page(policy: FilterPolicy, url: str, body: bytes) -> None:
+    scan = policy.begin_response(req(url), HTML)
+    assert isinstance(scan, PhraseScan)
+    scan.feed(body)
+    scan.finish()
+
+
+def test_url_learned_clean_is_marked_for_squid(build):
+    policy = build()
+    first = policy.decide_request(req("http://a.test/page"))
+    assert first.set_request_headers == ()  # not learned yet: RESPMOD must scan it
+    scan_page(policy, "http://a.test/page", b"<p>a garden</p>")
+    again = policy.decide_request(req("http://a.test/page"))
+    assert not again.blocked
+    assert again.set_request_headers == ((LEARNED_MARK, "clean"),)
+    assert "learned" in again.reason
+
+
+def test_url_learned_blocked_is_blocked_at_request_time(build):
+    policy = build()
+    scan_page(policy, "http://a.test/bad", b"<p>a badword</p>")
+    verdict = policy.decide_request(req("http://a.test/bad"))
+    assert verdict.blocked and "learned" in verdict.reason
+    assert verdict.set_request_headers == ()
+
+
+def test_client_sent_mark_is_always_dropped(build):
+    forged = Headers.of([(LEARNED_MARK, "clean")])
+    for policy in (build(mark=True), build(mark=False), build(mark=False, ttl=0)):
+        verdict = policy.decide_request(req("http://a.test/x", headers=forged))
+        assert LEARNED_MARK in verdict.drop_request_headers
+        assert verdict.set_request_headers == ()
+
+
+def test_only_get_and_head_are_marked(build):
+    policy = build()
+    scan_page(policy, "http://a.test/form", b"<p>clean</p>")
+    assert policy.decide_request(req("http://a.test/form", "POST")).set_request_headers == ()
+    assert policy.decide_request(req("http://a.test/form", "HEAD")).set_request_headers
+
+
+def test_marking_off_leaves_requests_unmarked(build):
+    policy = build(mark=False)
+    scan_page(policy, "http://a.test/page", b"<p>clean</p>")
+    assert policy.decide_request(req("http://a.test/page")).set_request_headers == ()
+
+
+def test_group_that_does_not_scan_is_not_marked(build):
+    policy = build(scan=False)
+    assert policy.decide_request(req("http://a.test/page")).set_request_headers == ()
+
+
+def test_listed_url_stays_blocked_even_if_learned_clean_before(build):
+    policy = build()
+    verdict = policy.decide_request(req("http://porn.test/"))
+    assert verdict.blocked and verdict.category == "adult"
