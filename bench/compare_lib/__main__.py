@@ -24,13 +24,15 @@ from . import corpus as C
 from . import direct as D
 from . import summary as S
 from .load import fetch, run_rate, run_wrk
-from .origin import start_origin
+from .origin import BLOCK_PAGE, start_origin
 from .peers import (
     CIcap,
     E2guardian,
     Icapfilter,
+    IcapfilterUrlOnly,
     NoIcap,
     Scenario,
+    SquidGuard,
     cpu_seconds,
     log,
     peak_rss_mb,
@@ -50,14 +52,23 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=2, help="repeats (interleaved)")
     p.add_argument("--clients", default="10,50", help="parallel clients, comma-separated")
     p.add_argument("--rate", type=float, default=50, help="requests/s of the fixed-rate test")
+    p.add_argument(
+        "--warmup",
+        type=float,
+        default=2,
+        help="seconds of untimed load before each fixed-rate run (not sampled)",
+    )
     p.add_argument("--tests", default="parallel,rate", help="parallel and/or rate")
     p.add_argument("--timeout", type=float, default=10, help="seconds before a fetch times out")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument(
         "--scenarios",
-        default="none,icapfilter-redis,icapfilter-mem,icapfilter-redis-warm,e2guardian,c-icap",
+        default="none,icapfilter-redis,icapfilter-mem,icapfilter-redis-warm,e2guardian,c-icap,"
+        "squidguard,icapfilter-redis-url",
         help="of none, icapfilter-redis, icapfilter-mem, icapfilter-redis-warm, "
-        "icapfilter-mem-warm, e2guardian, c-icap (warm = learned-mode cache on, primed)",
+        "icapfilter-mem-warm, e2guardian, c-icap, squidguard, icapfilter-redis-url, "
+        "icapfilter-mem-url (warm = learned-mode cache on, primed; squidguard and *-url = "
+        "URL filtering only, compared with each other, not with the content filters)",
     )
     p.add_argument(
         "--direct",
@@ -116,9 +127,14 @@ def verify(
     if isinstance(sc, NoIcap):
         return problems
     page = small("clean", "html")
-    bad = [
+    listed = [
         (f"http://{hosts.listed_domain[0]}{suffix}{page.path}", page, "listed domain"),
         (f"http://{hosts.listed_url[0][0]}{suffix}{page.path}", page, "listed URL"),
+    ]
+    if sc.url_only:
+        return problems + verify_url_only(sc, listed, items, hosts, suffix, timeout)
+    bad = [
+        *listed,
         (
             f"http://{hosts.clean[1]}{suffix}{small('banned', 'html').path}",
             small("banned", "html"),
@@ -140,6 +156,49 @@ def verify(
             sc.note += (
                 f" [{why}: blocked, but the block page came back broken (connection "
                 f"closed mid-body / malformed), so the client sees an error]"
+            )
+    return problems
+
+
+def verify_url_only(
+    sc: Scenario,
+    listed: list[tuple[str, C.Item, str]],
+    items: list[C.Item],
+    hosts: C.Hosts,
+    suffix: str,
+    timeout: float,
+) -> list[str]:
+    """A URL-only scenario must block the listed domain and URL (squidGuard: its
+    302 to the block page, which must then load) and must pass the pages with
+    phrases untouched: it scans no body, which is what makes it URL-only."""
+    problems = []
+    for url, it, why in listed:
+        status, body, headers = fetch(sc.squid.port, url, timeout)
+        if isinstance(sc, SquidGuard):
+            where = headers.get("location", "")
+            if status != 302 or not where.startswith(sc.block_url):
+                problems.append(
+                    f"bad ({why}) {url}: status {status}, Location {where!r}, not "
+                    f"squidGuard's 302 to {sc.block_url}"
+                )
+                continue
+            bstatus, bbody, _ = fetch(sc.squid.port, where, timeout)
+            if bstatus != 403 or bbody != BLOCK_PAGE:
+                problems.append(f"block page {where}: status {bstatus}, {len(bbody)} bytes")
+        elif status == 200 and body == it.text:
+            problems.append(f"bad ({why}) {url} was NOT blocked (status 200, page intact)")
+        elif status < 0:
+            problems.append(f"bad ({why}) {url}: {'timeout' if status == -1 else 'broken'}")
+    for i, label in enumerate(("banned", "over")):
+        it = next((x for x in items if x.label == label and x.kind == "html"), None)
+        if it is None:
+            continue
+        url = f"http://{hosts.clean[4 + i]}{suffix}{it.path}"
+        status, body, _ = fetch(sc.squid.port, url, timeout)
+        if status != 200 or body != it.text:
+            problems.append(
+                f"page with phrases ({label}) {url}: status {status}, not passed intact, so "
+                f"bodies are being scanned in a URL-only scenario"
             )
     return problems
 
@@ -221,7 +280,17 @@ def main() -> int:
         "c-icap": lambda: CIcap(
             work / "c-icap", lists, phrases, None if args.cicap_all_rules else items
         ),
+        "squidguard": lambda: SquidGuard(work / "squidguard", lists, oport),
+        "icapfilter-redis-url": lambda: IcapfilterUrlOnly(
+            work / "icapfilter-redis-url", lists, phrases, True
+        ),
+        "icapfilter-mem-url": lambda: IcapfilterUrlOnly(
+            work / "icapfilter-mem-url", lists, phrases, False
+        ),
     }
+    unknown = [k for k in wanted if k not in makers]
+    if unknown:
+        raise SystemExit(f"unknown scenario(s): {', '.join(unknown)}; see --help")
     scenarios: list[Scenario] = []
     failed: dict[str, str] = {}
     stalls: dict[str, tuple[int, int]] = {}
@@ -251,23 +320,27 @@ def main() -> int:
                 log("  REFUSED (no numbers will be reported):\n    " + "\n    ".join(problems))
                 sc.stop()
                 continue
-            log(
-                "  proof: "
-                + (
-                    ""
-                    if isinstance(sc, NoIcap)
-                    else "blocks the listed domain, the listed URL, a banned phrase and a "
+            if isinstance(sc, NoIcap):
+                proof = ""
+            elif sc.url_only:
+                how = " (302 to its block page, which loads)" if isinstance(sc, SquidGuard) else ""
+                proof = (
+                    f"blocks the listed domain and the listed URL{how}; passes the "
+                    "banned-phrase and over-limit pages intact (URLs only); "
+                )
+            else:
+                proof = (
+                    "blocks the listed domain, the listed URL, a banned phrase and a "
                     "page over the limit; "
                 )
-                + "passes clean HTML, gzip HTML, JSON and PNG unchanged"
-            )
+            log("  proof: " + proof + "passes clean HTML, gzip HTML, JSON and PNG unchanged")
             stalls[sc.name] = stall_probe(sc, items, hosts, oport, args.timeout)
             log(
                 f"  stall probe (bodies 64-200 KB, {args.timeout:.0f} s timeout): "
                 f"{stalls[sc.name][0]} of {stalls[sc.name][1]} stalled or broken"
             )
             scenarios.append(sc)
-            if msgs is not None and not isinstance(sc, NoIcap):
+            if msgs is not None and not isinstance(sc, NoIcap) and not sc.url_only:
                 dproblems = D.verify(sc, msgs, args.timeout)
                 direct_ok[sc.name] = [m for m in direct_modes if not dproblems[m]]
                 for m in direct_modes:
@@ -309,7 +382,7 @@ def main() -> int:
                 for n in clients:
                     for test in tests:
                         for sc in members:
-                            fpids, spids = sc.filter_pids(), sc.squid.pids()
+                            fpids, spids = sc.filter_pids(), sc.squid_pids()
                             f0, s0 = cpu_seconds(fpids), cpu_seconds(spids)
                             f, urls = url_files[set_name]
                             if test == "parallel":
@@ -323,6 +396,7 @@ def main() -> int:
                                     args.seconds,
                                     args.timeout,
                                     args.seed + rep,
+                                    args.warmup,
                                 )
                             r.update(
                                 section="squid",
@@ -333,9 +407,9 @@ def main() -> int:
                                 test=test,
                                 repeat=rep + 1,
                                 filter_cpu_s=cpu_seconds(sc.filter_pids()) - f0,
-                                squid_cpu_s=cpu_seconds(sc.squid.pids()) - s0,
+                                squid_cpu_s=cpu_seconds(sc.squid_pids()) - s0,
                                 filter_rss_mb=peak_rss_mb(sc.filter_pids()),
-                                squid_rss_mb=peak_rss_mb(sc.squid.pids()),
+                                squid_rss_mb=peak_rss_mb(sc.squid_pids()),
                             )
                             results.append(r)
                             log(
@@ -408,6 +482,7 @@ def versions() -> str:
 
     pkgs = [
         "squid",
+        "squidguard",
         "e2guardian",
         "c-icap",
         "libc-icap-mod-urlcheck",
@@ -461,7 +536,9 @@ def report(
     out.append(
         f"- Load: {args.seconds:.0f} s per run, {args.repeat} repeat(s), interleaved; "
         f"'parallel' = wrk closed loop; 'rate' = {args.rate:.0f} req/s total with "
-        f"±50% jitter per client; fetch timeout {args.timeout:.0f} s"
+        f"±50% jitter per client, after {args.warmup:g} s of the same load untimed "
+        f"(connections opened, first requests made, nothing sampled); fetch timeout "
+        f"{args.timeout:.0f} s"
     )
     for sc in scenarios:
         if sc.note:
@@ -480,6 +557,17 @@ def report(
             "icapfilter rows are cold (`ttl = 0`, every body scanned). Never compare a warm "
             "row as if it were cold."
         )
+    if any(sc.url_only for sc in scenarios):
+        out.append(
+            "- URL-only rows (squidGuard, `icapfilter URLs only`): URL/domain lists only, no "
+            "body is scanned (squidGuard cannot; icapfilter's Squid has "
+            "`adaptation_access icapfilter_resp deny all`, its icapfilter is the cold one, same "
+            "lists and store). They are compared with each other in their own table and goal, "
+            "never in the content-scanning ratios; their proof requires the phrase pages to "
+            "come back intact. squidGuard blocks with a 302 to a block page (Squid answers it "
+            "without the origin), icapfilter with a 403 page; the CPU and RSS of Squid's "
+            "squidGuard children count as the filter's, not Squid's."
+        )
     out.append("")
     if sets:
         out.append(
@@ -487,14 +575,33 @@ def report(
         )
         out.append(
             "fetches/s and the ratios are from the closed-loop (wrk) test; 'of no-ICAP' = "
-            "fetches/s / Squid alone's. p99 (50/s rate) is the fixed-rate test. Timeouts "
-            "and 5xx are summed over both tests and all repeats.\n"
+            f"fetches/s / Squid alone's. p99 (rate) is the fixed-rate test ({args.rate:.0f}/s), "
+            "over the samples of all repeats pooled. Timeouts and 5xx are summed over both "
+            "tests and all repeats. Content filtering (URL lists + phrase scanning):\n"
         )
-        out += S.headline(results, common, names)
+        out += S.headline(results, common, names) or ["(no content-filtering scenario ran)"]
+        url_rows = S.headline(results, common, names, url_only=True)
+        if url_rows:
+            out.append("")
+            out.append(
+                "URL filtering only (no body scanned; not comparable with the rows above):\n"
+            )
+            out += url_rows
         out.append("")
         out.append("#### Goals (issue 6)\n")
         out += S.goal_lines(S.goals(results, common, names))
         out.append("")
+        out.append(
+            "How the p99 goal is computed: the fixed-rate test at 10 clients samples every "
+            "request after an untimed warm-up (so opening the connections and Squid's first "
+            "requests to the origin and the filter are not sampled); the samples of all "
+            "repeats are pooled and one p99 is taken, with its distribution-free 95% interval "
+            "(order statistics around rank n·0.99). With about 1,000 samples a p99 rests on "
+            "its 10 slowest requests, so a few outliers of Squid alone can push its p99 above "
+            "the filter's; the goal then says so, gives no negative 'added' figure and judges "
+            "on the filter's p99 minus Squid alone's p50 (an upper bound) instead. The "
+            "p50 difference is printed too: it is what the filter adds to a typical request.\n"
+        )
     direct = S.direct_table(results, names, skipped)
     if direct:
         out.append(f"#### Direct ICAP load (no Squid), medians over {args.repeat} repeat(s)\n")
@@ -515,7 +622,9 @@ def report(
         "mostly requests wrk had sent on a persistent connection that Squid closed after "
         "a REQMOD block page; the rate client retries those once on a new connection "
         "('retried') and counts only real failures as errors. Block pages are 403 from "
-        "icapfilter and c-icap, 200 from e2guardian, so compare statuses with care.\n"
+        "icapfilter and c-icap, 200 from e2guardian, a 302 redirect from squidGuard, so "
+        "compare statuses with care. p99 of a 'rate' row here is the median of the runs' "
+        "p99 (the headline pools the samples).\n"
     )
     out.append(
         "| corpus | test | clients | scenario | fetches/s | mean ms | p50 ms | p99 ms | "

@@ -136,7 +136,9 @@ async def _rate_client(
     timeout: float,
     rng: random.Random,
     out: dict,
+    measure_from: float = 0.0,
 ) -> None:
+    """Requests sent before ``measure_from`` (the warm-up) are made but not counted."""
     conn = None
     next_at = time.monotonic() + rng.uniform(0, interval)
     while True:
@@ -147,6 +149,8 @@ async def _rate_client(
             await asyncio.sleep(next_at - now)
         next_at += interval * rng.uniform(0.5, 1.5)  # jitter around the mean rate
         url = urls[rng.randrange(len(urls))]
+        # a warm-up request: the counters go to a scratch dict
+        o = out if time.monotonic() >= measure_from else _scratch()
         started = time.perf_counter()
         try:
             reused = conn is not None
@@ -159,24 +163,24 @@ async def _rate_client(
                 # block page): retry once on a new one, as browsers do.
                 if not reused or (isinstance(e, asyncio.IncompleteReadError) and e.partial):
                     raise
-                out["retries"] += 1
+                o["retries"] += 1
                 conn[1].close()
                 conn = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
                 status, keep = await asyncio.wait_for(_fetch(*conn, url), timeout)
         except TimeoutError:
-            out["timeouts"] += 1
+            o["timeouts"] += 1
             if conn:
                 conn[1].close()
             conn = None
             continue
         except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
-            out["errors"] += 1
+            o["errors"] += 1
             if conn:
                 conn[1].close()
             conn = None
             continue
-        out["lat"].append(time.perf_counter() - started)
-        out["statuses"][status] = out["statuses"].get(status, 0) + 1
+        o["lat"].append(time.perf_counter() - started)
+        o["statuses"][status] = o["statuses"].get(status, 0) + 1
         if not keep:
             conn[1].close()
             conn = None
@@ -192,18 +196,25 @@ def run_rate(
     seconds: float,
     timeout: float,
     seed: int,
+    warmup: float = 0.0,
 ) -> dict:
     """``clients`` connections sharing ``rate`` requests/s, each waiting a jittered
     interval (uniform 0.5-1.5 x the mean) between sends; a slow answer delays that
-    client's next request (so the achieved rate shows saturation)."""
-    out: dict = {"lat": [], "statuses": {}, "timeouts": 0, "errors": 0, "retries": 0}
+    client's next request (so the achieved rate shows saturation). The first
+    ``warmup`` seconds run the same load untimed: connection setup to Squid and
+    Squid's first requests to the origin and the filter are not sampled. The
+    result keeps every sampled latency (``lat_ms``) so repeats can be pooled."""
+    out = _scratch()
 
     async def main() -> float:
-        started = time.monotonic()
+        started = time.monotonic() + warmup
         end = started + seconds
         rngs = [random.Random(seed * 1000 + i) for i in range(clients)]
         await asyncio.gather(
-            *(_rate_client(proxy_port, urls, clients / rate, end, timeout, r, out) for r in rngs)
+            *(
+                _rate_client(proxy_port, urls, clients / rate, end, timeout, r, out, started)
+                for r in rngs
+            )
         )
         return time.monotonic() - started
 
@@ -220,7 +231,13 @@ def run_rate(
         "errors": out["errors"],
         "statuses": out["statuses"],
         "retries": out["retries"],
+        "warmup_s": warmup,
+        "lat_ms": [round(x * 1000, 3) for x in lat],
     }
+
+
+def _scratch() -> dict:
+    return {"lat": [], "statuses": {}, "timeouts": 0, "errors": 0, "retries": 0}
 
 
 def fetch(proxy_port: int, url: str, timeout: float) -> tuple[int, bytes, dict]:

@@ -9,6 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .corpus import Item
 
+BLOCK_PAGE = b"<html><body><h1>Blocked</h1><p>This site is on a blacklist.</p></body></html>\n"
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -48,9 +50,16 @@ def start_origin(items: list[Item], port: int = 80) -> tuple[Origin, int]:
 
         def do_GET(self) -> None:  # noqa: N802
             path = self.path
-            if "://" in path:
+            if "://" in path and not path.startswith("/"):  # absolute-form request
                 path = "/" + path.split("://", 1)[1].split("/", 1)[1]
             it = by_path.get(path.split("?", 1)[0])
+            if path.split("?", 1)[0] == "/blocked":  # squidGuard's redirect target
+                self.send_response(403)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(BLOCK_PAGE)))
+                self.end_headers()
+                self.wfile.write(BLOCK_PAGE)
+                return
             if it is None:
                 self.send_response(404)
                 self.send_header("Content-Length", "0")

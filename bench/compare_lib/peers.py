@@ -129,6 +129,7 @@ class Scenario:
     icap_port = 0
     key = "?"  # the --scenarios name
     warm = False  # a learned-mode (verdict cache) scenario: never reported as cold
+    url_only = False  # filters URLs only (no body scanning): the URL-only comparison
     # ICAP service paths (REQMOD, RESPMOD) for the direct load, "" = none
     services: tuple[str, str] = ("", "")
     # ICAP headers of the REQMOD answer Squid passes on to RESPMOD (masterx shared names)
@@ -156,6 +157,11 @@ class Scenario:
 
     def filter_pids(self) -> list[int]:
         return [p for proc in self.procs if proc.poll() is None for p in tree(proc.pid)]
+
+    def squid_pids(self) -> list[int]:
+        """Squid's processes, without the filter's (a url_rewrite_program's children)."""
+        mine = set(self.filter_pids())
+        return [p for p in self.squid.pids() if p not in mine] if self.squid else []
 
     def stop(self) -> None:
         if self.squid:
@@ -439,3 +445,113 @@ class CIcap(Scenario):
         self.procs.append(proc)
         wait_port(self.icap_port, proc, "c-icap", 300)
         time.sleep(1.0)
+
+
+class IcapfilterUrlOnly(Icapfilter):
+    """icapfilter on REQMOD only: Squid's RESPMOD service is switched off
+    (``adaptation_access icapfilter_resp deny all``), so no body is scanned;
+    icapfilter's own configuration is that of the cold scenario."""
+
+    url_only = True
+    services = ("reqmod", "")
+
+    def __init__(self, workdir: Path, lists: Path, phrases: PhraseSet, redis: bool) -> None:
+        super().__init__(workdir, lists, phrases, redis)
+        store = "Redis" if redis else "in-process"
+        self.name = f"icapfilter URLs only ({store} store, RESPMOD off)"
+
+    def squid_conf(self) -> str:
+        # every adaptation_access line of the RESPMOD service goes, one deny all
+        # takes the place of the first (Squid uses the first line that matches)
+        text, n = re.subn(
+            r"^adaptation_access icapfilter_resp .*$\n?", "", super().squid_conf(), flags=re.M
+        )
+        if n == 0:
+            raise RuntimeError(
+                "squid.conf.example has no 'adaptation_access icapfilter_resp' line to turn "
+                "RESPMOD off with"
+            )
+        return re.sub(
+            r"^(adaptation_access icapfilter_req .*)$",
+            r"\1\nadaptation_access icapfilter_resp deny all",
+            text,
+            count=1,
+            flags=re.M,
+        )
+
+
+def _is_squidguard(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "squidGuard"
+    except OSError:
+        return False
+
+
+class SquidGuard(Scenario):
+    """squidGuard 1.6 as Squid's url_rewrite_program, on the same UT1 folder (copied,
+    because ``squidGuard -C all`` writes its ``.db`` files next to the text lists).
+    URLs only: squidGuard never sees a body."""
+
+    name = "squidGuard 1.6 (URLs only)"
+    url_only = True
+    block_path = "/blocked"
+
+    def __init__(self, workdir: Path, lists: Path, origin_port: int) -> None:
+        super().__init__(workdir)
+        self.lists = lists
+        self.block_url = f"http://127.0.0.1:{origin_port}{self.block_path}"
+
+    def squid_conf(self) -> str:
+        return fill(
+            (PEERS / "squid-squidguard.conf").read_text(),
+            SG_CONF=self.workdir / "squidGuard.conf",
+        )
+
+    def start_filter(self) -> None:
+        w = self.workdir
+        db = w / "db"
+        if db.exists():
+            shutil.rmtree(db)
+        shutil.copytree(self.lists, db)
+        (w / "log").mkdir(exist_ok=True)
+        names = {c: c.replace("-", "_") for c in CATEGORIES}
+        dests = "".join(
+            f"dest {n} {{\n\tdomainlist\t{c}/domains\n\turllist\t\t{c}/urls\n}}\n\n"
+            for c, n in names.items()
+        )
+        conf = fill(
+            (PEERS / "squidGuard.conf").read_text(),
+            DBHOME=db,
+            LOGDIR=w / "log",
+            DESTS=dests.rstrip() + "\n",
+            PASS=" ".join(f"!{n}" for n in names.values()) + " all",
+            BLOCK_URL=self.block_url,
+        )
+        (w / "squidGuard.conf").write_text(conf)
+        t = time.monotonic()
+        res = subprocess.run(
+            ["squidGuard", "-c", str(w / "squidGuard.conf"), "-C", "all"],
+            capture_output=True,
+            text=True,
+        )
+        took = time.monotonic() - t
+        built = sorted(db.rglob("*.db"))
+        empty = [p for p in built if p.stat().st_size == 0]
+        if res.returncode != 0 or len(built) != 2 * len(CATEGORIES) or empty:
+            sglog = w / "log" / "squidGuard.log"
+            tail = sglog.read_text()[-1500:] if sglog.exists() else ""
+            raise RuntimeError(
+                f"squidGuard -C all: exit {res.returncode}, {len(built)} .db files "
+                f"({len(empty)} empty): {res.stderr[-500:]} {tail}"
+            )
+        log(f"  built {len(built)} squidGuard Berkeley DBs (squidGuard -C all) in {took:.1f} s")
+        self.note = (
+            f"Berkeley DBs of {len(CATEGORIES)} categories built with `squidGuard -C all` "
+            f"in {took:.1f} s (before timing); blocks with `redirect 302:{self.block_url}"
+            f"?url=%u`; Squid and the origin only, no body scanning"
+        )
+        # Squid runs its url_rewrite_program children as its effective user (proxy)
+        subprocess.run(["chmod", "-R", "a+rwX", str(w)], check=False)
+
+    def filter_pids(self) -> list[int]:
+        return [p for p in (self.squid.pids() if self.squid else []) if _is_squidguard(p)]
