@@ -79,6 +79,14 @@ class PhraseSet:
             for p in set(parts):
                 combos_of[p].append(ci)
         self.combos_by_pattern: tuple[tuple[int, ...], ...] = tuple(map(tuple, combos_of))
+        # Each combination filed under one part only, its longest (long phrases
+        # are rare on a page): a complete combination has every part on the
+        # page, so its key part too, and scoring looks at a handful of
+        # candidates instead of every combination sharing a common word.
+        keyed: list[list[int]] = [[] for _ in self.patterns]
+        for ci, parts in enumerate(self.combo_parts):
+            keyed[max(parts, key=lambda q: len(self.patterns[q]))].append(ci)
+        self.combos_by_key: tuple[tuple[int, ...], ...] = tuple(map(tuple, keyed))
         self.has_exceptions = any(p.kind is ListKind.EXCEPTION for p in self.singles) or any(
             c.kind is ListKind.EXCEPTION for c in self.combinations
         )
@@ -97,6 +105,7 @@ class PhraseSet:
                 triggers.update(parts)
         self.trigger_patterns: frozenset[int] = frozenset(triggers)
         self.max_phrase_len = max(map(len, self.patterns), default=0)
+        self._weights: dict[int, tuple[int, ...]] = {}
 
         self.automaton: ahocorasick.Automaton | None = None
         if self.patterns:
@@ -105,6 +114,21 @@ class PhraseSet:
                 automaton.add_word(text, i)
             automaton.make_automaton()
             self.automaton = automaton
+
+    def single_weights(self, limit: int) -> tuple[int, ...]:
+        """Each pattern's single-phrase weight under ``limit`` (0 unless weighted).
+
+        Percent weights depend on the group's limit, so the table is built once
+        per limit and kept; a race between threads only builds it twice.
+        """
+        table = self._weights.get(limit)
+        if table is None:
+            table = tuple(
+                p.weight.resolve(limit) if p is not None and p.kind is ListKind.WEIGHTED else 0
+                for p in self.single_by_pattern
+            )
+            self._weights[limit] = table
+        return table
 
     def __len__(self) -> int:
         return len(self.singles) + len(self.combinations)

@@ -69,7 +69,7 @@ class _PassScore:
         self.exception: tuple[str, str | None] | None = None  # (reason, category)
         self.banned: tuple[str, str | None] | None = None
         self.score = 0
-        self.categories: Counter[str] = Counter()
+        self.categories: dict[str, int] = {}
         self.hits: dict[str, PhraseHit] = {}
 
 
@@ -77,8 +77,10 @@ def _score_pass(ps: PhraseSet, counts: Counter[int], limit: int, singular: bool)
     """e2guardian's checkphrase for one pass (combinations first, then singles)."""
     out = _PassScore()
     candidate_combos: set[int] = set()
+    by_key = ps.combos_by_key
     for pid in counts:
-        candidate_combos.update(ps.combos_by_pattern[pid])
+        if by_key[pid]:
+            candidate_combos.update(by_key[pid])
     for ci in sorted(candidate_combos):
         parts = ps.combo_parts[ci]
         if not all(p in counts for p in parts):
@@ -95,23 +97,32 @@ def _score_pass(ps: PhraseSet, counts: Counter[int], limit: int, singular: bool)
             add = w if singular else w * n
             out.score += add
             if combo.category:
-                out.categories[combo.category] += add
+                out.categories[combo.category] = out.categories.get(combo.category, 0) + add
+    # The hot loop: about 80 phrases per ordinary page, so locals and weights
+    # resolved once per limit.
+    singles = ps.single_by_pattern
+    weights = ps.single_weights(limit)
+    hits = out.hits
+    categories = out.categories
+    score = out.score
+    weighted = ListKind.WEIGHTED
     for pid, n in counts.items():
-        p = ps.single_by_pattern[pid]
+        p = singles[pid]
         if p is None:
             continue
-        w = p.weight.resolve(limit) if p.kind is ListKind.WEIGHTED else 0
-        out.hits[p.text] = PhraseHit(p.text, w, p.kind, n, p.category)
-        if p.kind is ListKind.EXCEPTION:
-            out.exception = out.exception or ("exception phrase", p.category)
-        elif p.kind is ListKind.BANNED:
-            if out.banned is None or out.banned[0] != "banned phrase":
-                out.banned = ("banned phrase", p.category)
-        else:
+        kind = p.kind
+        w = weights[pid]
+        hits[p.text] = PhraseHit(p.text, w, kind, n, p.category)
+        if kind is weighted:
             add = w if singular else w * n
-            out.score += add
+            score += add
             if p.category:
-                out.categories[p.category] += add
+                categories[p.category] = categories.get(p.category, 0) + add
+        elif kind is ListKind.EXCEPTION:
+            out.exception = out.exception or ("exception phrase", p.category)
+        elif out.banned is None or out.banned[0] != "banned phrase":
+            out.banned = ("banned phrase", p.category)
+    out.score = score
     return out
 
 
@@ -322,7 +333,8 @@ class BodyScan:
             blocked = True
             reason = "weighted phrase limit exceeded"
             if best is not None and best.categories:
-                category = best.categories.most_common(1)[0][0]
+                # the first of the highest, as Counter.most_common(1) gives
+                category = max(best.categories.items(), key=_value)[0]
         elif self._decoder.unsupported:
             reason = "not scanned: unsupported Content-Encoding"
         elif self.truncated:
