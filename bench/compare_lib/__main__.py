@@ -565,8 +565,11 @@ def report(
             "lists and store). They are compared with each other in their own table and goal, "
             "never in the content-scanning ratios; their proof requires the phrase pages to "
             "come back intact. squidGuard blocks with a 302 to a block page (Squid answers it "
-            "without the origin), icapfilter with a 403 page; the CPU and RSS of Squid's "
-            "squidGuard children count as the filter's, not Squid's."
+            "without the origin), icapfilter with a 403 page after which Squid 5.7 closes the "
+            "client connection (bug 5187, docs/benchmarks-compare.md), so in the wrk test "
+            "icapfilter's blocked requests also cost a reconnect and show as 'errors' and "
+            "squidGuard's do not. The CPU and RSS of Squid's squidGuard children count as "
+            "the filter's, not Squid's."
         )
     out.append("")
     if sets:

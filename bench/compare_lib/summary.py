@@ -105,7 +105,9 @@ def headline(
             none = base["none"]
             of_none = f"{100 * rps / none:.0f}%" if rps is not None and none else "–"
             fives = sum(v for r in rs for s, v in r["statuses"].items() if int(s) >= 500)
-            ratios = " | ".join(_ratio(rps, base[p]) for p in peers)
+            ratios = " | ".join(
+                "–" if url_only and key == "none" else _ratio(rps, base[p]) for p in peers
+            )
             out.append(
                 f"| {n} | {names[key]} | {_num(rps)} | {ratios} | {of_none} | "
                 f"{_num(_med(par.get((key, n)), 'p99_ms'))} | "
