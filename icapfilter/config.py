@@ -44,6 +44,9 @@ class ServerConfig:
     preview: int = 4096
     options_ttl: int = 300
     hold_bytes: int = 57344
+    # Squid 5.7 (bug 5187) closes the client connection after a REQMOD block
+    # page whose end it reads together with the body: send the end this much later.
+    block_end_delay_ms: int = 5
     max_head_bytes: int = 65536
     transfer_ignore: str | None = None
     transfer_complete: str | None = None
@@ -56,6 +59,9 @@ class ServerConfig:
         _at_least("max_connections", self.max_connections, 1)
         _at_least("preview", self.preview, 0)
         _at_least("hold_bytes", self.hold_bytes, 0)
+        _at_least("block_end_delay_ms", self.block_end_delay_ms, 0)
+        if self.block_end_delay_ms > 1000:
+            raise ValueError("block_end_delay_ms must be <= 1000")
         _at_least("max_head_bytes", self.max_head_bytes, 1024)
         for name in ("idle_timeout", "read_timeout", "head_timeout", "drain_timeout"):
             if getattr(self, name) <= 0:

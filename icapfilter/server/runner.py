@@ -58,6 +58,7 @@ def protocol_settings(config: Config) -> ProtocolSettings:
         transfer_complete=defaults.transfer_complete if s.transfer_complete is None
         else s.transfer_complete,
         hold_bytes=s.hold_bytes,
+        reqmod_block_last_chunk_delay=s.block_end_delay_ms / 1000,
     )
 
 

@@ -51,6 +51,10 @@ class ProtocolSettings:
     transfer_complete: str = "html, htm, shtml, xhtml"
     hold_bytes: int = 56 * 1024
     drain_bytes: int = 4 * 1024 * 1024
+    # Seconds between a REQMOD block page's body and its last chunk (0 = one
+    # write). Squid 5.7 closes the client connection after a REQMOD reply
+    # whose body and end it reads at once (Squid bug 5187, docs/squid.md).
+    reqmod_block_last_chunk_delay: float = 0.0
 
 
 @dataclass(slots=True)
@@ -275,10 +279,14 @@ class _Exchange:
         ])
         # Answer first, then drop the rest of the body: Squid 5.7 stops sending
         # the body after about 64 KB until the answer has started.
-        self.tx.send(
-            render.icap_response(200, self.headers(verdict), res_hdr=http_head, body=True)
-            + render.chunk(page) + render.LAST_CHUNK
-        )
+        answer = render.icap_response(200, self.headers(verdict), res_hdr=http_head, body=True)
+        delay = self.tx.settings.reqmod_block_last_chunk_delay
+        if self.request.method == "REQMOD" and delay > 0:
+            self.tx.send(answer + render.chunk(page))
+            time.sleep(delay)
+            self.tx.send(render.LAST_CHUNK)
+        else:
+            self.tx.send(answer + render.chunk(page) + render.LAST_CHUNK)
         self.tx.outcome.status = 200
         self.tx.outcome.verdict = verdict
         return self.finish_reading()

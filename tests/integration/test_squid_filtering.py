@@ -155,3 +155,23 @@ def test_large_page_over_the_limit_early_is_blocked_before_streaming(stack):
     squid, origin = stack
     got = squid.get(origin.url("www.example.test", "/words/300000?w=casino,poker" + ",x" * 13))
     assert got.status == 403
+
+
+def test_block_pages_keep_the_client_connection_open(stack):
+    """Squid 5.7 (bug 5187) closed the client connection after each REQMOD block
+    page when it read the page's end together with its body; icapfilter sends
+    the end a few milliseconds later ([server] block_end_delay_ms)."""
+    import http.client
+
+    squid, origin = stack
+    conn = http.client.HTTPConnection("127.0.0.1", squid.port, timeout=20)
+    try:
+        for i in range(5):
+            conn.request("GET", origin.url("blocked.example.test", f"/page/{100 + i}"))
+            response = conn.getresponse()
+            assert response.status == 403 and b"adult" in response.read()
+            assert not response.will_close, f"Squid closed the connection after block {i + 1}"
+        conn.request("GET", origin.url("www.example.test", "/page/100"))
+        assert conn.getresponse().read() == page(100)
+    finally:
+        conn.close()
