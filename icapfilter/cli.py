@@ -54,10 +54,11 @@ def serve(config_path: str | None, listen: str | None, workers: int | None,
 
 def _register() -> None:
     from .commands.check_cmd import check
+    from .commands.helper_cmd import squid_helper
     from .commands.lists_cmd import lists
     from .commands.scan_cmd import scan
 
-    for command in (check, lists, scan):
+    for command in (check, lists, scan, squid_helper):
         main.add_command(command)
 
 

@@ -105,8 +105,54 @@ def start_origin() -> Origin:
     return Origin(server.server_address[1], server)
 
 
-def squid_config(http_port: int, icap_port: int, workdir: Path) -> str:
+HELPER_BLOCK = "# --- URL filtering only: icapfilter as an external ACL helper"
+
+
+def helper_lines(command: str, config: Path) -> str:
+    """The commented squid-helper block of squid.conf.example, uncommented, with
+    the installed paths replaced by ``command`` (how Squid runs icapfilter) and
+    ``config``: the tests run the very lines the admin is told to use."""
+    block = (ROOT / "squid.conf.example").read_text().split(HELPER_BLOCK, 1)[1]
+    lines = [ln[2:] for ln in block.splitlines()
+             if ln.startswith("# ") and re.match(r"# (external_acl_type|acl|deny_info|http_access)",
+                                                 ln)]
+    text = "\n".join(lines)
+    text = text.replace("/usr/local/bin/icapfilter", command)
+    return text.replace("/usr/local/etc/icapfilter.conf", str(config))
+
+
+def helper_command() -> str:
+    """How Squid's unprivileged user (proxy) can run ``python -m icapfilter``.
+
+    Squid runs helpers as cache_effective_user, which may not reach this
+    interpreter (a pyenv Python under a 0700 /root); Debian's python3 of the
+    same minor version, with this checkout and the venv's packages on
+    PYTHONPATH, is the fallback. Skips the test when neither works.
+    """
+    import site
+    import sys
+
+    path = ":".join([str(ROOT), *site.getsitepackages()])
+    candidates = [sys.executable, "/usr/bin/python3"]
+    for exe in candidates:
+        command = f"/usr/bin/env PYTHONPATH={path} {exe} -m icapfilter"
+        probe = subprocess.run(
+            ["su", "-s", "/bin/sh", "proxy", "-c", f"cd / && {command} squid-helper --help"],
+            capture_output=True, timeout=60)
+        if probe.returncode == 0:
+            return command
+    pytest.skip("no Python the proxy user can run icapfilter with")
+
+
+def squid_config(http_port: int, icap_port: int, workdir: Path, extra: str = "",
+                 tail: str = "") -> str:
+    """squid.conf.example for a test instance; ``extra`` lines go before its first
+    http_access line (http_access rules apply in order), ``tail`` at the very end
+    (where a directive overrides the example's, e.g. ``icap_enable off``)."""
     text = (ROOT / "squid.conf.example").read_text()
+    if extra:
+        text = re.sub(r"^(http_access )", lambda m: extra.rstrip("\n") + "\n" + m.group(1), text,
+                      count=1, flags=re.M)
     text = re.sub(r"^http_port 3128", f"http_port 127.0.0.1:{http_port}", text, flags=re.M)
     text = text.replace("icap://127.0.0.1:1344/", f"icap://127.0.0.1:{icap_port}/")
     return text + f"""
@@ -123,11 +169,11 @@ shutdown_lifetime 1 seconds
 icap_service_failure_limit -1
 forwarded_for delete
 via off
-"""
+""" + tail
 
 
 class Squid:
-    def __init__(self, icap_port: int) -> None:
+    def __init__(self, icap_port: int, extra: str = "", tail: str = "") -> None:
         if not os.path.exists(SQUID):
             pytest.skip("squid is not installed (the test command installs it)")
         self.workdir = Path(tempfile.mkdtemp(prefix="icapfilter-squid-", dir="/tmp"))
@@ -135,7 +181,7 @@ class Squid:
         (self.workdir / "hosts").write_text("127.0.0.1 localhost " + " ".join(HOSTS) + "\n")
         self.port = free_port()
         self.conf = self.workdir / "squid.conf"
-        self.conf.write_text(squid_config(self.port, icap_port, self.workdir))
+        self.conf.write_text(squid_config(self.port, icap_port, self.workdir, extra, tail))
         self.proc = subprocess.Popen([SQUID, "-N", "-f", str(self.conf)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._wait_ready()
@@ -184,7 +230,8 @@ class Squid:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if not os.environ.get("KEEP_SQUID"):
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 @dataclass

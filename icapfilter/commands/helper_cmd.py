@@ -1,0 +1,56 @@
+"""``icapfilter squid-helper``: the URL lists as a Squid external ACL helper.
+
+For sites that filter URLs only, Squid asks the helper over a pipe instead of
+sending every request through ICAP REQMOD, which costs Squid more CPU than the
+lookup itself (docs/squid-helper.md). The decisions are the ICAP server's:
+same configuration, same ``build_policy``, same ``decide_request``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from icapfilter.config import ConfigError, load_config
+
+
+@click.command("squid-helper")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Configuration file (TOML), the one `icapfilter serve` uses.")
+@click.option("--redis", "redis_url", help="Redis URL of the list store (overrides [store] redis).")
+@click.option("--concurrency/--no-concurrency", default=None,
+              help="Every line starts with a channel ID (Squid's concurrency=N, N>0), or none "
+                   "does (concurrency=0). Default: a first field of digits only is an ID.")
+def squid_helper(config_path: str | None, redis_url: str | None,
+                 concurrency: bool | None) -> None:
+    """Answer Squid external_acl_type lookups (format: %>a %un %URI) on stdin/stdout.
+
+    Replies OK (block, with message= and tag=) or ERR (allow), one line per
+    lookup; BH for a line it cannot read. Logs go to stderr (Squid's cache.log)
+    or to [log] error. Exits on end of input.
+    """
+    from icapfilter.app import build_policy, setup_logging
+    from icapfilter.squidhelper import serve
+
+    try:
+        config = load_config(config_path).with_overrides(store={"redis": redis_url})
+        setup_logging(config)
+        policy = build_policy(config)
+    except ConfigError as exc:
+        click.echo(f"icapfilter squid-helper: configuration error: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:
+        click.echo(f"icapfilter squid-helper: cannot start: {exc}", err=True)
+        sys.exit(1)
+    log = logging.getLogger("icapfilter.squidhelper")
+    log.info("squid-helper ready (concurrency: %s)",
+             {None: "auto", True: "on", False: "off"}[concurrency])
+    try:
+        answered = serve(policy, sys.stdin.fileno(), sys.stdout.fileno(), concurrency)
+    except KeyboardInterrupt:
+        sys.exit(0)
+    except BrokenPipeError:
+        sys.exit(0)
+    log.info("squid-helper: end of input after %d lookups", answered)
