@@ -29,6 +29,7 @@ from .peers import (
     CIcap,
     E2guardian,
     Icapfilter,
+    IcapfilterHelper,
     IcapfilterUrlOnly,
     NoIcap,
     Scenario,
@@ -64,11 +65,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--scenarios",
         default="none,icapfilter-redis,icapfilter-mem,icapfilter-redis-warm,e2guardian,c-icap,"
-        "squidguard,icapfilter-redis-url",
+        "squidguard,icapfilter-redis-url,icapfilter-helper",
         help="of none, icapfilter-redis, icapfilter-mem, icapfilter-redis-warm, "
         "icapfilter-mem-warm, e2guardian, c-icap, squidguard, icapfilter-redis-url, "
-        "icapfilter-mem-url (warm = learned-mode cache on, primed; squidguard and *-url = "
-        "URL filtering only, compared with each other, not with the content filters)",
+        "icapfilter-mem-url, icapfilter-helper (warm = learned-mode cache on, primed; "
+        "squidguard, *-url and icapfilter-helper = URL filtering only, compared with each "
+        "other, not with the content filters)",
     )
     p.add_argument(
         "--direct",
@@ -185,6 +187,14 @@ def verify_url_only(
             bstatus, bbody, _ = fetch(sc.squid.port, where, timeout)
             if bstatus != 403 or bbody != BLOCK_PAGE:
                 problems.append(f"block page {where}: status {bstatus}, {len(bbody)} bytes")
+        elif isinstance(sc, IcapfilterHelper):
+            # Squid's deny_info page: a 403 with the helper's reason (%o)
+            page_ok = b"Blocked by the web filter" in body and b"listed in" in body
+            if status != 403 or not page_ok:
+                problems.append(
+                    f"bad ({why}) {url}: status {status}, not Squid's 403 "
+                    "ERR_ICAPFILTER_BLOCKED page with the helper's reason"
+                )
         elif status == 200 and body == it.text:
             problems.append(f"bad ({why}) {url} was NOT blocked (status 200, page intact)")
         elif status < 0:
@@ -287,6 +297,7 @@ def main() -> int:
         "icapfilter-mem-url": lambda: IcapfilterUrlOnly(
             work / "icapfilter-mem-url", lists, phrases, False
         ),
+        "icapfilter-helper": lambda: IcapfilterHelper(work / "icapfilter-helper", lists, phrases),
     }
     unknown = [k for k in wanted if k not in makers]
     if unknown:
@@ -323,7 +334,13 @@ def main() -> int:
             if isinstance(sc, NoIcap):
                 proof = ""
             elif sc.url_only:
-                how = " (302 to its block page, which loads)" if isinstance(sc, SquidGuard) else ""
+                how = (
+                    " (302 to its block page, which loads)"
+                    if isinstance(sc, SquidGuard)
+                    else " (Squid's 403 page with the helper's reason)"
+                    if isinstance(sc, IcapfilterHelper)
+                    else ""
+                )
                 proof = (
                     f"blocks the listed domain and the listed URL{how}; passes the "
                     "banned-phrase and over-limit pages intact (URLs only); "
@@ -571,6 +588,18 @@ def report(
             "which makes such closes rare but not impossible under load: the ones left cost "
             "a reconnect and show as wrk 'errors'. The CPU and RSS of Squid's squidGuard "
             "children count as the filter's, not Squid's."
+        )
+    helper = [sc for sc in scenarios if isinstance(sc, IcapfilterHelper)]
+    if helper:
+        out.append(
+            "- `icapfilter squid-helper` row: no ICAP; Squid asks icapfilter's URL engine "
+            "(Redis store, same lists) as an `external_acl_type` helper "
+            "(bench/peers/squid-icapfilter-helper.conf) and blocks with its own 403 page. "
+            f"{helper[0].note}. Squid's external ACL cache is keyed by client, user and URL: "
+            "every load client is 127.0.0.1, so a URL of the mix fetched again within the ttl "
+            "is answered without the helper (squidGuard, a url_rewrite_program, "
+            "has no such cache and sees every request). The helper children's CPU and RSS "
+            "count as the filter's."
         )
     out.append("")
     if sets:

@@ -197,49 +197,52 @@ class Icapfilter(Scenario):
         text = (ROOT / "squid.conf.example").read_text()
         return text.replace("icap://127.0.0.1:1344/", f"icap://127.0.0.1:{self.icap_port}/")
 
+    def start_redis(self) -> str:
+        """A throwaway redis-server with the lists loaded; its URL."""
+        rport = free_port()
+        rproc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(rport),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self.procs.append(rproc)
+        wait_port(rport, rproc, "redis-server", 30)
+        redis_url = f"redis://127.0.0.1:{rport}/0"
+        t = time.monotonic()
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "icapfilter",
+                "lists",
+                "load",
+                "--redis",
+                redis_url,
+                str(self.lists),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        if res.returncode != 0:
+            raise RuntimeError(f"icapfilter lists load failed: {res.stderr[-2000:]}")
+        log(f"  loaded lists into Redis in {time.monotonic() - t:.1f} s")
+        return redis_url
+
     def start_filter(self) -> None:
-        redis_url = ""
-        if self.redis:
-            rport = free_port()
-            rproc = subprocess.Popen(
-                [
-                    "redis-server",
-                    "--port",
-                    str(rport),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(self.workdir),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-            self.procs.append(rproc)
-            wait_port(rport, rproc, "redis-server", 30)
-            redis_url = f"redis://127.0.0.1:{rport}/0"
-            t = time.monotonic()
-            res = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "icapfilter",
-                    "lists",
-                    "load",
-                    "--redis",
-                    redis_url,
-                    str(self.lists),
-                ],
-                capture_output=True,
-                text=True,
-                cwd=ROOT,
-            )
-            if res.returncode != 0:
-                raise RuntimeError(f"icapfilter lists load failed: {res.stderr[-2000:]}")
-            log(f"  loaded lists into Redis in {time.monotonic() - t:.1f} s")
+        redis_url = self.start_redis() if self.redis else ""
         conf = fill(
             (PEERS / "icapfilter.toml").read_text(),
             ICAP_PORT=self.icap_port,
@@ -555,3 +558,76 @@ class SquidGuard(Scenario):
 
     def filter_pids(self) -> list[int]:
         return [p for p in (self.squid.pids() if self.squid else []) if _is_squidguard(p)]
+
+
+def helper_command() -> str:
+    """How Squid's unprivileged user (proxy) runs ``python -m icapfilter``: this
+    interpreter when proxy can reach it, else Debian's python3 (same minor
+    version) with the checkout and this environment's packages on PYTHONPATH
+    (a pyenv Python under a 0700 /root is out of proxy's reach)."""
+    import site
+
+    path = ":".join([str(ROOT), *site.getsitepackages()])
+    for exe in (sys.executable, "/usr/bin/python3"):
+        command = f"/usr/bin/env PYTHONPATH={path} {exe} -m icapfilter"
+        probe = subprocess.run(
+            ["su", "-s", "/bin/sh", "proxy", "-c", f"cd / && {command} squid-helper --help"],
+            capture_output=True,
+            timeout=60,
+        )
+        if probe.returncode == 0:
+            return command
+    raise RuntimeError("no Python the proxy user can run icapfilter with")
+
+
+def _is_helper(pid: int) -> bool:
+    try:
+        return b"squid-helper" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+class IcapfilterHelper(Icapfilter):
+    """``icapfilter squid-helper`` as Squid's external ACL helper (no ICAP at all),
+    on the Redis store with the lists of the other scenarios; Squid answers a
+    block with the ERR_ICAPFILTER_BLOCKED template (403). Squid caches each
+    answer per client, user and URL for the recorded ``ttl``."""
+
+    url_only = True
+    services = ("", "")
+
+    def __init__(self, workdir: Path, lists: Path, phrases: PhraseSet) -> None:
+        super().__init__(workdir, lists, phrases, redis=True)
+        self.name = "icapfilter squid-helper (Redis store, URLs only)"
+
+    def squid_conf(self) -> str:
+        return fill(
+            (PEERS / "squid-icapfilter-helper.conf").read_text(),
+            HELPER=self.command,
+            CONFIG=self.workdir / "icapfilter-helper.toml",
+            ERRORS=self.workdir / "errors",
+        )
+
+    def start_filter(self) -> None:
+        w = self.workdir
+        redis_url = self.start_redis()
+        self.command = helper_command()
+        (w / "icapfilter-helper.toml").write_text(
+            fill((PEERS / "icapfilter-helper.toml").read_text(), REDIS_URL=redis_url)
+        )
+        errors = w / "errors"
+        if errors.exists():
+            shutil.rmtree(errors)
+        shutil.copytree("/usr/share/squid/errors/templates", errors)
+        shutil.copy(ROOT / "icapfilter" / "templates" / "ERR_ICAPFILTER_BLOCKED", errors)
+        subprocess.run(["chmod", "-R", "a+rwX", str(w)], check=False)
+        ttl = re.search(r"\bttl=(\d+)", (PEERS / "squid-icapfilter-helper.conf").read_text())
+        self.note = (
+            f"Squid external ACL cache ttl={ttl.group(1) if ttl else '?'} s: a client's "
+            "repeated URL is answered from Squid's cache, not by the helper; no body scanning"
+        )
+
+    def filter_pids(self) -> list[int]:
+        """The helper children (and Redis): the filter's CPU, not Squid's."""
+        mine = [p for p in (self.squid.pids() if self.squid else []) if _is_helper(p)]
+        return mine + super().filter_pids()

@@ -15,9 +15,10 @@ GOAL_CLIENTS = (10, 50)
 
 
 def is_url_only(key: str) -> bool:
-    """squidGuard and icapfilter with RESPMOD off: URL filtering only, no body is
-    scanned, so these are compared with each other and never with the content filters."""
-    return key == "squidguard" or key.endswith("-url")
+    """squidGuard, icapfilter with RESPMOD off and icapfilter as Squid's external
+    ACL helper: URL filtering only, no body is scanned, so these are compared with
+    each other and never with the content filters."""
+    return key in ("squidguard", "icapfilter-helper") or key.endswith("-url")
 
 
 def is_cold_icapfilter(key: str) -> bool:
@@ -187,8 +188,8 @@ def goals(results: list[dict], common: str, names: dict[str, str]) -> list[tuple
         url,
         "squidguard",
         1.0,
-        "URL filtering only (RESPMOD off): icapfilter fetches/s ≥ squidGuard's at 10 and "
-        "50 clients",
+        "URL filtering only (RESPMOD off, or the squid-helper): icapfilter fetches/s ≥ "
+        "squidGuard's at 10 and 50 clients",
     )
     mine = [r for r in results if r["key"].startswith("icapfilter-")]
     if mine:
