@@ -129,7 +129,13 @@ class PhraseScan:
         self._scan.feed(data)
 
     def provisional(self) -> Verdict:
-        return verdict_of_scan(self._scan.provisional(), self._group.name)
+        verdict = verdict_of_scan(self._scan.provisional(), self._group.name)
+        if verdict.blocked:
+            # The server blocks on it (a page too large to hold, blocked from its
+            # first part): learned mode must remember it like a finished scan,
+            # or such pages are fetched and scanned again on every request.
+            self._on_finish(verdict)
+        return verdict
 
     def finish(self) -> Verdict:
         verdict = verdict_of_scan(self._scan.finish(), self._group.name)

@@ -98,3 +98,22 @@ def test_listed_url_stays_blocked_even_if_learned_clean_before(build):
     policy = build()
     verdict = policy.decide_request(req("http://porn.test/"))
     assert verdict.blocked and verdict.category == "adult"
+
+
+def test_page_blocked_from_its_first_part_is_learned_too(build):
+    # Pages too large to hold are judged on their first part (provisional); a
+    # block there must be remembered like a finished scan's.
+    policy = build()
+    scan = policy.begin_response(req("http://a.test/big"), HTML)
+    assert isinstance(scan, PhraseScan)
+    scan.feed(b"<p>a badword</p>" + b"<p>more text</p>" * 100)
+    assert scan.provisional().blocked
+    assert policy.decide_request(req("http://a.test/big")).blocked
+
+
+def test_provisional_allow_is_not_learned(build):
+    policy = build()
+    scan = policy.begin_response(req("http://a.test/long"), HTML)
+    scan.feed(b"<p>clean so far</p>")
+    assert not scan.provisional().blocked
+    assert policy.decide_request(req("http://a.test/long")).set_request_headers == ()
