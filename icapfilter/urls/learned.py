@@ -68,32 +68,56 @@ class MemoryLearnedCache:
 
 
 class RedisLearnedCache:
-    """Shared by all servers; one round trip per call.
+    """Shared by all servers, with a short per-process copy of what was found.
+
+    A stored verdict never changes (``SET NX``) and its key names the list
+    generation, so a copy kept ``local_seconds`` can only outlive its Redis
+    entry by that long; it saves the round trip that learned mode otherwise
+    pays on every request, twice with ``mark_requests`` (REQMOD and RESPMOD).
+    Misses are not kept: another server may learn the page any moment.
 
     Every redis-py error is raised as StoreUnavailable (the policy then scans
     instead of using the cache); pass the store's ``guard`` to fail fast with it.
     """
 
     def __init__(self, client: redis.Redis, prefix: str = "icapfilter:learn",
-                 guard: FailFast | None = None) -> None:
+                 guard: FailFast | None = None, local_seconds: int = 30,
+                 local_entries: int = 50_000) -> None:
         self.client = client
         self.prefix = prefix
         self.guard = guard or FailFast()
+        self.local_seconds = local_seconds
+        self._local = MemoryLearnedCache(local_entries) if local_seconds > 0 else None
 
     def _key(self, group: str, generation: str, url: str) -> str:
         return f"{self.prefix}:{learned_key(group, generation, url)}"
 
     def get(self, group: str, generation: str, url: str) -> str | None:
+        if self._local is not None:
+            kept = self._local.get(group, generation, url)
+            if kept is not None:
+                return kept
         with self.guard():
             value = self.client.get(self._key(group, generation, url))
         if value is None:
             return None
-        return value.decode() if isinstance(value, bytes) else str(value)
+        text = value.decode() if isinstance(value, bytes) else str(value)
+        self._keep(group, generation, url, text)
+        return text
 
     def put(self, group: str, generation: str, url: str, verdict: str, ttl: int) -> bool:
         if ttl <= 0:
             raise ValueError("ttl must be positive")
         with self.guard():
-            return bool(
+            stored = bool(
                 self.client.set(self._key(group, generation, url), verdict, ex=ttl, nx=True)
             )
+        if stored:
+            self._keep(group, generation, url, verdict, ttl)
+        return stored
+
+    def _keep(self, group: str, generation: str, url: str, verdict: str,
+              ttl: int | None = None) -> None:
+        if self._local is not None:
+            seconds = self.local_seconds if ttl is None else min(ttl, self.local_seconds)
+            self._local.put(group, generation, url, verdict, seconds)

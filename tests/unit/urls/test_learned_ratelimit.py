@@ -17,10 +17,11 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-def learned(backend: str, request: pytest.FixtureRequest):
+def learned(backend: str, request: pytest.FixtureRequest, local_seconds: int = 30):
     if backend == "memory":
         return MemoryLearnedCache()
-    return RedisLearnedCache(request.getfixturevalue("redis_srv").client())
+    return RedisLearnedCache(request.getfixturevalue("redis_srv").client(),
+                             local_seconds=local_seconds)
 
 
 def limiter(backend: str, request: pytest.FixtureRequest, clock, limit: int = 3, window: int = 10):
@@ -43,7 +44,7 @@ def test_learned_first_verdict_wins_and_keys_are_scoped(backend, request) -> Non
 
 
 def test_learned_entries_expire(backend, request, monkeypatch) -> None:
-    cache = learned(backend, request)
+    cache = learned(backend, request, local_seconds=0)
     cache.put("g", "gen", "u", "allow", ttl=1)
     if backend == "memory":
         import icapfilter.urls.learned as mod
@@ -70,3 +71,21 @@ def test_rate_limit_fixed_window(backend, request) -> None:
     if backend == "redis":
         keys = rl.client.keys("icapfilter:rl:*")
         assert keys and all(0 < rl.client.ttl(k) <= 11 for k in keys)
+
+
+def test_redis_learned_verdict_found_once_is_kept_locally_for_a_while(request, monkeypatch):
+    import icapfilter.urls.learned as mod
+
+    client = request.getfixturevalue("redis_srv").client()
+    client.flushall()
+    writer = RedisLearnedCache(client)
+    reader = RedisLearnedCache(client, local_seconds=30)
+    assert reader.get("g", "gen", "http://a/") is None  # a miss is not kept
+    assert writer.put("g", "gen", "http://a/", "allow", ttl=600)
+    assert reader.get("g", "gen", "http://a/") == "allow"
+    client.flushall()  # gone from Redis: the local copy still answers ...
+    assert reader.get("g", "gen", "http://a/") == "allow"
+    assert writer.get("g", "gen", "http://a/") == "allow"  # (the writer kept its own)
+    real = mod.time.monotonic
+    monkeypatch.setattr(mod.time, "monotonic", lambda: real() + 31)
+    assert reader.get("g", "gen", "http://a/") is None  # ... for local_seconds only
