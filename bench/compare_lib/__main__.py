@@ -570,7 +570,8 @@ def report(
     if any(sc.warm for sc in scenarios):
         out.append(
             "- WARM rows: icapfilter with `[learned] ttl = 86400` (learned-mode verdict "
-            "cache), every distinct URL of the mix fetched once before timing; all other "
+            "cache) and `mark_requests = true` (Squid skips RESPMOD for a page learned "
+            "clean), every distinct URL of the mix fetched once before timing; all other "
             "icapfilter rows are cold (`ttl = 0`, every body scanned). Never compare a warm "
             "row as if it were cold."
         )
