@@ -36,6 +36,8 @@ from .verdict import Verdict
 # The request header that tells Squid a URL's page was learned clean (see
 # [learned] mark_requests and squid.conf.example).
 LEARNED_MARK = "X-Icapfilter-Learned"
+_SET_MARK = ((LEARNED_MARK, "clean"),)
+_DROP_MARK = (LEARNED_MARK,)
 
 log = logging.getLogger("icapfilter.policy")
 
@@ -263,27 +265,34 @@ class FilterPolicy:
             except StoreUnavailable as exc:
                 self._store_fault(f"rate limiter unavailable: {exc}")
         verdict = self.url_verdict(group, request.url)
-        if verdict is None and self.learned_mark:
-            verdict = self._learned_for_request(group, request)
-            if verdict is not None and not verdict.blocked:
-                verdict = replace(verdict, set_request_headers=((LEARNED_MARK, "clean"),))
+        # A client must never send the mark itself (it would skip RESPMOD): it
+        # is dropped from every request allowed, whether marking is on or not,
+        # and set only on a URL learned clean.
         if verdict is None:
-            verdict = Verdict.allow("not listed", group=group.name)
+            learned = self._learned_for_request(group, request) if self.learned_mark else None
+            if learned is None:
+                return Verdict.allow("not listed", group=group.name,
+                                     drop_request_headers=_DROP_MARK)
+            if learned.blocked:
+                return learned
+            return replace(learned, set_request_headers=_SET_MARK, drop_request_headers=_DROP_MARK)
         if verdict.blocked:
             return verdict
-        # A client must never send the mark itself (it would skip RESPMOD): it
-        # is dropped from every request, whether marking is on or not, and set
-        # only on a URL learned clean.
-        return replace(verdict, drop_request_headers=(LEARNED_MARK,))
+        return replace(verdict, drop_request_headers=_DROP_MARK)
 
     def _learned_for_request(self, group: Group, request: RequestInfo) -> Verdict | None:
         """The learned page verdict of a URL, at request time: a page already
         scanned need not travel through RESPMOD again (clean) or at all (blocked)."""
-        if (self.phrases is None or not group.scan or self.learned is None
-                or request.method not in ("GET", "HEAD")):
+        if self.phrases is None or not group.scan or request.method not in ("GET", "HEAD"):
+            return None
+        return self._learned(group, self.generation, request.url)
+
+    def _learned(self, group: Group, generation: str, url: str) -> Verdict | None:
+        """The learned verdict of a page, or None (not learned, store down, corrupt)."""
+        if self.learned is None or self.learned_ttl <= 0:
             return None
         try:
-            cached = self.learned.get(group.name, self.generation, request.url)
+            cached = self.learned.get(group.name, generation, url)
         except StoreUnavailable:
             return None
         if cached is None:
@@ -291,7 +300,7 @@ class FilterPolicy:
         try:
             return _from_learned(cached, group.name)
         except ValueError:
-            log.warning("ignoring a corrupt learned-cache value for %s", request.url)
+            log.warning("ignoring a corrupt learned-cache value for %s", url)
             return None
 
     def begin_response(self, request: RequestInfo, response: ResponseInfo):  # type: ignore[no-untyped-def]
@@ -307,16 +316,9 @@ class FilterPolicy:
         if response.status in (204, 304) or 100 <= response.status < 200:
             return Verdict.allow("no body", group=group.name)
         generation = self.generation
-        if self.learned is not None and self.learned_ttl > 0:
-            try:
-                cached = self.learned.get(group.name, generation, request.url)
-            except StoreUnavailable:
-                cached = None
-            if cached is not None:
-                try:
-                    return _from_learned(cached, group.name)
-                except ValueError:
-                    log.warning("ignoring a corrupt learned-cache value for %s", request.url)
+        learned = self._learned(group, generation, request.url)
+        if learned is not None:
+            return learned
         scan = self.phrases.new_scan(
             limit=group.limit, weighted_mode=settings.weighted_mode,
             filter_mode=settings.filter_mode, content_type=response.content_type,
