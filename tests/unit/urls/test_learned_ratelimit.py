@@ -21,7 +21,7 @@ def learned(backend: str, request: pytest.FixtureRequest, local_seconds: int = 3
     if backend == "memory":
         return MemoryLearnedCache()
     return RedisLearnedCache(request.getfixturevalue("redis_srv").client(),
-                             local_seconds=local_seconds)
+                             local_seconds=local_seconds, miss_seconds=local_seconds)
 
 
 def limiter(backend: str, request: pytest.FixtureRequest, clock, limit: int = 3, window: int = 10):
@@ -79,8 +79,8 @@ def test_redis_learned_verdict_found_once_is_kept_locally_for_a_while(request, m
     client = request.getfixturevalue("redis_srv").client()
     client.flushall()
     writer = RedisLearnedCache(client)
-    reader = RedisLearnedCache(client, local_seconds=30)
-    assert reader.get("g", "gen", "http://a/") is None  # a miss is not kept
+    reader = RedisLearnedCache(client, local_seconds=30, miss_seconds=0)
+    assert reader.get("g", "gen", "http://a/") is None  # with miss_seconds 0 a miss is not kept
     assert writer.put("g", "gen", "http://a/", "allow", ttl=600)
     assert reader.get("g", "gen", "http://a/") == "allow"
     client.flushall()  # gone from Redis: the local copy still answers ...
@@ -89,3 +89,26 @@ def test_redis_learned_verdict_found_once_is_kept_locally_for_a_while(request, m
     real = mod.time.monotonic
     monkeypatch.setattr(mod.time, "monotonic", lambda: real() + 31)
     assert reader.get("g", "gen", "http://a/") is None  # ... for local_seconds only
+
+
+def test_redis_learned_miss_is_kept_briefly_and_replaced_by_a_verdict_stored_here(
+        request, monkeypatch) -> None:
+    import icapfilter.urls.learned as mod
+
+    client = request.getfixturevalue("redis_srv").client()
+    client.flushall()
+    other = RedisLearnedCache(client)
+    mine = RedisLearnedCache(client, miss_seconds=2)
+    assert mine.get("g", "gen", "http://a/") is None
+    assert other.put("g", "gen", "http://a/", "allow", ttl=600)
+    assert mine.get("g", "gen", "http://a/") is None  # the miss is still kept ...
+    real = mod.time.monotonic
+    monkeypatch.setattr(mod.time, "monotonic", lambda: real() + 3)
+    assert mine.get("g", "gen", "http://a/") == "allow"  # ... for miss_seconds only
+    assert mine.get("g", "gen", "http://b/") is None
+    assert mine.put("g", "gen", "http://b/", "block", ttl=600)
+    assert mine.get("g", "gen", "http://b/") == "block"  # a verdict stored here replaces the miss
+    assert other.get("g", "gen", "http://c/") is None
+    assert mine.put("g", "gen", "http://c/", "allow", ttl=600)
+    assert other.put("g", "gen", "http://c/", "block", ttl=600) is False  # lost the race ...
+    assert other.get("g", "gen", "http://c/") == "allow"  # ... and reads the winner, not its miss
