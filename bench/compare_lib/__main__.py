@@ -60,6 +60,15 @@ def parse_args() -> argparse.Namespace:
         help="seconds of untimed load before each fixed-rate run (not sampled)",
     )
     p.add_argument("--tests", default="parallel,rate", help="parallel and/or rate")
+    p.add_argument(
+        "--sets",
+        choices=("auto", "small", "full"),
+        default="auto",
+        help="URL sets: auto = the full corpus, plus the ≤60 KB set for all when some "
+        "scenario stalls on bodies over 64 KB; small = only the ≤60 KB set (for a "
+        "shorter run comparable with the ≤60 KB rows of a full one); full = only the "
+        "full corpus (scenarios that stall are left out)",
+    )
     p.add_argument("--timeout", type=float, default=10, help="seconds before a fetch times out")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument(
@@ -374,7 +383,11 @@ def main() -> int:
 
         sets = [("≤60 KB bodies", SMALL, scenarios)]
         passing = [sc for sc in scenarios if stalls[sc.name][0] == 0]
-        if any(stalls[sc.name][0] for sc in scenarios):
+        if args.sets == "full":
+            sets = [("full corpus", None, passing)]
+        elif args.sets == "small":
+            pass
+        elif any(stalls[sc.name][0] for sc in scenarios):
             sets.insert(0, ("full corpus", None, passing))
         else:
             sets = [("full corpus", None, scenarios)]

@@ -6,8 +6,9 @@ of ``threads`` workers, which serves one ICAP transaction and arms the
 connection again. Squid sends one message per connection at a time, so this
 hand-off happens on almost every transaction: it is a ``SimpleQueue`` put and
 get, and on Linux one ``epoll_ctl`` to re-arm, with no wake-up of the poller
-thread (a ``ThreadPoolExecutor`` future, two selector (un)registrations and a
-wake-up cost several times that, measured in the warm benchmark). The number
+thread. With a ``ThreadPoolExecutor`` future, two selector (un)registrations
+and a wake-up per transaction instead, the filter spent 0.46 ms of CPU per
+fetch in the warm benchmark through Squid; with this, 0.39 ms. The number
 of open connections is capped; a connection over the cap is answered with
 ICAP 503 at once (Squid then bypasses or fails over) instead of queueing
 forever, which is how the Go original ran out of goroutines.
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import select
 import socket
 import threading
 import time
@@ -40,16 +40,6 @@ class Conn(Protocol):
     def close(self) -> None: ...
 
 
-def _readable_soon(sock: socket.socket, timeout: float) -> bool:
-    try:
-        poller = select.poll()
-        poller.register(sock, select.POLLIN)
-        ready = poller.poll(timeout * 1000)
-    except (OSError, ValueError):
-        return False
-    return bool(ready)
-
-
 class ConnectionManager:
     def __init__(
         self,
@@ -70,7 +60,6 @@ class ConnectionManager:
         self._stopping = False
         self._busy = 0
         self.rejected = 0
-        self.linger = 0.002
         self._thread = threading.Thread(target=self._loop, name="icap-selector", daemon=True)
         self._thread.start()
         self._workers = self._start_pool(threads)
@@ -213,11 +202,11 @@ class ConnectionManager:
         try:
             keep = conn.serve_one()
             # Pipelined bytes already buffered: serve them now, the poller
-            # would not report data that was read already.
-            # Under load the next message on a persistent connection follows at
-            # once; waiting a moment for it saves the trip through the poller.
-            while keep and not self._stopping and (
-                    conn.has_pending() or _readable_soon(conn.sock, self.linger)):
+            # would not report data that was read already. There is no wait for
+            # a next message here: Squid sends it on a connection later, and
+            # polling 2 ms for it cost about 10 % of the filter's CPU in the warm
+            # benchmark, with no gain in direct REQMOD load either.
+            while keep and not self._stopping and conn.has_pending():
                 keep = conn.serve_one()
         except Exception:  # a bug must cost one connection, never the worker
             log.exception("unexpected error serving a connection")
