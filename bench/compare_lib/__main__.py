@@ -70,6 +70,13 @@ def parse_args() -> argparse.Namespace:
         "full corpus (scenarios that stall are left out)",
     )
     p.add_argument("--timeout", type=float, default=10, help="seconds before a fetch times out")
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=15,
+        help="before each run, wait (at most this many seconds) until the processes of "
+        "every scenario and this script use under 10%% of one core; 0 = do not wait",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument(
         "--scenarios",
@@ -253,6 +260,29 @@ def prime(sc: Scenario, urls: list[str], timeout: float) -> int:
     return len(distinct)
 
 
+def settle(scenarios: list[Scenario], limit: float, quiet: float = 0.10,
+           window: float = 0.5) -> float:
+    """Wait until the backlog of the previous run is served; the seconds waited.
+
+    wrk stops with requests still queued in Squid and the filter (a p99 of
+    seconds at 50 clients), and they are served while the next run starts. The
+    first scenario of each round, Squid alone, paid for it: its fixed-rate p99
+    was above that of every URL-only scenario in the 13:18 full run. Waiting
+    until every process (Squids, filters, Redis, this script and its origin)
+    is near idle gives each run the same quiet start."""
+    if limit <= 0:
+        return 0.0
+    me = os.getpid()
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        pids = [me] + [p for sc in scenarios for p in sc.filter_pids() + sc.squid_pids()]
+        c0 = cpu_seconds(pids)
+        time.sleep(window)
+        if (cpu_seconds(pids) - c0) / window < quiet:
+            break
+    return time.monotonic() - started
+
+
 def fmt_status(d: dict) -> str:
     return " ".join(f"{k}:{v}" for k, v in sorted(d.items()))
 
@@ -412,6 +442,7 @@ def main() -> int:
                 for n in clients:
                     for test in tests:
                         for sc in members:
+                            waited = settle(scenarios, args.settle)
                             fpids, spids = sc.filter_pids(), sc.squid_pids()
                             f0, s0 = cpu_seconds(fpids), cpu_seconds(spids)
                             f, urls = url_files[set_name]
@@ -436,6 +467,7 @@ def main() -> int:
                                 clients=n,
                                 test=test,
                                 repeat=rep + 1,
+                                settle_s=round(waited, 1),
                                 filter_cpu_s=cpu_seconds(sc.filter_pids()) - f0,
                                 squid_cpu_s=cpu_seconds(sc.squid_pids()) - s0,
                                 filter_rss_mb=peak_rss_mb(sc.filter_pids()),
@@ -568,7 +600,9 @@ def report(
         f"'parallel' = wrk closed loop; 'rate' = {args.rate:.0f} req/s total with "
         f"±50% jitter per client, after {args.warmup:g} s of the same load untimed "
         f"(connections opened, first requests made, nothing sampled); fetch timeout "
-        f"{args.timeout:.0f} s"
+        f"{args.timeout:.0f} s; before each run, up to {args.settle:g} s of waiting until "
+        f"every scenario's processes and the origin use under 10% of one core (what the "
+        f"previous run left queued is served first)"
     )
     for sc in scenarios:
         if sc.note:
