@@ -52,6 +52,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct loopback TCP ports that were free a moment ago: the
+    sockets are held open together, so the kernel cannot hand one out twice
+    (a cluster node's bus port once came out equal to another node's port)."""
+    socks = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(sock)
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
 def redis_available() -> bool:
     return os.path.exists(REDIS_SERVER)
 
@@ -213,13 +229,14 @@ class RedisClusterServers:
     def __init__(self, directory: str | os.PathLike[str] | None = None, masters: int = 3):
         self._own_dir = directory is None
         self.directory = Path(directory or tempfile.mkdtemp(prefix="redis-cluster-test-"))
+        ports = free_ports(2 * masters)
         self.nodes = [
-            RedisServer(self.directory / f"node{i}", extra_args=(
+            RedisServer(self.directory / f"node{i}", port=ports[2 * i], extra_args=(
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", str(self.directory / f"node{i}" / "nodes.conf"),
                 "--cluster-node-timeout", "2000",
                 # the bus port defaults to port + 10000, which a free port may exceed
-                "--cluster-port", str(free_port())))
+                "--cluster-port", str(ports[2 * i + 1])))
             for i in range(masters)
         ]
 
