@@ -153,21 +153,22 @@ class ConnectionManager:
         next_sweep = time.monotonic() + 1.0
         while True:
             ready = self._poller.poll(1.0)
-            if ready:
-                with self._lock:
-                    for conn in ready:
-                        self._idle_since.pop(conn, None)
-                    self._busy += len(ready)
-                for conn in ready:
-                    self._queue.put(conn)
             now = time.monotonic()
             with self._lock:
                 stopping = self._stopping
-            if stopping:
+                for conn in ready:
+                    self._idle_since.pop(conn, None)
+                if not stopping:
+                    self._busy += len(ready)
+            if not stopping:
+                for conn in ready:
+                    self._queue.put(conn)
+            else:
+                # No new transaction once stopping: the pool may be gone already.
                 with self._lock:
                     idle = list(self._idle_since)
                     self._idle_since.clear()
-                for conn in idle:
+                for conn in ready + idle:
                     self._forget(conn)
                 with self._lock:
                     if self._busy == 0:
