@@ -39,16 +39,12 @@ def serve(config_path: str | None, listen: str | None, workers: int | None,
 
     overrides = {"server": {"listen": listen, "workers": workers, "threads": threads},
                  "store": {"redis": redis_url}}
-    try:
+    from .commands.startup import startup_errors
+
+    with startup_errors("icapfilter"):
         config = _load(config_path, overrides)
         setup_logging(config)
         code = run(lambda: _load(config_path, overrides), build, make_recorder)
-    except ConfigError as exc:
-        click.echo(f"icapfilter: configuration error: {exc}", err=True)
-        sys.exit(2)
-    except OSError as exc:
-        click.echo(f"icapfilter: cannot start: {exc}", err=True)
-        sys.exit(1)
     sys.exit(code)
 
 

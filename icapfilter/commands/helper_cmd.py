@@ -13,7 +13,8 @@ import sys
 
 import click
 
-from icapfilter.config import ConfigError, load_config
+from icapfilter.commands.startup import startup_errors
+from icapfilter.config import load_config
 
 
 @click.command("squid-helper")
@@ -34,16 +35,10 @@ def squid_helper(config_path: str | None, redis_url: str | None,
     from icapfilter.app import build_policy, setup_logging
     from icapfilter.squidhelper import serve
 
-    try:
+    with startup_errors("icapfilter squid-helper"):
         config = load_config(config_path).with_overrides(store={"redis": redis_url})
         setup_logging(config)
         policy = build_policy(config)
-    except ConfigError as exc:
-        click.echo(f"icapfilter squid-helper: configuration error: {exc}", err=True)
-        sys.exit(2)
-    except OSError as exc:
-        click.echo(f"icapfilter squid-helper: cannot start: {exc}", err=True)
-        sys.exit(1)
     log = logging.getLogger("icapfilter.squidhelper")
     log.info("squid-helper ready (concurrency: %s)",
              {None: "auto", True: "on", False: "off"}[concurrency])

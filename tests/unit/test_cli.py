@@ -93,3 +93,13 @@ def test_serve_with_a_bad_configuration_exits_2(tmp_path):
     bad.write_text("[store]\non_error = \"maybe\"\n")
     code, out = run("serve", "--config", str(bad))
     assert code == 2 and "on_error" in out
+
+
+@pytest.mark.parametrize("command", [["serve"], ["squid-helper"]], ids=" ".join)
+def test_long_running_commands_report_a_bad_configuration_in_one_line(command, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server]\nthreds = 3\n")
+    code, out = run(*command, "--config", str(bad))
+    assert code == 2
+    assert "configuration error" in out and "threds" in out
+    assert "Traceback" not in out
