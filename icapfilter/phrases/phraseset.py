@@ -1,8 +1,8 @@
-"""A loaded, immutable set of phrase lists and its Aho-Corasick automaton.
+"""A loaded, immutable set of phrase lists and its multi-pattern matcher.
 
 Built once per (re)load and then shared by every worker thread: nothing in it
-is mutated after `__init__`, and pyahocorasick allows any number of
-concurrent searches on a finished automaton.
+is mutated after `__init__`, and both matcher engines allow any number of
+concurrent searches on a finished automaton (each scan has its own stream).
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import ahocorasick
-
+from .matcher import Matcher, build_matcher
 from .model import Combination, ListKind, LoadError, Phrase, Weight
 from .parser import ListParser, RawEntry
 
@@ -55,6 +54,7 @@ class PhraseSet:
         *,
         duplicates: int = 0,
         files: Sequence[str] = (),
+        engine: str = "auto",
     ) -> None:
         self.singles: tuple[Phrase, ...] = tuple(singles)
         self.combinations: tuple[Combination, ...] = tuple(combinations)
@@ -107,13 +107,9 @@ class PhraseSet:
         self.max_phrase_len = max(map(len, self.patterns), default=0)
         self._weights: dict[int, tuple[int, ...]] = {}
 
-        self.automaton: ahocorasick.Automaton | None = None
-        if self.patterns:
-            automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
-            for i, text in enumerate(self.patterns):
-                automaton.add_word(text, i)
-            automaton.make_automaton()
-            self.automaton = automaton
+        self.matcher: Matcher | None = (
+            build_matcher(self.patterns, engine) if self.patterns else None
+        )
 
     def single_weights(self, limit: int) -> tuple[int, ...]:
         """Each pattern's single-phrase weight under ``limit`` (0 unless weighted).

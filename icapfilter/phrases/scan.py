@@ -2,11 +2,11 @@
 
 Pipeline per batch of raw chunks (at least BATCH_BYTES, or what is left at the
 end): Content-Encoding decoder (capped) -> charset decoder
--> [smart: HTML text extractor] -> normaliser -> Aho-Corasick. The automaton
-iterator keeps its state between chunks (`AutomatonSearchIter.set`), so a
-phrase split over two chunks is found without re-scanning a tail, and the
-normaliser keeps word boundaries across chunks. Everything per request lives
-in the BodyScan, so nothing can leak from one response to the next (e2g#832).
+-> [smart: HTML text extractor] -> normaliser -> Aho-Corasick (matcher.py).
+The matcher's stream keeps its state between chunks, so a phrase split over
+two chunks is found, and the normaliser keeps word boundaries across chunks.
+Everything per request lives in the BodyScan, so nothing can leak from one
+response to the next (e2g#832).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from .model import ListKind, PhraseHit, ScanResult
 from .normalize import TextNormalizer
 
 if TYPE_CHECKING:
+    from .matcher import Matcher
     from .phraseset import PhraseSet
 
 WEIGHTED_MODES = ("singular", "normal")
@@ -35,24 +36,20 @@ _value = itemgetter(1)
 class _Pass:
     """One way of reading the page (smart or raw) and its hit counts."""
 
-    __slots__ = ("name", "counts", "_norm", "_automaton", "_iter")
+    __slots__ = ("name", "counts", "_norm", "_stream")
 
-    def __init__(self, name: str, automaton) -> None:  # noqa: ANN001 - C type
+    def __init__(self, name: str, matcher: Matcher | None) -> None:
         self.name = name
         self.counts: Counter[int] = Counter()
         self._norm = TextNormalizer()
-        self._automaton = automaton
-        self._iter = None
+        # the matcher's stream keeps its state between chunks, so a phrase
+        # split over two chunks is found without the caller keeping a tail
+        self._stream = matcher.stream() if matcher is not None else None
         self._scan(self._norm.start())
 
     def _scan(self, text: str) -> None:
-        if not text or self._automaton is None:
-            return
-        if self._iter is None:
-            self._iter = self._automaton.iter(text)
-        else:
-            self._iter.set(text)  # continue the automaton from where it was
-        self.counts.update(map(_value, self._iter))
+        if text and self._stream is not None:
+            self.counts.update(self._stream.feed(text))
 
     def feed(self, text: str) -> None:
         if text:
@@ -163,16 +160,16 @@ class BodyScan:
         self._decoder = ContentDecoder(content_encoding, max_decoded_bytes)
         html = is_html(content_type)
         self._text = BodyTextDecoder(content_type, html=html)
-        automaton = phrase_set.automaton
+        matcher = phrase_set.matcher
         self._extractor: HtmlTextExtractor | None = None
         self._smart: _Pass | None = None
         self._raw: _Pass | None = None
         if html and filter_mode in ("smart", "both"):
             self._extractor = HtmlTextExtractor()
-            self._smart = _Pass("smart", automaton)
+            self._smart = _Pass("smart", matcher)
         if filter_mode in ("raw", "both") or not html:
             # without markup, smart and raw read the same text: one pass
-            self._raw = _Pass("raw", automaton)
+            self._raw = _Pass("raw", matcher)
         self._passes = [p for p in (self._smart, self._raw) if p is not None]
         self.bytes_scanned = 0
         self.truncated = False

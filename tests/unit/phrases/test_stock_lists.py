@@ -108,3 +108,29 @@ def test_non_latin_lists_decode_to_real_words(lists):
     texts = {p.text for p in ja.singles}
     assert {"少女", "巨乳", "オナニー"} <= texts
     assert all(not any("\u0080" <= c <= "\u00ff" for c in t) for t in texts)  # no mojibake
+
+
+def test_both_matcher_engines_give_the_same_verdicts_and_hits_with_every_stock_list(lists):
+    pytest.importorskip("ahocorasick_rs")
+    from icapfilter.phrases.phraseset import PhraseSet
+
+    every, _ = load_phrase_set([], phrase_files(lists), [])
+    engines = [
+        PhraseSet(every.singles, every.combinations, engine=e)
+        for e in ("pyahocorasick", "ahocorasick-rs")
+    ]
+    assert engines[1].matcher.engine == "ahocorasick-rs"
+    texts = [p.text for p in every.singles]
+    for start in range(5):
+        words = " filler, ".join(texts[start::37])
+        page = f"<html><body><p>{words}</p><p>Caf&eacute; &amp; mehr</p></body></html>"
+        body = page.encode("utf-8")
+        for chunk in (len(body), 1000, 7):
+            results = []
+            for ps in engines:
+                scan = ps.new_scan(limit=50, content_type="text/html; charset=utf-8")
+                for i in range(0, len(body), chunk):
+                    scan.feed(body[i : i + chunk])
+                results.append(scan.finish())
+            assert results[0] == results[1]
+            assert results[0].phrases

@@ -1,0 +1,137 @@
+"""The multi-pattern matcher behind phrase scanning, and its state across chunks.
+
+e2guardian counts every occurrence of every phrase, overlapping ones
+included, so both engines here report exactly that: the index of each
+pattern once per place it ends in the text.
+
+- pyahocorasick (a dependency, always there) walks a trie whose children are
+  searched one by one and, at every character, follows the fail links looking
+  for a phrase end: about 25 ns a character with e2guardian's ~6,000 English
+  phrases, more than half of a whole page scan.
+- ahocorasick-rs (optional extra `fast`) compiles the same patterns into a
+  DFA, about 3x faster on the same text (bench/phrase_bench.py) for ~12 MB per
+  process with those lists. It has no state between calls, so its stream keeps
+  the last `longest pattern - 1` characters and scans them again with the next
+  chunk, counting only the matches that end in the new text.
+
+"auto" takes ahocorasick-rs when it is installed and can build the DFA, and
+pyahocorasick otherwise; both give the same counts (tests/unit/test_matcher.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from functools import partial
+from operator import itemgetter
+from typing import Protocol
+
+import ahocorasick
+
+ENGINES = ("auto", "pyahocorasick", "ahocorasick-rs")
+_value = itemgetter(1)
+_first = itemgetter(0)
+
+
+class MatchStream(Protocol):
+    def feed(self, text: str) -> Iterable[int]:
+        """Pattern indexes of the matches that end in `text` (a continuation)."""
+        ...
+
+
+class Matcher(Protocol):
+    engine: str
+
+    def stream(self) -> MatchStream: ...
+
+
+class _PyStream:
+    __slots__ = ("_automaton", "_iter")
+
+    def __init__(self, automaton: ahocorasick.Automaton) -> None:
+        self._automaton = automaton
+        self._iter = None
+
+    def feed(self, text: str) -> Iterable[int]:
+        if self._iter is None:
+            self._iter = self._automaton.iter(text)
+        else:
+            self._iter.set(text)  # go on from the state the last chunk left
+        return map(_value, self._iter)
+
+
+class PyAhoCorasickMatcher:
+    engine = "pyahocorasick"
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+        for i, text in enumerate(patterns):
+            automaton.add_word(text, i)
+        automaton.make_automaton()
+        self._automaton = automaton
+
+    def stream(self) -> MatchStream:
+        return _PyStream(self._automaton)
+
+
+# ahocorasick-rs takes UTF-8; a lone surrogate (only from a decoder's error
+# handler) becomes U+FFFD, one character for one, so positions hold
+_surrogates_to_fffd = partial(re.compile("[\ud800-\udfff]").sub, "\ufffd")
+
+
+class _RsStream:
+    __slots__ = ("_find", "_keep", "_tail")
+
+    def __init__(self, find, keep: int) -> None:  # noqa: ANN001 - bound C method
+        self._find = find
+        self._keep = keep
+        self._tail = ""
+
+    def feed(self, text: str) -> Iterable[int]:
+        tail = self._tail
+        haystack = tail + text if tail else text
+        try:
+            found = self._find(haystack, overlapping=True)
+        except UnicodeEncodeError:
+            haystack = _surrogates_to_fffd(haystack)
+            found = self._find(haystack, overlapping=True)
+        keep = self._keep
+        self._tail = haystack[-keep:] if keep else ""
+        if not tail:
+            return map(_first, found)
+        cut = len(tail)  # matches ending there were counted with the last chunk
+        return [m[0] for m in found if m[2] > cut]
+
+
+class RsMatcher:
+    engine = "ahocorasick-rs"
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        import ahocorasick_rs as rs  # optional: ImportError means "not installed"
+
+        patterns = list(patterns)
+        try:
+            ac = rs.AhoCorasick(
+                patterns, matchkind=rs.MatchKind.Standard, implementation=rs.Implementation.DFA
+            )
+        except ValueError:  # a DFA too large for its limits: the NFA is still faster
+            ac = rs.AhoCorasick(patterns, matchkind=rs.MatchKind.Standard)
+        self._find = ac.find_matches_as_indexes
+        self._keep = max(map(len, patterns), default=1) - 1
+
+    def stream(self) -> MatchStream:
+        return _RsStream(self._find, self._keep)
+
+
+def build_matcher(patterns: Sequence[str], engine: str = "auto") -> Matcher:
+    """The matcher for `patterns` (non-empty, distinct) with the chosen engine."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}")
+    if engine == "pyahocorasick":
+        return PyAhoCorasickMatcher(patterns)
+    try:
+        return RsMatcher(patterns)
+    except Exception:  # noqa: BLE001 - not installed, or cannot take these patterns
+        if engine == "ahocorasick-rs":
+            raise
+    return PyAhoCorasickMatcher(patterns)
