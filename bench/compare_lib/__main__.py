@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.metadata
 import json
 import os
 import platform
@@ -552,7 +553,15 @@ def versions() -> str:
         "redis-server",
         "wrk",
     ]
-    return ", ".join(f"{p} {deb(p)}" for p in pkgs)
+    def py(dist: str) -> str:
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    # icapfilter's optional speed-ups (the `fast` extra) change its figures
+    dists = ["pyahocorasick", "ahocorasick-rs", "isal"]
+    return ", ".join([f"{p} {deb(p)}" for p in pkgs] + [f"{d} {py(d)} (Python)" for d in dists])
 
 
 def retried(rs: list[dict]) -> str:
