@@ -82,8 +82,9 @@ def load_phrases(config: Config):  # type: ignore[no-untyped-def]
     if len(sets) > 1:
         raise BuildError("[phrases]: use either dir or banned/weighted/exception, not both")
     phrase_set = sets[0]
-    log.info("phrase lists: %d phrases and combinations from %d files, %d problems",
-             len(phrase_set), len(phrase_set.files), len(errors))
+    log.info("phrase lists: %d phrases and combinations from %d files, %d problems; "
+             "matcher %s", len(phrase_set), len(phrase_set.files), len(errors),
+             phrase_set.matcher.engine if phrase_set.matcher else "none")
     return phrase_set, _file_tag(list(phrase_set.files))
 
 

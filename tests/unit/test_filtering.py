@@ -187,3 +187,13 @@ def test_phrase_lists_alone_block_no_url(tmp_path):
                                 ResponseInfo(200, Headers.of([("Content-Type", "text/html")])))
     scan.feed(b"<p>casino</p>")
     assert scan.finish().blocked
+
+
+def test_the_log_names_the_phrase_matcher_in_use(tmp_path, caplog):
+    from icapfilter.app import build_policy
+    from icapfilter.config import parse_config
+
+    (tmp_path / "weightedphraselist").write_text("<casino><60>\n")
+    with caplog.at_level("INFO", logger="icapfilter"):
+        build_policy(parse_config(f'[phrases]\ndir = "{tmp_path}"\n'))
+    assert any("matcher ahocorasick-rs" in r.getMessage() for r in caplog.records)
