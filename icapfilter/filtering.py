@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import xxhash
 
@@ -159,6 +160,13 @@ def verdict_of_scan(result: ScanResult, group: str) -> Verdict:
                          bytes_scanned=result.bytes_scanned)
 
 
+@lru_cache(maxsize=16)
+def _generation_digest(url_generation: str, phrase_tag: str) -> str:
+    # asked for by every transaction (ISTag, learned-cache keys); the inputs
+    # change only when lists are reloaded
+    return xxhash.xxh3_64_hexdigest(f"{url_generation}/{phrase_tag}".encode())[:16]
+
+
 class FilterPolicy:
     def __init__(
         self,
@@ -205,8 +213,7 @@ class FilterPolicy:
                 url_generation = self.urls.generation or "none"
             except StoreUnavailable:
                 url_generation = "unavailable"
-        digest = xxhash.xxh3_64_hexdigest(f"{url_generation}/{self.phrase_tag}".encode())
-        return digest[:16]
+        return _generation_digest(url_generation, self.phrase_tag)
 
     # -- URLs ----------------------------------------------------------------
 

@@ -15,17 +15,21 @@ class Headers:
     """Ordered header fields with case-insensitive lookup; values keep their bytes."""
 
     items: tuple[tuple[str, str], ...] = ()
+    # lower-cased name -> first value: a transaction asks for about seven
+    # fields, and a scan of every field for each showed in REQMOD profiles
+    _first: dict[str, str] = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        first = self._first
+        for key, value in self.items:
+            first.setdefault(key.lower(), value)
 
     @classmethod
     def of(cls, pairs: Iterable[tuple[str, str]]) -> Headers:
         return cls(tuple(pairs))
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        low = name.lower()
-        for key, value in self.items:
-            if key.lower() == low:
-                return value
-        return default
+        return self._first.get(name.lower(), default)
 
     def get_all(self, name: str) -> list[str]:
         low = name.lower()

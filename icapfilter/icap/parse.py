@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from .errors import IcapProtocolError
@@ -125,8 +126,10 @@ def parse_icap_head(head: bytes, limits: Limits = Limits()) -> IcapRequest:
                        headers=headers, encapsulated=parts)
 
 
+@lru_cache(maxsize=256)
 def service_of(uri: str) -> str:
-    """The service name: the first path segment of the ICAP URI."""
+    """The service name: the first path segment of the ICAP URI (cached: a
+    client uses one or two URIs)."""
     try:
         split = urlsplit(uri)
     except ValueError as exc:
@@ -136,8 +139,13 @@ def service_of(uri: str) -> str:
     return split.path.strip("/").split("/", 1)[0]
 
 
+@lru_cache(maxsize=4096)
 def parse_encapsulated(value: str, method: str) -> tuple[tuple[str, int], ...]:
-    """Validate ``Encapsulated`` for ``method`` (RFC 3507 4.4.1)."""
+    """Validate ``Encapsulated`` for ``method`` (RFC 3507 4.4.1).
+
+    Cached: Squid sends the same few values over and over (the offsets only
+    move with the length of the HTTP heads), and errors are not cached.
+    """
     heads_allowed, bodies_allowed = _PARTS_ALLOWED[method]
     result: list[tuple[str, int]] = []
     for item in value.split(","):

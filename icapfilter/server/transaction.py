@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .. import __version__
 from ..blockpage import BlockPage
@@ -76,6 +77,7 @@ class Outcome:
         return (time.monotonic() - self.started) * 1e3 if self.started else 0.0
 
 
+@lru_cache(maxsize=64)
 def istag_for(generation: str) -> str:
     """A quoted ISTag of at most 32 characters that changes with the generation."""
     clean = "".join(ch for ch in generation if ch.isalnum() or ch in "-._")[:28]
