@@ -28,6 +28,10 @@ from .messages import Headers, HttpRequestHead, HttpResponseHead, IcapRequest
 
 METHODS = ("OPTIONS", "REQMOD", "RESPMOD")
 _TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# A block of ordinary field lines (no folding, no stray CR or LF), checked in
+# one pass so the common case skips the line-by-line path below.
+_FIELD_BLOCK = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*\r\n)*")
+_FIELD = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):([^\r\n]*)\r\n")
 _VERSION = re.compile(r"^ICAP/(\d)\.(\d)$")
 _HTTP_VERSION = re.compile(r"^HTTP/\d\.\d$")
 _CHUNK_SIZE = re.compile(rb"^[0-9A-Fa-f]{1,15}$")
@@ -88,18 +92,33 @@ def parse_header_fields(lines: list[bytes], limits: Limits, what: str) -> Header
     return Headers(tuple(pairs))
 
 
-def _split_lines(head: bytes, what: str) -> list[bytes]:
+def parse_field_block(block: bytes, limits: Limits, what: str) -> Headers:
+    """The fields of a head: ``block`` is its lines after the first, each ending
+    in CRLF, without the blank line. Same result as :func:`parse_header_fields`
+    on those lines (a test holds them together), in one regex pass when every
+    line is a plain ``Name: value``."""
+    if _FIELD_BLOCK.fullmatch(block):
+        pairs = [(_decode(name), _decode(value.strip())) for name, value in _FIELD.findall(block)]
+        if len(pairs) > limits.max_header_fields:
+            raise IcapProtocolError(f"{what}: more than {limits.max_header_fields} fields", 431)
+        return Headers(tuple(pairs))
+    return parse_header_fields(block[:-2].split(b"\r\n"), limits, what)
+
+
+def _split_head(head: bytes, what: str) -> tuple[bytes, bytes]:
+    """(first line, field block) of a head that ends with its blank line."""
     if not head.endswith(HEAD_END):
         raise IcapProtocolError(f"{what} does not end with an empty line")
-    return head[: -len(HEAD_END)].split(b"\r\n")
+    first_end = head.find(b"\r\n")
+    return head[:first_end], head[first_end + 2 : len(head) - 2]
 
 
 def parse_icap_head(head: bytes, limits: Limits = Limits()) -> IcapRequest:
     """Parse an ICAP request head, ending with its blank line."""
     if len(head) > limits.max_head_bytes:
         raise IcapProtocolError("ICAP head too large", 431)
-    lines = _split_lines(head, "ICAP head")
-    parts = lines[0].split(b" ")
+    first, block = _split_head(head, "ICAP head")
+    parts = first.split(b" ")
     if len(parts) != 3 or not all(parts):
         raise IcapProtocolError("malformed ICAP request line")
     raw_method, raw_uri, raw_version = parts
@@ -114,7 +133,7 @@ def parse_icap_head(head: bytes, limits: Limits = Limits()) -> IcapRequest:
     if method not in METHODS:
         raise IcapProtocolError(f"method {method} not implemented", 501)
     service = service_of(uri)
-    headers = parse_header_fields(lines[1:], limits, "ICAP head")
+    headers = parse_field_block(block, limits, "ICAP head")
     preview = headers.get("Preview")
     if preview is not None and not _DECIMAL.fullmatch(preview):
         raise IcapProtocolError("malformed Preview header")
@@ -196,26 +215,26 @@ def attach_heads(request: IcapRequest, data: bytes, limits: Limits = Limits()) -
 
 
 def parse_http_request_head(head: bytes, limits: Limits = Limits()) -> HttpRequestHead:
-    lines = _split_lines(head, "encapsulated request head")
-    parts = lines[0].split(b" ")
+    first, block = _split_head(head, "encapsulated request head")
+    parts = first.split(b" ")
     if len(parts) != 3 or not _TOKEN.match(parts[0]) or not parts[1]:
         raise IcapProtocolError("malformed encapsulated HTTP request line")
     version = _decode(parts[2])
     if not _HTTP_VERSION.match(version):
         raise IcapProtocolError("malformed encapsulated HTTP version")
-    headers = parse_header_fields(lines[1:], limits, "encapsulated request head")
+    headers = parse_field_block(block, limits, "encapsulated request head")
     return HttpRequestHead(_decode(parts[0]), _decode(parts[1]), version, headers, head)
 
 
 def parse_http_response_head(head: bytes, limits: Limits = Limits()) -> HttpResponseHead:
-    lines = _split_lines(head, "encapsulated response head")
-    parts = lines[0].split(b" ", 2)
+    first, block = _split_head(head, "encapsulated response head")
+    parts = first.split(b" ", 2)
     if len(parts) < 2 or not parts[1].isdigit() or len(parts[1]) != 3:
         raise IcapProtocolError("malformed encapsulated HTTP status line")
     version = _decode(parts[0])
     if not _HTTP_VERSION.match(version):
         raise IcapProtocolError("malformed encapsulated HTTP version")
-    headers = parse_header_fields(lines[1:], limits, "encapsulated response head")
+    headers = parse_field_block(block, limits, "encapsulated response head")
     reason = _decode(parts[2]) if len(parts) == 3 else ""
     return HttpResponseHead(version, int(parts[1]), reason, headers, head)
 

@@ -206,3 +206,29 @@ def test_render_computes_encapsulated_offsets():
 def test_render_refuses_header_injection():
     with pytest.raises(ValueError):
         render.icap_response(200, [("X-Category", "a\r\nEvil: 1")])
+
+
+_field_line = st.one_of(
+    st.tuples(
+        st.text(alphabet="Ab-_!~", min_size=1, max_size=8), st.binary(max_size=12)
+    ).map(lambda nv: nv[0].encode() + b":" + nv[1]),
+    st.sampled_from([b"", b" folded", b"\tfolded", b"no colon", b"bad name: x", b":x", b"X:\r"]),
+)
+
+
+@given(st.lists(_field_line, max_size=8), st.integers(1, 6))
+def test_the_one_pass_field_parser_agrees_with_the_line_by_line_one(lines, max_fields):
+    """Same headers, or the same error, for any field lines, plain or odd."""
+    from icapfilter.icap.parse import parse_field_block, parse_header_fields
+
+    limits = Limits(max_header_fields=max_fields)
+    block = b"".join(line + b"\r\n" for line in lines)
+
+    def outcome(parse, arg):  # noqa: ANN001, ANN202
+        try:
+            return parse(arg, limits, "head")
+        except IcapProtocolError as exc:
+            return (str(exc), exc.status)
+
+    lines_form = block[:-2].split(b"\r\n")
+    assert outcome(parse_field_block, block) == outcome(parse_header_fields, lines_form)
