@@ -15,7 +15,7 @@ pattern once per place it ends in the text.
   chunk, counting only the matches that end in the new text.
 
 "auto" takes ahocorasick-rs when it is installed and can build the DFA, and
-pyahocorasick otherwise; both give the same counts (tests/unit/test_matcher.py).
+pyahocorasick otherwise; both give the same counts (tests/unit/phrases/test_matcher.py).
 """
 
 from __future__ import annotations

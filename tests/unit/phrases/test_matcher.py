@@ -35,9 +35,9 @@ def split(text: str, cuts: list[int]) -> list[str]:
     return [text[a:b] for a, b in zip([0, *points], [*points, len(text)], strict=True)]
 
 
-ALPHABET = "ab é\ud800"
+ALPHABET = "ab é\U0001f600\ud800"
 patterns_st = st.lists(
-    st.text(alphabet="ab é", min_size=1, max_size=6), min_size=1, max_size=12, unique=True
+    st.text(alphabet="ab é\U0001f600", min_size=1, max_size=6), min_size=1, max_size=12, unique=True
 )
 
 
