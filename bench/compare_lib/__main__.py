@@ -85,9 +85,10 @@ def parse_args() -> argparse.Namespace:
         "squidguard,icapfilter-redis-url,icapfilter-helper",
         help="of none, icapfilter-redis, icapfilter-mem, icapfilter-redis-warm, "
         "icapfilter-mem-warm, e2guardian, c-icap, squidguard, icapfilter-redis-url, "
-        "icapfilter-mem-url, icapfilter-helper (warm = learned-mode cache on, primed; "
-        "squidguard, *-url and icapfilter-helper = URL filtering only, compared with each "
-        "other, not with the content filters)",
+        "icapfilter-mem-url, icapfilter-helper, icapfilter-helper-nocache (warm = "
+        "learned-mode cache on, primed; squidguard, *-url and icapfilter-helper* = URL "
+        "filtering only, compared with each other, not with the content filters; "
+        "-nocache = Squid's external ACL cache off, so the helper sees every request)",
     )
     p.add_argument(
         "--direct",
@@ -338,6 +339,9 @@ def main() -> int:
             work / "icapfilter-mem-url", lists, phrases, False
         ),
         "icapfilter-helper": lambda: IcapfilterHelper(work / "icapfilter-helper", lists, phrases),
+        "icapfilter-helper-nocache": lambda: IcapfilterHelper(
+            work / "icapfilter-helper-nocache", lists, phrases, acl_cache=False
+        ),
     }
     unknown = [k for k in wanted if k not in makers]
     if unknown:
@@ -553,6 +557,7 @@ def versions() -> str:
         "redis-server",
         "wrk",
     ]
+
     def py(dist: str) -> str:
         try:
             return importlib.metadata.version(dist)
@@ -646,17 +651,20 @@ def report(
             "a reconnect and show as wrk 'errors'. The CPU and RSS of Squid's squidGuard "
             "children count as the filter's, not Squid's."
         )
-    helper = [sc for sc in scenarios if isinstance(sc, IcapfilterHelper)]
-    if helper:
+    for helper in (sc for sc in scenarios if isinstance(sc, IcapfilterHelper)):
+        cache = (
+            "Squid's external ACL cache is keyed by client, user and URL: every load client "
+            "is 127.0.0.1, so a URL of the mix fetched again within the ttl is answered "
+            "without the helper (squidGuard, a url_rewrite_program, has no such cache and "
+            "sees every request). "
+            if helper.acl_cache
+            else ""
+        )
         out.append(
-            "- `icapfilter squid-helper` row: no ICAP; Squid asks icapfilter's URL engine "
+            f"- `{helper.name}` row: no ICAP; Squid asks icapfilter's URL engine "
             "(Redis store, same lists) as an `external_acl_type` helper "
             "(bench/peers/squid-icapfilter-helper.conf) and blocks with its own 403 page. "
-            f"{helper[0].note}. Squid's external ACL cache is keyed by client, user and URL: "
-            "every load client is 127.0.0.1, so a URL of the mix fetched again within the ttl "
-            "is answered without the helper (squidGuard, a url_rewrite_program, "
-            "has no such cache and sees every request). The helper children's CPU and RSS "
-            "count as the filter's."
+            f"{helper.note}. {cache}The helper children's CPU and RSS count as the filter's."
         )
     out.append("")
     if sets:

@@ -596,13 +596,26 @@ class IcapfilterHelper(Icapfilter):
     url_only = True
     services = ("", "")
 
-    def __init__(self, workdir: Path, lists: Path, phrases: PhraseSet) -> None:
+    def __init__(
+        self, workdir: Path, lists: Path, phrases: PhraseSet, *, acl_cache: bool = True
+    ) -> None:
         super().__init__(workdir, lists, phrases, redis=True)
+        self.acl_cache = acl_cache
         self.name = "icapfilter squid-helper (Redis store, URLs only)"
+        if not acl_cache:
+            self.name = "icapfilter squid-helper, no ACL cache (Redis store, URLs only)"
+
+    def _conf_text(self) -> str:
+        text = (PEERS / "squid-icapfilter-helper.conf").read_text()
+        if not self.acl_cache:
+            # cache=0: Squid keeps no answer at all (external_acl::maybeCacheable),
+            # so the helper sees every request, as squidGuard does
+            text = re.sub(r"\bttl=\d+ negative_ttl=\d+", "ttl=0 negative_ttl=0 cache=0", text)
+        return text
 
     def squid_conf(self) -> str:
         return fill(
-            (PEERS / "squid-icapfilter-helper.conf").read_text(),
+            self._conf_text(),
             HELPER=self.command,
             CONFIG=self.workdir / "icapfilter-helper.toml",
             ERRORS=self.workdir / "errors",
@@ -621,10 +634,13 @@ class IcapfilterHelper(Icapfilter):
         shutil.copytree("/usr/share/squid/errors/templates", errors)
         shutil.copy(ROOT / "icapfilter" / "templates" / "ERR_ICAPFILTER_BLOCKED", errors)
         subprocess.run(["chmod", "-R", "a+rwX", str(w)], check=False)
-        ttl = re.search(r"\bttl=(\d+)", (PEERS / "squid-icapfilter-helper.conf").read_text())
+        ttl = re.search(r"\bttl=(\d+)", self._conf_text())
         self.note = (
             f"Squid external ACL cache ttl={ttl.group(1) if ttl else '?'} s: a client's "
             "repeated URL is answered from Squid's cache, not by the helper; no body scanning"
+            if self.acl_cache
+            else "Squid external ACL cache off (ttl=0 cache=0): the helper answers every "
+            "request, as squidGuard does; no body scanning"
         )
 
     def filter_pids(self) -> list[int]:

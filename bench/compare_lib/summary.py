@@ -18,7 +18,9 @@ def is_url_only(key: str) -> bool:
     """squidGuard, icapfilter with RESPMOD off and icapfilter as Squid's external
     ACL helper: URL filtering only, no body is scanned, so these are compared with
     each other and never with the content filters."""
-    return key in ("squidguard", "icapfilter-helper") or key.endswith("-url")
+    return key in ("squidguard", "icapfilter-helper", "icapfilter-helper-nocache") or key.endswith(
+        "-url"
+    )
 
 
 def is_cold_icapfilter(key: str) -> bool:
