@@ -10,7 +10,9 @@ the way: it starts Squid alone, times it, stops it, then starts Squid +
 icapfilter (cold, Redis or in-process store), times it, stops it, and repeats
 the pair; the same corpus, URL mix (≤60 KB bodies), lists and fixed-rate
 client as bench/compare (``compare_lib``). Prints pooled p50/p99 with the
-95% intervals of bench/compare's p99 goal, and the slowest URLs.
+95% intervals of bench/compare's p99 goal. ``--also-url-only`` adds icapfilter
+with RESPMOD off to each round, to split what REQMOD and the ICAP round trips
+add from what body scanning adds.
 
     bench/compare --help >/dev/null   # once: installs squid, redis-server, wrk
     .venv/bin/python bench/p99_isolated.py --entries 1800000 --seconds 20 --repeat 3
@@ -33,7 +35,7 @@ from compare_lib import corpus as C  # noqa: E402
 from compare_lib.__main__ import SMALL, STOCK_LISTS  # noqa: E402
 from compare_lib.load import run_rate  # noqa: E402
 from compare_lib.origin import start_origin  # noqa: E402
-from compare_lib.peers import Icapfilter, NoIcap  # noqa: E402
+from compare_lib.peers import Icapfilter, IcapfilterUrlOnly, NoIcap  # noqa: E402
 from compare_lib.summary import p99_interval  # noqa: E402
 
 
@@ -52,6 +54,8 @@ def main() -> int:
     p.add_argument("--warmup", type=float, default=2)
     p.add_argument("--store", choices=("redis", "mem"), default="redis")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--also-url-only", action="store_true",
+                   help="also time icapfilter with RESPMOD off (REQMOD only)")
     args = p.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="p99iso-", dir="/tmp"))
@@ -64,11 +68,18 @@ def main() -> int:
     origin, oport = start_origin(items)
     urls = C.url_mix(items, hosts, oport, 5000, args.seed, SMALL)
     lat: dict[str, list[float]] = {"none": [], "icapfilter": []}
+    if args.also_url_only:
+        lat["icapfilter URLs only"] = []
+    redis = args.store == "redis"
+    makers = {
+        "none": lambda d: NoIcap(d),
+        "icapfilter": lambda d: Icapfilter(d, lists, phrases, redis),
+        "icapfilter URLs only": lambda d: IcapfilterUrlOnly(d, lists, phrases, redis),
+    }
     try:
         for rep in range(args.repeat):
-            for key in lat:
-                sc = (NoIcap(work / f"{key}-{rep}") if key == "none" else
-                      Icapfilter(work / f"{key}-{rep}", lists, phrases, args.store == "redis"))
+            for n, key in enumerate(lat):
+                sc = makers[key](work / f"s{n}-{rep}")
                 sc.start(hosts.all())
                 try:
                     r = run_rate(sc.squid.port, urls, args.clients, args.rate, args.seconds,
@@ -92,11 +103,15 @@ def main() -> int:
         lo, hi = p99_interval(values)
         print(f"| {key} | {len(values)} | {pct(values, 0.5):.1f} | {pct(values, 0.99):.1f} | "
               f"{lo:.1f}-{hi:.1f} |")
-    a, b = sorted(lat["icapfilter"]), sorted(lat["none"])
-    (alo, ahi), (blo, bhi) = p99_interval(a), p99_interval(b)
-    print(f"\np99 added: {pct(a, 0.99) - pct(b, 0.99):.1f} ms (intervals allow "
-          f"{max(0.0, alo - bhi):.1f}-{ahi - blo:.1f}); p50 added "
-          f"{pct(a, 0.5) - pct(b, 0.5):.1f} ms")
+    b = sorted(lat["none"])
+    blo, bhi = p99_interval(b)
+    print()
+    for key in (k for k in lat if k != "none"):
+        a = sorted(lat[key])
+        alo, ahi = p99_interval(a)
+        print(f"{key}: p99 added {pct(a, 0.99) - pct(b, 0.99):.1f} ms (intervals allow "
+              f"{max(0.0, alo - bhi):.1f}-{ahi - blo:.1f}); p50 added "
+              f"{pct(a, 0.5) - pct(b, 0.5):.1f} ms")
     return 0
 
 
