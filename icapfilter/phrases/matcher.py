@@ -10,9 +10,12 @@ pattern once per place it ends in the text.
   phrases, more than half of a whole page scan.
 - ahocorasick-rs (optional extra `fast`) compiles the same patterns into a
   DFA, about 3x faster on the same text (bench/phrase_bench.py) for ~12 MB per
-  process with those lists. It has no state between calls, so its stream keeps
-  the last `longest pattern - 1` characters and scans them again with the next
-  chunk, counting only the matches that end in the new text.
+  process with those lists.
+
+Neither keeps its state between calls here (ahocorasick-rs cannot, and
+pyahocorasick's way of doing it is unsafe, see _PyStream), so each stream
+keeps the last `longest pattern - 1` characters and scans them again with the
+next chunk, counting only the matches that end in the new text.
 
 "auto" takes ahocorasick-rs when it is installed and can build the DFA, and
 pyahocorasick otherwise; both give the same counts (tests/unit/phrases/test_matcher.py).
@@ -46,18 +49,28 @@ class Matcher(Protocol):
 
 
 class _PyStream:
-    __slots__ = ("_automaton", "_iter")
+    # A fresh iterator per chunk, carrying the last `longest - 1` characters
+    # over, as _RsStream does: AutomatonSearchIter.set() would keep the state
+    # without the carry, but it corrupts the heap when one chunk holds a
+    # character above U+FFFF and another does not (pyahocorasick 2.3.1,
+    # upstream issue #221), and pages mix emoji and plain text all the time.
+    __slots__ = ("_iter", "_keep", "_tail")
 
-    def __init__(self, automaton: ahocorasick.Automaton) -> None:
-        self._automaton = automaton
-        self._iter = None
+    def __init__(self, iter_fn, keep: int) -> None:  # noqa: ANN001 - bound C method
+        self._iter = iter_fn
+        self._keep = keep
+        self._tail = ""
 
     def feed(self, text: str) -> Iterable[int]:
-        if self._iter is None:
-            self._iter = self._automaton.iter(text)
-        else:
-            self._iter.set(text)  # go on from the state the last chunk left
-        return map(_value, self._iter)
+        tail = self._tail
+        haystack = tail + text if tail else text
+        keep = self._keep
+        self._tail = haystack[-keep:] if keep else ""
+        found = self._iter(haystack)
+        if not tail:
+            return map(_value, found)
+        cut = len(tail)  # matches ending before it were counted with the last chunk
+        return [value for end, value in found if end >= cut]
 
 
 class PyAhoCorasickMatcher:
@@ -68,10 +81,11 @@ class PyAhoCorasickMatcher:
         for i, text in enumerate(patterns):
             automaton.add_word(text, i)
         automaton.make_automaton()
-        self._automaton = automaton
+        self._iter = automaton.iter
+        self._keep = max(map(len, patterns), default=1) - 1
 
     def stream(self) -> MatchStream:
-        return _PyStream(self._automaton)
+        return _PyStream(self._iter, self._keep)
 
 
 # ahocorasick-rs takes UTF-8; a lone surrogate (only from a decoder's error

@@ -3,6 +3,9 @@ whatever the chunking: the same counts as a brute-force count."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
@@ -60,10 +63,39 @@ def test_a_phrase_split_over_many_one_character_chunks_is_found_by_each_engine()
         assert streamed(engine, patterns, list(text)) == Counter({0: 1, 1: 1, 2: 1}), engine
 
 
-def test_the_rs_engine_keeps_only_the_longest_pattern_minus_one_characters():
-    stream = build_matcher(["abcd", "x"], "ahocorasick-rs").stream()
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
+def test_each_engine_keeps_only_the_longest_pattern_minus_one_characters(engine):
+    stream = build_matcher(["abcd", "x"], engine).stream()
     list(stream.feed("0123456789"))
     assert stream._tail == "789"
+
+
+ASTRAL_SCRIPT = """
+import sys
+from collections import Counter
+from icapfilter.phrases.matcher import build_matcher
+stream = build_matcher(["ab", "\\U0001f600b"], sys.argv[1]).stream()
+counts = Counter()
+for chunk in ["a", "\\U00022472", "b", "a" * 40, "\\U0001f600", "b", "ab"]:
+    counts.update(stream.feed(chunk))
+print(sorted(counts.items()))
+"""
+
+
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
+def test_chunks_mixing_astral_and_plain_text_are_scanned_without_corrupting_memory(engine):
+    # pyahocorasick's AutomatonSearchIter.set() overruns its buffer on such a
+    # sequence (upstream issue #221): a segfault later, somewhere else, or an
+    # abort at once under PYTHONMALLOC=debug, which is why it runs apart
+    run = subprocess.run(
+        [sys.executable, "-c", ASTRAL_SCRIPT, engine],
+        env={**os.environ, "PYTHONMALLOC": "debug"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "[(0, 1), (1, 1)]"
 
 
 def test_auto_takes_the_dfa_engine_when_it_is_installed():
