@@ -24,7 +24,7 @@ pyahocorasick otherwise; both give the same counts (tests/unit/phrases/test_matc
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from operator import itemgetter
 from typing import Protocol
@@ -48,16 +48,13 @@ class Matcher(Protocol):
     def stream(self) -> MatchStream: ...
 
 
-class _PyStream:
-    # A fresh iterator per chunk, carrying the last `longest - 1` characters
-    # over, as _RsStream does: AutomatonSearchIter.set() would keep the state
-    # without the carry, but it corrupts the heap when one chunk holds a
-    # character above U+FFFF and another does not (pyahocorasick 2.3.1,
-    # upstream issue #221), and pages mix emoji and plain text all the time.
-    __slots__ = ("_iter", "_keep", "_tail")
+class _TailStream:
+    """Carries the last `keep` characters of each chunk into the next one."""
 
-    def __init__(self, iter_fn, keep: int) -> None:  # noqa: ANN001 - bound C method
-        self._iter = iter_fn
+    __slots__ = ("_scan", "_keep", "_tail")
+
+    def __init__(self, scan: Callable[[str, int], Iterable[int]], keep: int) -> None:
+        self._scan = scan  # (haystack, cut) -> indexes of matches ending past `cut`
         self._keep = keep
         self._tail = ""
 
@@ -66,14 +63,16 @@ class _PyStream:
         haystack = tail + text if tail else text
         keep = self._keep
         self._tail = haystack[-keep:] if keep else ""
-        found = self._iter(haystack)
-        if not tail:
-            return map(_value, found)
-        cut = len(tail)  # matches ending before it were counted with the last chunk
-        return [value for end, value in found if end >= cut]
+        # matches ending within the tail were counted with the last chunk
+        return self._scan(haystack, len(tail))
 
 
 class PyAhoCorasickMatcher:
+    # A fresh iterator per chunk: AutomatonSearchIter.set() would carry the
+    # automaton's state over without rescanning a tail, but it corrupts the
+    # heap when one chunk holds a character above U+FFFF and another does not
+    # (pyahocorasick 2.3.1, upstream issue #221), and pages mix emoji and
+    # plain text all the time.
     engine = "pyahocorasick"
 
     def __init__(self, patterns: Sequence[str]) -> None:
@@ -84,37 +83,19 @@ class PyAhoCorasickMatcher:
         self._iter = automaton.iter
         self._keep = max(map(len, patterns), default=1) - 1
 
+    def _scan(self, haystack: str, cut: int) -> Iterable[int]:
+        found = self._iter(haystack)  # (index of the last character, value)
+        if not cut:
+            return map(_value, found)
+        return [value for end, value in found if end >= cut]
+
     def stream(self) -> MatchStream:
-        return _PyStream(self._iter, self._keep)
+        return _TailStream(self._scan, self._keep)
 
 
 # ahocorasick-rs takes UTF-8; a lone surrogate (only from a decoder's error
 # handler) becomes U+FFFD, one character for one, so positions hold
 _surrogates_to_fffd = partial(re.compile("[\ud800-\udfff]").sub, "\ufffd")
-
-
-class _RsStream:
-    __slots__ = ("_find", "_keep", "_tail")
-
-    def __init__(self, find, keep: int) -> None:  # noqa: ANN001 - bound C method
-        self._find = find
-        self._keep = keep
-        self._tail = ""
-
-    def feed(self, text: str) -> Iterable[int]:
-        tail = self._tail
-        haystack = tail + text if tail else text
-        try:
-            found = self._find(haystack, overlapping=True)
-        except UnicodeEncodeError:
-            haystack = _surrogates_to_fffd(haystack)
-            found = self._find(haystack, overlapping=True)
-        keep = self._keep
-        self._tail = haystack[-keep:] if keep else ""
-        if not tail:
-            return map(_first, found)
-        cut = len(tail)  # matches ending there were counted with the last chunk
-        return [m[0] for m in found if m[2] > cut]
 
 
 class RsMatcher:
@@ -133,8 +114,17 @@ class RsMatcher:
         self._find = ac.find_matches_as_indexes
         self._keep = max(map(len, patterns), default=1) - 1
 
+    def _scan(self, haystack: str, cut: int) -> Iterable[int]:
+        try:
+            found = self._find(haystack, overlapping=True)  # (index, start, end)
+        except UnicodeEncodeError:
+            found = self._find(_surrogates_to_fffd(haystack), overlapping=True)
+        if not cut:
+            return map(_first, found)
+        return [m[0] for m in found if m[2] > cut]
+
     def stream(self) -> MatchStream:
-        return _RsStream(self._find, self._keep)
+        return _TailStream(self._scan, self._keep)
 
 
 def build_matcher(patterns: Sequence[str], engine: str = "auto") -> Matcher:
