@@ -13,7 +13,7 @@ pattern once per place it ends in the text.
   process with those lists.
 
 Neither keeps its state between calls here (ahocorasick-rs cannot, and
-pyahocorasick's way of doing it is unsafe, see _PyStream), so each stream
+pyahocorasick's way of doing it is unsafe, see PyAhoCorasickMatcher), so each stream
 keeps the last `longest pattern - 1` characters and scans them again with the
 next chunk, counting only the matches that end in the new text.
 
