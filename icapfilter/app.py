@@ -126,7 +126,17 @@ def build_policy(config: Config, store=None) -> Policy:  # type: ignore[no-untyp
         learned=learned, learned_ttl=config.learned.ttl,
         learned_mark=config.learned.mark_requests, ratelimit=ratelimit,
         ratelimit_per=config.ratelimit.per,
+        never_respmod=_never_respmod(config),
     )
+
+
+def _never_respmod(config: Config) -> frozenset[str]:
+    from .server.transaction import ProtocolSettings
+
+    listed = config.server.transfer_ignore
+    if listed is None:
+        listed = ProtocolSettings().transfer_ignore
+    return frozenset(e.strip().lower() for e in listed.split(",") if e.strip() not in ("", "*"))
 
 
 def _learned_cache(config: Config, store):  # type: ignore[no-untyped-def]

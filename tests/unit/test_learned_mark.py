@@ -29,12 +29,14 @@ def build(tmp_path):
     phrases, errors = load_phrase_set([tmp_path / "bannedphraselist"])
     assert not errors
 
-    def make(mark: bool = True, ttl: int = 60, scan: bool = True) -> FilterPolicy:
+    def make(mark: bool = True, ttl: int = 60, scan: bool = True,
+             learned: MemoryLearnedCache | None = None,
+             never_respmod: frozenset[str] = frozenset()) -> FilterPolicy:
         groups = GroupMap([GroupConfig(name="default", block=["adult"], scan=scan)])
         return FilterPolicy(groups=groups, urls=UrlEngine(store), phrases=phrases,
                             phrase_settings=PhrasesConfig(), phrase_tag="t",
-                            learned=MemoryLearnedCache(100), learned_ttl=ttl,
-                            learned_mark=mark)
+                            learned=learned or MemoryLearnedCache(100), learned_ttl=ttl,
+                            learned_mark=mark, never_respmod=never_respmod)
     return make
 
 
@@ -117,3 +119,41 @@ def test_provisional_allow_is_not_learned(build):
     scan.feed(b"<p>clean so far</p>")
     assert not scan.provisional().blocked
     assert policy.decide_request(req("http://a.test/long")).set_request_headers == ()
+
+
+class CountingCache(MemoryLearnedCache):
+    def __init__(self) -> None:
+        super().__init__(100)
+        self.asked: list[str] = []
+
+    def get(self, group: str, generation: str, url: str) -> str | None:
+        self.asked.append(url)
+        return super().get(group, generation, url)
+
+
+def test_urls_squid_never_sends_to_respmod_are_not_looked_up_at_request_time(build):
+    cache = CountingCache()
+    policy = build(learned=cache, never_respmod=frozenset({"png", "jpg"}))
+    for url in ("http://a.test/img/logo.png", "http://a.test/PHOTO.JPG", "http://a.test/a.b/x.png"):
+        verdict = policy.decide_request(req(url))
+        assert not verdict.blocked and verdict.set_request_headers == ()
+        assert LEARNED_MARK in verdict.drop_request_headers
+    assert cache.asked == []
+    # a query, another extension or none: Squid may send these to RESPMOD
+    asked = ["http://a.test/logo.png?v=2", "http://a.test/page.html", "http://a.test/png",
+             "http://a.test/dir.png/", "http://a.test"]
+    for url in asked:
+        policy.decide_request(req(url))
+    assert cache.asked == asked
+
+
+def test_the_policy_built_from_the_configuration_skips_the_advertised_transfer_ignore(tmp_path):
+    from icapfilter.app import _never_respmod
+    from icapfilter.config import load_config
+
+    default = tmp_path / "default.toml"
+    default.write_text("")
+    assert {"png", "jpg", "woff2"} <= _never_respmod(load_config(default))
+    custom = tmp_path / "custom.toml"
+    custom.write_text('[server]\ntransfer_ignore = "PNG, svg, *"\n')
+    assert _never_respmod(load_config(custom)) == {"png", "svg"}
