@@ -131,11 +131,10 @@ def build_policy(config: Config, store=None) -> Policy:  # type: ignore[no-untyp
 
 
 def _never_respmod(config: Config) -> frozenset[str]:
-    from .server.transaction import ProtocolSettings
+    """The extensions of the Transfer-Ignore the server advertises to Squid."""
+    from .server.runner import protocol_settings
 
-    listed = config.server.transfer_ignore
-    if listed is None:
-        listed = ProtocolSettings().transfer_ignore
+    listed = protocol_settings(config).transfer_ignore
     return frozenset(e.strip().lower() for e in listed.split(",") if e.strip() not in ("", "*"))
 
 

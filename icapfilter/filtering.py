@@ -359,8 +359,7 @@ def _extension(url: str) -> str:
     if "?" in url:
         return ""
     rest = url.split("://", 1)[-1]
-    slash = rest.find("/")
-    if slash < 0:
+    if "/" not in rest:
         return ""
     segment = rest[rest.rfind("/") + 1:]
     dot = segment.rfind(".")
