@@ -290,6 +290,11 @@ class FilterPolicy:
             return verdict
         return replace(verdict, drop_request_headers=_DROP_MARK)
 
+    def learned_page(self, request: RequestInfo) -> Verdict | None:
+        """What RESPMOD would answer from the learned cache for this URL, asked
+        before the response exists (the Squid helper's ``learned-clean``)."""
+        return self._learned_for_request(self.groups.match(request.client), request)
+
     def _learned_for_request(self, group: Group, request: RequestInfo) -> Verdict | None:
         """The learned page verdict of a URL, at request time: a page already
         scanned need not travel through RESPMOD again (clean) or at all (blocked)."""

@@ -69,6 +69,10 @@ class Policy(Protocol):
     ) -> Verdict | ResponseScan:
         """A verdict when the head suffices (e.g. an image), else a body scan."""
 
+    def learned_page(self, request: RequestInfo) -> Verdict | None:
+        """The verdict learned for the page at this URL (learned mode), or None
+        when there is none: lets Squid skip RESPMOD for pages already scanned."""
+
 
 class AllowAll:
     """The policy with nothing loaded: blocks nothing, scans nothing."""
@@ -80,6 +84,9 @@ class AllowAll:
 
     def begin_response(self, request: RequestInfo, response: ResponseInfo) -> Verdict:
         return Verdict.allow("no phrase lists loaded")
+
+    def learned_page(self, request: RequestInfo) -> Verdict | None:
+        return None
 
 
 class PolicyHolder:

@@ -2,19 +2,28 @@
 
 ``icapfilter squid-helper`` answers Squid's external ACL lookups with the same
 URL decisions the ICAP server makes in REQMOD (``FilterPolicy.decide_request``),
-for sites that filter URLs only: Squid then needs no ICAP transaction at all.
+and with learned mode the page verdicts RESPMOD learned: Squid then needs no
+ICAP transaction for a URL decision, nor for a page already scanned.
 This module turns Squid's request lines into :class:`HelperRequest` values and
 verdicts into reply lines; :func:`answer` ties them to a policy and
 :func:`serve` to file descriptors. See docs/squid-helper.md.
 
 The lines Squid sends are the expanded ``%>a %un %URI`` format (client
 address, user name or ``-``, URL), each field %-encoded (``quote=url``, Squid's
-default), followed by the ``acl ... external`` line's arguments (Squid 5's
-``%DATA``, ``-`` when there are none; ignored), preceded by a channel ID
-when the helper runs with ``concurrency=N`` (N > 0). The replies are
-``[ID] OK message="..." tag="..."`` (the request must be blocked: the ACL
-is used in ``http_access deny``), ``[ID] ERR`` (allowed) or
-``[ID] BH message="..."`` (this line could not be answered).
+default), followed by the ``acl ... external`` line's argument (Squid 5's
+``%DATA``, ``-`` when there is none), preceded by a channel ID when the
+helper runs with ``concurrency=N`` (N > 0). The argument is the question:
+
+- none (or ``blocked``): must the request be blocked? The ACL is used in
+  ``http_access deny``. ``[ID] OK message="..." tag="..."`` blocks, ``[ID] ERR``
+  allows.
+- ``learned-clean``: was the page at this URL already scanned and found clean
+  (learned mode)? The ACL is used in ``adaptation_access <respmod service>
+  deny``, so Squid skips RESPMOD for it. ``OK`` means learned clean; ``ERR``
+  anything else (not learned, learned blocked, store unreachable), so a doubt
+  always ends in a scan.
+
+``[ID] BH message="..."`` answers a line that could not be read.
 """
 
 from __future__ import annotations
@@ -32,6 +41,9 @@ log = logging.getLogger("icapfilter.squidhelper")
 # No request headers reach an external ACL helper: decide_request gets an empty set.
 _NO_HEADERS: dict[str, str] = {}
 FIELDS = 3  # %>a %un %URI
+BLOCKED = "blocked"
+LEARNED_CLEAN = "learned-clean"
+QUESTIONS = (BLOCKED, LEARNED_CLEAN)
 
 
 class MalformedLine(ValueError):
@@ -49,6 +61,7 @@ class HelperRequest:
     ip: str | None
     user: str | None
     url: str
+    question: str = BLOCKED  # the acl line's argument: one of QUESTIONS
 
 
 def _decode(field: bytes) -> str | None:
@@ -84,11 +97,16 @@ def parse_line(line: bytes, concurrency: bool | None = None) -> HelperRequest:
         raise MalformedLine(f"expected {FIELDS} fields (%>a %un %URI), got {len(fields)}",
                             channel)
     # Squid appends the acl line's arguments (%DATA, "-" when there are none)
-    # after the format's fields: they carry nothing the decision needs.
+    # after the format's fields: the question asked.
     ip, user, url = (_decode(f) for f in fields[:FIELDS])
     if not url:
         raise MalformedLine("empty URL", channel)
-    return HelperRequest(channel, ip, user, url)
+    data = [_decode(f) for f in fields[FIELDS:]]
+    data = [d for d in data if d]
+    if len(data) > 1 or (data and data[0] not in QUESTIONS):
+        raise MalformedLine(f"unknown acl argument {' '.join(data)!r}; expected none, "
+                            + " or ".join(QUESTIONS), channel)
+    return HelperRequest(channel, ip, user, url, data[0] if data else BLOCKED)
 
 
 def quote_value(value: str) -> str:
@@ -112,6 +130,13 @@ def format_verdict(channel: str | None, verdict: Verdict) -> bytes:
                           f"tag={quote_value(verdict.category or 'blocked')}")
 
 
+def format_learned(channel: str | None, verdict: Verdict | None) -> bytes:
+    """``OK`` for a page learned clean (Squid skips RESPMOD), ``ERR`` otherwise."""
+    if verdict is None or verdict.blocked:
+        return _line(channel, "ERR")
+    return _line(channel, f"OK message={quote_value(verdict.reason)}")
+
+
 def format_error(channel: str | None, message: str) -> bytes:
     """``BH``: Squid logs the message and treats this one lookup as failed."""
     return _line(channel, f"BH message={quote_value(message)}")
@@ -124,14 +149,15 @@ def answer(policy: Policy, line: bytes, concurrency: bool | None = None) -> byte
     except MalformedLine as exc:
         log.warning("squid-helper: malformed line %r: %s", line[:200], exc)
         return format_error(exc.channel, f"icapfilter: {exc}")
+    info = RequestInfo(client=Client(ip=request.ip, user=request.user), method="GET",
+                       url=request.url, headers=_NO_HEADERS)  # type: ignore[arg-type]
     try:
-        verdict = policy.decide_request(RequestInfo(
-            client=Client(ip=request.ip, user=request.user), method="GET",
-            url=request.url, headers=_NO_HEADERS))  # type: ignore[arg-type]
+        if request.question == LEARNED_CLEAN:
+            return format_learned(request.channel, policy.learned_page(info))
+        return format_verdict(request.channel, policy.decide_request(info))
     except Exception as exc:  # noqa: BLE001 - one bad lookup must not end the helper
         log.exception("squid-helper: no decision for %r", request.url[:200])
         return format_error(request.channel, f"icapfilter: internal error: {exc}")
-    return format_verdict(request.channel, verdict)
 
 
 def answer_many(policy: Policy, lines: list[bytes], concurrency: bool | None = None) -> bytes:

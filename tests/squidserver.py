@@ -106,19 +106,48 @@ def start_origin() -> Origin:
 
 
 HELPER_BLOCK = "# --- URL filtering only: icapfilter as an external ACL helper"
+LEARNED_BLOCK = "# --- URLs and learned pages by the helper, page scanning by RESPMOD"
 
 
 def helper_lines(command: str, config: Path) -> str:
     """The commented squid-helper block of squid.conf.example, uncommented, with
     the installed paths replaced by ``command`` (how Squid runs icapfilter) and
     ``config``: the tests run the very lines the admin is told to use."""
-    block = (ROOT / "squid.conf.example").read_text().split(HELPER_BLOCK, 1)[1]
+    return _example_block(HELPER_BLOCK, command, config)
+
+
+def helper_learned_lines(command: str, config: Path) -> str:
+    """The URL helper block plus the learned-clean block of squid.conf.example,
+    uncommented, as ``helper_lines`` does; placed before the example's own
+    adaptation_access lines, as its comment says."""
+    return helper_lines(command, config) + "\n" + _example_block(LEARNED_BLOCK, command, config)
+
+
+def _example_block(title: str, command: str, config: Path) -> str:
+    block = (ROOT / "squid.conf.example").read_text().split(title, 1)[1].split("\n# ---", 1)[0]
     lines = [ln[2:] for ln in block.splitlines()
-             if ln.startswith("# ") and re.match(r"# (external_acl_type|acl|deny_info|http_access)",
-                                                 ln)]
+             if ln.startswith("# ") and re.match(
+                 r"# (external_acl_type|acl|deny_info|http_access|adaptation_access) ", ln)]
     text = "\n".join(lines)
     text = text.replace("/usr/local/bin/icapfilter", command)
     return text.replace("/usr/local/etc/icapfilter.conf", str(config))
+
+
+SYSTEM_TEMPLATES = "/usr/share/squid/errors/templates"
+
+
+def error_directory(root: Path) -> Path:
+    """Squid's own error templates plus ERR_ICAPFILTER_BLOCKED under ``root``,
+    where deny_info finds it by name (docs/squid-helper.md installs the
+    template next to Squid's instead). World-readable, for Squid's user."""
+    errors = root / "errors"
+    if not os.path.isdir(SYSTEM_TEMPLATES):
+        pytest.skip("Squid's error templates are not installed")
+    shutil.copytree(SYSTEM_TEMPLATES, errors)
+    shutil.copy(ROOT / "icapfilter" / "templates" / "ERR_ICAPFILTER_BLOCKED", errors)
+    for path in [errors, *errors.rglob("*")]:
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    return errors
 
 
 def helper_command() -> str:

@@ -1,9 +1,10 @@
 """``icapfilter squid-helper``: the URL lists as a Squid external ACL helper.
 
-For sites that filter URLs only, Squid asks the helper over a pipe instead of
-sending every request through ICAP REQMOD, which costs Squid more CPU than the
-lookup itself (docs/squid-helper.md). The decisions are the ICAP server's:
-same configuration, same ``build_policy``, same ``decide_request``.
+Squid asks the helper over a pipe instead of sending every request through ICAP
+REQMOD, which costs Squid more CPU than the lookup itself (docs/squid-helper.md):
+for the URL verdict, and with learned mode for whether RESPMOD can be skipped.
+The decisions are the ICAP server's: same configuration, same ``build_policy``,
+same ``decide_request``.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ def squid_helper(config_path: str | None, redis_url: str | None,
     """Answer Squid external_acl_type lookups (format: %>a %un %URI) on stdin/stdout.
 
     Replies OK (block, with message= and tag=) or ERR (allow), one line per
-    lookup; BH for a line it cannot read. Logs go to stderr (Squid's cache.log)
-    or to [log] error. Exits on end of input.
+    lookup; BH for a line it cannot read. With the acl argument learned-clean,
+    OK means the page was learned clean (Squid may skip RESPMOD). Logs go to
+    stderr (Squid's cache.log) or to [log] error. Exits on end of input.
     """
     from icapfilter.app import build_policy, setup_logging
     from icapfilter.squidhelper import serve
@@ -40,6 +42,11 @@ def squid_helper(config_path: str | None, redis_url: str | None,
         setup_logging(config)
         policy = build_policy(config)
     log = logging.getLogger("icapfilter.squidhelper")
+    if config.learned.ttl > 0 and not config.store.redis:
+        # Only a shared store holds what `icapfilter serve` learned; answering
+        # ERR (scan it) is safe, but the admin meant something else.
+        log.warning("learned-clean lookups will always answer ERR: they need [store] redis, "
+                    "the store `icapfilter serve` learns into (the in-process one is per process)")
     log.info("squid-helper ready (concurrency: %s)",
              {None: "auto", True: "on", False: "off"}[concurrency])
     try:

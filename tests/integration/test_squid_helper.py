@@ -11,12 +11,16 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_squid_filtering import write_lists
-from tests.squidserver import ROOT, Squid, helper_command, helper_lines, page, start_origin
+from tests.squidserver import (
+    Squid,
+    error_directory,
+    helper_command,
+    helper_lines,
+    page,
+    start_origin,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.squid]
-
-SYSTEM_TEMPLATES = "/usr/share/squid/errors/templates"
-
 
 @pytest.fixture(scope="module")
 def stack():
@@ -33,13 +37,7 @@ paths = ["{bl}"]
 name = "default"
 block = ["adult", "gambling"]
 """)
-    # Squid's own templates plus ours, where deny_info finds them by name
-    # (docs/squid-helper.md installs the template next to Squid's instead).
-    errors = root / "errors"
-    if not os.path.isdir(SYSTEM_TEMPLATES):
-        pytest.skip("Squid's error templates are not installed")
-    shutil.copytree(SYSTEM_TEMPLATES, errors)
-    shutil.copy(ROOT / "icapfilter" / "templates" / "ERR_ICAPFILTER_BLOCKED", errors)
+    errors = error_directory(root)
     for path in [root, *root.rglob("*")]:
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
     lines = helper_lines(helper_command(), config)

@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 
 from icapfilter.config import GroupConfig, PhrasesConfig
 from icapfilter.filtering import FilterPolicy, GroupMap
+from icapfilter.icap.messages import Headers
+from icapfilter.phrases import load_phrase_set
+from icapfilter.policy import Client, RequestInfo, ResponseInfo
 from icapfilter.squidhelper import (
+    BLOCKED,
+    LEARNED_CLEAN,
     HelperRequest,
     MalformedLine,
     answer,
@@ -22,6 +27,8 @@ from icapfilter.squidhelper import (
     serve,
 )
 from icapfilter.urls.engine import UrlEngine
+from icapfilter.urls.errors import StoreUnavailable
+from icapfilter.urls.learned import MemoryLearnedCache
 from icapfilter.urls.loader import load_lists
 from icapfilter.urls.memory_store import MemoryStore
 from icapfilter.verdict import Verdict
@@ -178,3 +185,79 @@ def test_command_line_helper_survives_malformed_lines(tmp_path):
     assert out[3] == b"2 ERR" and out[4].startswith(b"BH ") and out[5] == b"3 ERR"
     assert out[6:] == [b""]
     assert b"malformed line" in got.stderr
+
+
+def test_the_acl_argument_is_the_question():
+    assert parse_line(b"1 10.0.0.1 - http://a.test/ -").question == BLOCKED
+    assert parse_line(b"1 10.0.0.1 - http://a.test/").question == BLOCKED
+    assert parse_line(b"1 10.0.0.1 - http://a.test/ blocked").question == BLOCKED
+    assert parse_line(b"1 10.0.0.1 - http://a.test/ learned-clean").question == LEARNED_CLEAN
+
+
+def test_an_unknown_acl_argument_is_answered_bh_naming_the_known_ones():
+    for line in (b"4 10.0.0.1 - http://a.test/ learned", b"4 10.0.0.1 - http://a.test/ a b"):
+        reply = answer(_Fixed(), line)
+        assert reply.startswith(b'4 BH message="icapfilter: unknown acl argument')
+        assert b"learned-clean" in reply
+
+
+def learned_policy(tmp_path, cache):
+    policy = make_policy(tmp_path)
+    (tmp_path / "bannedphraselist").write_text("<badword>\n")
+    phrases, errors = load_phrase_set([tmp_path / "bannedphraselist"])
+    assert not errors
+    return FilterPolicy(groups=policy.groups, urls=policy.urls, phrases=phrases,
+                        phrase_settings=PhrasesConfig(), phrase_tag="t",
+                        learned=cache, learned_ttl=60)
+
+
+def scan(policy, url, body):
+    html = ResponseInfo(200, Headers.of([("Content-Type", "text/html")]))
+    page = policy.begin_response(RequestInfo(Client("10.0.0.1", None), "GET", url, Headers()),
+                                 html)
+    page.feed(body)
+    return page.finish()
+
+
+def test_learned_clean_is_ok_only_for_a_page_already_scanned_and_found_clean(tmp_path):
+    policy = learned_policy(tmp_path, MemoryLearnedCache(100))
+    ask = b"%d 10.0.0.1 - http://www.example.test/%s learned-clean"
+    assert answer(policy, ask % (1, b"page")) == b"1 ERR\n"  # not scanned yet
+    assert not scan(policy, "http://www.example.test/page", b"<p>fine</p>").blocked
+    assert scan(policy, "http://www.example.test/bad", b"<p>a badword</p>").blocked
+    assert answer(policy, ask % (2, b"page")).startswith(b'2 OK message="')
+    assert answer(policy, ask % (3, b"bad")) == b"3 ERR\n"  # learned blocked: RESPMOD blocks it
+    assert answer(policy, ask % (4, b"other")) == b"4 ERR\n"
+    # the URL question is unchanged by what was learned
+    assert answer(policy, b"5 10.0.0.1 - http://www.example.test/page -") == b"5 ERR\n"
+
+
+def test_learned_clean_follows_the_clients_group(tmp_path):
+    policy = learned_policy(tmp_path, MemoryLearnedCache(100))
+    scan(policy, "http://www.example.test/page", b"<p>fine</p>")
+    # learned for the default group only: the staff group's page was never scanned
+    assert answer(policy, b"1 10.9.0.1 - http://www.example.test/page learned-clean") == b"1 ERR\n"
+    assert answer(policy, b"2 10.0.0.1 - http://www.example.test/page learned-clean").startswith(
+        b"2 OK")
+
+
+def test_learned_clean_is_err_when_the_store_is_unreachable(tmp_path):
+    class Down(MemoryLearnedCache):
+        def get(self, *args):
+            raise StoreUnavailable("connection refused")
+
+    policy = learned_policy(tmp_path, Down(100))
+    assert answer(policy, b"1 10.0.0.1 - http://www.example.test/page learned-clean") == b"1 ERR\n"
+
+
+def test_command_line_helper_warns_when_learned_clean_cannot_find_anything(tmp_path):
+    make_policy(tmp_path)
+    config = tmp_path / "c.toml"
+    config.write_text(f'[lists]\npaths = ["{tmp_path / "bl"}"]\n\n[learned]\nttl = 60\n\n'
+                      '[[groups]]\nname = "default"\nblock = ["adult"]\n')
+    got = subprocess.run([sys.executable, "-m", "icapfilter", "squid-helper", "--config",
+                          str(config)], input=b"0 10.0.0.1 - http://a.test/ learned-clean\n",
+                         capture_output=True, timeout=60)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout == b"0 ERR\n"
+    assert b"learned-clean" in got.stderr and b"[store] redis" in got.stderr
