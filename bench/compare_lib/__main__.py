@@ -31,6 +31,7 @@ from .peers import (
     E2guardian,
     Icapfilter,
     IcapfilterHelper,
+    IcapfilterHelperWarm,
     IcapfilterUrlOnly,
     NoIcap,
     Scenario,
@@ -82,13 +83,16 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--scenarios",
         default="none,icapfilter-redis,icapfilter-mem,icapfilter-redis-warm,e2guardian,c-icap,"
-        "squidguard,icapfilter-redis-url,icapfilter-helper",
+        "squidguard,icapfilter-redis-url,icapfilter-helper,icapfilter-helper-warm",
         help="of none, icapfilter-redis, icapfilter-mem, icapfilter-redis-warm, "
         "icapfilter-mem-warm, e2guardian, c-icap, squidguard, icapfilter-redis-url, "
-        "icapfilter-mem-url, icapfilter-helper, icapfilter-helper-nocache (warm = "
-        "learned-mode cache on, primed; squidguard, *-url and icapfilter-helper* = URL "
-        "filtering only, compared with each other, not with the content filters; "
-        "-nocache = Squid's external ACL cache off, so the helper sees every request)",
+        "icapfilter-mem-url, icapfilter-helper, icapfilter-helper-nocache, "
+        "icapfilter-helper-warm (warm = learned-mode cache on, primed; "
+        "icapfilter-helper-warm = the squid-helper decides URLs and learned-clean pages, "
+        "RESPMOD scans the rest; squidguard, *-url, icapfilter-helper and "
+        "icapfilter-helper-nocache = URL filtering only, compared with each other, not with "
+        "the content filters; -nocache = Squid's external ACL cache off, so the helper sees "
+        "every request)",
     )
     p.add_argument(
         "--direct",
@@ -361,6 +365,9 @@ def main() -> int:
         "icapfilter-helper-nocache": lambda: IcapfilterHelper(
             work / "icapfilter-helper-nocache", lists, phrases, acl_cache=False
         ),
+        "icapfilter-helper-warm": lambda: IcapfilterHelperWarm(
+            work / "icapfilter-helper-warm", lists, phrases
+        ),
     }
     unknown = [k for k in wanted if k not in makers]
     if unknown:
@@ -420,7 +427,7 @@ def main() -> int:
                 f"{stalls[sc.name][0]} of {stalls[sc.name][1]} stalled or broken"
             )
             scenarios.append(sc)
-            if msgs is not None and not isinstance(sc, NoIcap) and not sc.url_only:
+            if msgs is not None and not isinstance(sc, NoIcap) and not sc.url_only and sc.direct:
                 dproblems = D.verify(sc, msgs, args.timeout)
                 direct_ok[sc.name] = [m for m in direct_modes if not dproblems[m]]
                 for m in direct_modes:
@@ -451,6 +458,7 @@ def main() -> int:
             f = work / f"urls-{'full' if limit is None else 'small'}.txt"
             f.write_text("\n".join(urls) + "\n")
             url_files[set_name] = (f, urls)
+        timed_from = time.monotonic()
         for sc in scenarios:
             if sc.warm:
                 for set_name, (_, urls) in url_files.items():
@@ -460,6 +468,13 @@ def main() -> int:
                         f"  primed {sc.name} on the {set_name} mix: {n} distinct URLs "
                         f"fetched once in {time.monotonic() - t:.0f} s"
                     )
+                timed_from = max(timed_from, time.monotonic() + sc.prime_settle)
+        if timed_from > time.monotonic():
+            log(
+                f"  waiting {timed_from - time.monotonic():.0f} s for Squid's cached helper "
+                "answers of the priming pass to expire"
+            )
+            time.sleep(max(0.0, timed_from - time.monotonic()))
 
         for rep in range(args.repeat):
             for set_name, _, members in sets:
@@ -653,7 +668,11 @@ def report(
             "cache) and `mark_requests = true` (Squid skips RESPMOD for a page learned "
             "clean), every distinct URL of the mix fetched once before timing; all other "
             "icapfilter rows are cold (`ttl = 0`, every body scanned). Never compare a warm "
-            "row as if it were cold."
+            "row as if it were cold. The squid-helper WARM row has the same icapfilter "
+            "configuration, but Squid asks `icapfilter squid-helper` (same configuration "
+            "file) for the URL decision and for `learned-clean` instead of making a REQMOD "
+            "(bench/peers/squid-icapfilter-helper-learned.conf, docs/squid-helper.md), and "
+            "waits 61 s after priming so that its cached 'not learned yet' answers expire."
         )
     if any(sc.url_only for sc in scenarios):
         out.append(

@@ -134,6 +134,10 @@ class Scenario:
     services: tuple[str, str] = ("", "")
     # ICAP headers of the REQMOD answer Squid passes on to RESPMOD (masterx shared names)
     shared_headers: tuple[str, ...] = ()
+    direct = True  # also load its ICAP server directly (without Squid)
+    # seconds to wait after priming before timing: Squid's cached answers from
+    # the priming pass (a helper's "not learned yet") must expire first
+    prime_settle = 0.0
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -587,6 +591,18 @@ def _is_helper(pid: int) -> bool:
         return False
 
 
+def helper_errors(workdir: Path) -> None:
+    """Squid's templates plus ERR_ICAPFILTER_BLOCKED in ``workdir``/errors (the
+    helper's deny_info page), and the work folder readable by Squid's user, who
+    runs the helper."""
+    errors = workdir / "errors"
+    if errors.exists():
+        shutil.rmtree(errors)
+    shutil.copytree("/usr/share/squid/errors/templates", errors)
+    shutil.copy(ROOT / "icapfilter" / "templates" / "ERR_ICAPFILTER_BLOCKED", errors)
+    subprocess.run(["chmod", "-R", "a+rwX", str(workdir)], check=False)
+
+
 class IcapfilterHelper(Icapfilter):
     """``icapfilter squid-helper`` as Squid's external ACL helper (no ICAP at all),
     on the Redis store with the lists of the other scenarios; Squid answers a
@@ -628,12 +644,7 @@ class IcapfilterHelper(Icapfilter):
         (w / "icapfilter-helper.toml").write_text(
             fill((PEERS / "icapfilter-helper.toml").read_text(), REDIS_URL=redis_url)
         )
-        errors = w / "errors"
-        if errors.exists():
-            shutil.rmtree(errors)
-        shutil.copytree("/usr/share/squid/errors/templates", errors)
-        shutil.copy(ROOT / "icapfilter" / "templates" / "ERR_ICAPFILTER_BLOCKED", errors)
-        subprocess.run(["chmod", "-R", "a+rwX", str(w)], check=False)
+        helper_errors(w)
         ttl = re.search(r"\bttl=(\d+)", self._conf_text())
         self.note = (
             f"Squid external ACL cache ttl={ttl.group(1) if ttl else '?'} s: a client's "
@@ -645,5 +656,44 @@ class IcapfilterHelper(Icapfilter):
 
     def filter_pids(self) -> list[int]:
         """The helper children (and Redis): the filter's CPU, not Squid's."""
+        mine = [p for p in (self.squid.pids() if self.squid else []) if _is_helper(p)]
+        return mine + super().filter_pids()
+
+
+class IcapfilterHelperWarm(Icapfilter):
+    """Learned mode without REQMOD: ``icapfilter squid-helper`` answers the URL
+    decision and ``learned-clean`` (docs/squid-helper.md), ``icapfilter serve``
+    (Redis store, learned mode on) scans in RESPMOD the pages not learned yet.
+    A page learned clean makes no ICAP transaction at all."""
+
+    services = ("", "respmod")
+    direct = False  # the same `icapfilter serve` as the WARM row: its direct load says it all
+    prime_settle = 61.0  # negative_ttl=60 of squid-icapfilter-helper-learned.conf, plus 1 s
+
+    def __init__(self, workdir: Path, lists: Path, phrases: PhraseSet) -> None:
+        super().__init__(workdir, lists, phrases, redis=True, warm=True)
+        self.name = "icapfilter WARM (squid-helper + RESPMOD, Redis store, learned)"
+        self.note = (
+            "the squid-helper decides URLs and answers learned-clean (Squid external ACL cache "
+            "ttl=60 s, negative_ttl=60 s); REQMOD off; RESPMOD only for pages not learned clean"
+        )
+
+    def squid_conf(self) -> str:
+        extra = fill(
+            (PEERS / "squid-icapfilter-helper-learned.conf").read_text(),
+            HELPER=self.command,
+            CONFIG=self.workdir / "icapfilter.toml",
+            ERRORS=self.workdir / "errors",
+        )
+        text = super().squid_conf()
+        return re.sub(r"^(http_access )", lambda m: extra + m.group(1), text, count=1, flags=re.M)
+
+    def start_filter(self) -> None:
+        self.command = helper_command()
+        super().start_filter()
+        helper_errors(self.workdir)
+
+    def filter_pids(self) -> list[int]:
+        """The helper children, `icapfilter serve` and Redis: the filter's CPU."""
         mine = [p for p in (self.squid.pids() if self.squid else []) if _is_helper(p)]
         return mine + super().filter_pids()
