@@ -53,12 +53,13 @@ def failover_config(http_port: int, first: int, second: int, workdir: Path) -> s
     # 500 to every request in this test
     text = re.sub(r"^adaptation_access icapfilter_(req|resp) .*\n", "", text, flags=re.M)
     block = text.index("# --- Two filter servers")
-    head, tail = text[:block], text[block:]
+    end = text.index("\n# ---", block + 1)  # only this block's commented lines
+    head, tail, rest = text[:block], text[block:end], text[end:]
     tail = re.sub(r"^# ((icap_service|adaptation_service_set|adaptation_access) .*)$", r"\1",
                   tail, flags=re.M)
     tail = tail.replace("icap://192.0.2.2:1344/", f"icap://127.0.0.1:{second}/")
     assert "adaptation_service_set filter_req icapfilter_req icapfilter_req2" in tail
-    return head + tail
+    return head + tail + rest
 
 
 class FailoverSquid(Squid):
