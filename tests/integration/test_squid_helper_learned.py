@@ -140,3 +140,12 @@ def test_helper_stays_up(stack):
     squid, _, _ = stack
     text = (squid.workdir / "cache.log").read_text(errors="replace")
     assert "exited" not in text and "ERROR: helper" not in text, text[-2000:]
+
+
+def test_forged_learned_header_does_not_skip_the_scan(stack):
+    # without REQMOD nothing strips the header: the example's rules must not trust it
+    squid, origin, log = stack
+    url = origin.url("clean.example.test", "/bad/25000")
+    got = squid.get(url, headers={"X-Icapfilter-Learned": "clean"})
+    assert got.status == 403 and b"badword" in got.body
+    assert icap_requests(log, url) == ["RESPMOD"]
