@@ -149,3 +149,14 @@ def test_forged_learned_header_does_not_skip_the_scan(stack):
     got = squid.get(url, headers={"X-Icapfilter-Learned": "clean"})
     assert got.status == 403 and b"badword" in got.body
     assert icap_requests(log, url) == ["RESPMOD"]
+
+
+def test_post_to_a_page_learned_clean_still_goes_through_respmod(stack):
+    squid, origin, log = stack
+    url = origin.url("www.example.test", "/page/31000")
+    assert squid.get(url).status == 200
+    time.sleep(NEGATIVE_TTL + 1)
+    assert squid.get(url).status == 200
+    assert icap_requests(log, url) == ["RESPMOD"]  # learned clean: the GET skipped it
+    assert squid.get(url, method="POST").status == 200
+    assert icap_requests(log, url) == ["RESPMOD", "RESPMOD"]
