@@ -201,14 +201,14 @@ def test_an_unknown_acl_argument_is_answered_bh_naming_the_known_ones():
         assert b"learned-clean" in reply
 
 
-def learned_policy(tmp_path, cache):
+def learned_policy(tmp_path, cache, mark=False):
     policy = make_policy(tmp_path)
     (tmp_path / "bannedphraselist").write_text("<badword>\n")
     phrases, errors = load_phrase_set([tmp_path / "bannedphraselist"])
     assert not errors
     return FilterPolicy(groups=policy.groups, urls=policy.urls, phrases=phrases,
                         phrase_settings=PhrasesConfig(), phrase_tag="t",
-                        learned=cache, learned_ttl=60)
+                        learned=cache, learned_ttl=60, learned_mark=mark)
 
 
 def scan(policy, url, body):
@@ -261,3 +261,13 @@ def test_command_line_helper_warns_when_learned_clean_cannot_find_anything(tmp_p
     assert got.returncode == 0, got.stderr
     assert got.stdout == b"0 ERR\n"
     assert b"learned-clean" in got.stderr and b"[store] redis" in got.stderr
+
+
+def test_with_mark_requests_the_url_question_blocks_a_page_learned_blocked(tmp_path):
+    # as REQMOD does: no need to fetch a page known to be blocked
+    policy = learned_policy(tmp_path, MemoryLearnedCache(100), mark=True)
+    scan(policy, "http://www.example.test/bad", b"<p>a badword</p>")
+    scan(policy, "http://www.example.test/page", b"<p>fine</p>")
+    reply = answer(policy, b"1 10.0.0.1 - http://www.example.test/bad -")
+    assert reply.startswith(b'1 OK message="') and b"(learned)" in reply
+    assert answer(policy, b"2 10.0.0.1 - http://www.example.test/page -") == b"2 ERR\n"
