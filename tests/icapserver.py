@@ -3,6 +3,7 @@ and a small policy whose decisions tests can predict."""
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 
 from icapfilter.blockpage import BlockPage
 from icapfilter.icap.parse import find_head_end
@@ -282,3 +284,10 @@ def serve_process(*args: str, config: str | None = None) -> tuple[subprocess.Pop
 def stop_process(proc: subprocess.Popen) -> int:
     proc.send_signal(signal.SIGTERM)
     return proc.wait(timeout=20)
+
+
+def logged_methods(log: Path, url: str) -> list[str]:
+    """The ICAP methods of the JSON access log's records for ``url``, in order."""
+    time.sleep(0.3)  # the access log is written after the answer
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    return [r["method"] for r in lines if r["url"] == url]

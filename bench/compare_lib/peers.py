@@ -591,6 +591,11 @@ def _is_helper(pid: int) -> bool:
         return False
 
 
+def _helper_children(squid: Squid | None) -> list[int]:
+    """Squid's ``icapfilter squid-helper`` children: the filter's, not Squid's."""
+    return [p for p in (squid.pids() if squid else []) if _is_helper(p)]
+
+
 def helper_errors(workdir: Path) -> None:
     """Squid's templates plus ERR_ICAPFILTER_BLOCKED in ``workdir``/errors (the
     helper's deny_info page), and the work folder readable by Squid's user, who
@@ -656,8 +661,7 @@ class IcapfilterHelper(Icapfilter):
 
     def filter_pids(self) -> list[int]:
         """The helper children (and Redis): the filter's CPU, not Squid's."""
-        mine = [p for p in (self.squid.pids() if self.squid else []) if _is_helper(p)]
-        return mine + super().filter_pids()
+        return _helper_children(self.squid) + super().filter_pids()
 
 
 class IcapfilterHelperWarm(Icapfilter):
@@ -695,5 +699,4 @@ class IcapfilterHelperWarm(Icapfilter):
 
     def filter_pids(self) -> list[int]:
         """The helper children, `icapfilter serve` and Redis: the filter's CPU."""
-        mine = [p for p in (self.squid.pids() if self.squid else []) if _is_helper(p)]
-        return mine + super().filter_pids()
+        return _helper_children(self.squid) + super().filter_pids()

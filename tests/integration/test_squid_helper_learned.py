@@ -6,7 +6,6 @@ about again within the test's time."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.icapserver import serve_process
+from tests.icapserver import logged_methods, serve_process
 from tests.integration.test_squid_filtering import write_lists
 from tests.squidserver import (
     Squid,
@@ -89,22 +88,16 @@ format = "json"
         shutil.rmtree(root, ignore_errors=True)
 
 
-def icap_requests(log: Path, url: str) -> list[str]:
-    time.sleep(0.3)  # the access log is written after the answer
-    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    return [r["method"] for r in lines if r["url"] == url]
-
-
 def test_page_learned_clean_is_served_with_no_icap_transaction(stack):
     squid, origin, log = stack
     url = origin.url("www.example.test", "/page/30000")
     assert squid.get(url).body == page(30_000)
-    assert icap_requests(log, url) == ["RESPMOD"]  # no REQMOD: the helper decided the URL
+    assert logged_methods(log, url) == ["RESPMOD"]  # no REQMOD: the helper decided the URL
     time.sleep(NEGATIVE_TTL + 1)  # Squid's cached "not learned" expires
     for _ in range(3):
         got = squid.get(url)
         assert got.status == 200 and got.body == page(30_000)
-    assert icap_requests(log, url) == ["RESPMOD"], "RESPMOD ran again for a page learned clean"
+    assert logged_methods(log, url) == ["RESPMOD"], "RESPMOD ran again for a page learned clean"
 
 
 def test_page_with_a_banned_phrase_is_blocked_every_time(stack):
@@ -115,7 +108,7 @@ def test_page_with_a_banned_phrase_is_blocked_every_time(stack):
     again = squid.get(url)
     assert again.status == 403 and b"badword" in again.body
     # learned blocked is not learned clean: RESPMOD answers it from the cache
-    assert icap_requests(log, url) == ["RESPMOD", "RESPMOD"]
+    assert logged_methods(log, url) == ["RESPMOD", "RESPMOD"]
 
 
 def test_listed_domain_is_blocked_by_the_helper_without_icap(stack):
@@ -123,7 +116,7 @@ def test_listed_domain_is_blocked_by_the_helper_without_icap(stack):
     url = origin.url("blocked.example.test", "/page/100")
     got = squid.get(url)
     assert got.status == 403 and b"listed in adult" in got.body
-    assert icap_requests(log, url) == []
+    assert logged_methods(log, url) == []
 
 
 def test_gzip_page_is_scanned_once_then_passes_untouched(stack):
@@ -133,7 +126,7 @@ def test_gzip_page_is_scanned_once_then_passes_untouched(stack):
     assert first.status == 200
     time.sleep(NEGATIVE_TTL + 1)
     assert squid.get(url).body == first.body
-    assert icap_requests(log, url) == ["RESPMOD"]
+    assert logged_methods(log, url) == ["RESPMOD"]
 
 
 def test_helper_stays_up(stack):
@@ -148,7 +141,7 @@ def test_forged_learned_header_does_not_skip_the_scan(stack):
     url = origin.url("clean.example.test", "/bad/25000")
     got = squid.get(url, headers={"X-Icapfilter-Learned": "clean"})
     assert got.status == 403 and b"badword" in got.body
-    assert icap_requests(log, url) == ["RESPMOD"]
+    assert logged_methods(log, url) == ["RESPMOD"]
 
 
 def test_post_to_a_page_learned_clean_still_goes_through_respmod(stack):
@@ -157,6 +150,6 @@ def test_post_to_a_page_learned_clean_still_goes_through_respmod(stack):
     assert squid.get(url).status == 200
     time.sleep(NEGATIVE_TTL + 1)
     assert squid.get(url).status == 200
-    assert icap_requests(log, url) == ["RESPMOD"]  # learned clean: the GET skipped it
+    assert logged_methods(log, url) == ["RESPMOD"]  # learned clean: the GET skipped it
     assert squid.get(url, method="POST").status == 200
-    assert icap_requests(log, url) == ["RESPMOD", "RESPMOD"]
+    assert logged_methods(log, url) == ["RESPMOD", "RESPMOD"]

@@ -4,13 +4,11 @@ from REQMOD, and a client cannot forge the mark to dodge the scan."""
 
 from __future__ import annotations
 
-import json
 import signal
-import time
 
 import pytest
 
-from tests.icapserver import serve_process
+from tests.icapserver import logged_methods, serve_process
 from tests.squidserver import Squid, page, start_origin
 
 pytestmark = [pytest.mark.integration, pytest.mark.squid]
@@ -47,9 +45,7 @@ format = "json"
 
 
 def respmods(log, url: str) -> int:
-    time.sleep(0.3)  # the access log is written after the answer
-    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    return sum(1 for r in lines if r["method"] == "RESPMOD" and r["url"] == url)
+    return logged_methods(log, url).count("RESPMOD")
 
 
 def test_page_learned_clean_skips_respmod_and_arrives_intact(stack):
