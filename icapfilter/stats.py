@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import socket
+import stat
 import tempfile
 import threading
 import time
@@ -161,16 +162,71 @@ class SnapshotWriter:
         self.flush()
 
 
+class UnsafeStatsDir(Exception):
+    """A stats folder another user could write into: snapshots are not written there."""
+
+
+def private_dir(folder: Path) -> Path:
+    """``folder``, created 0700 when missing, if only we (or root) can write into it.
+
+    The default folder lives in the shared temp dir, where any local user can
+    create it first and plant symbolic links for our writes to follow.
+    """
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    st = os.lstat(folder)
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafeStatsDir(f"{folder} is a symbolic link")
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafeStatsDir(f"{folder} is not a directory")
+    if st.st_uid not in (os.geteuid(), 0):
+        raise UnsafeStatsDir(f"{folder} is owned by uid {st.st_uid}, not by this "
+                             f"user (uid {os.geteuid()})")
+    if st.st_mode & 0o022:
+        raise UnsafeStatsDir(f"{folder} is writable by group or others "
+                             f"(mode {stat.S_IMODE(st.st_mode):04o})")
+    return folder
+
+
+def _file_name(name: str) -> str:
+    return "stats-" + "".join(ch if ch.isalnum() or ch in "._" else "-" for ch in name)
+
+
 def file_sink(folder: Path) -> Callable[[str, dict[str, float]], None]:
-    folder.mkdir(parents=True, exist_ok=True)
+    """Snapshots as JSON files in ``folder`` (checked by :func:`private_dir`).
+
+    Written through a descriptor of the folder, never following a symbolic
+    link: the temporary file is created exclusively, then renamed over the
+    snapshot (a rename replaces a link, it does not write through it).
+    """
+    private_dir(folder)
 
     def write(name: str, data: dict[str, float]) -> None:
-        path = folder / f"stats-{name.replace(':', '-')}.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"time": time.time(), "data": data}))
-        tmp.replace(path)
+        base = _file_name(name)
+        tmp, final = base + ".tmp", base + ".json"
+        payload = json.dumps({"time": time.time(), "data": data}).encode()
+        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            try:  # our own leftover after a crash, or something planted: never written through
+                os.unlink(tmp, dir_fd=dfd)
+            except FileNotFoundError:
+                pass
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         0o600, dir_fd=dfd)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(payload)
+            os.replace(tmp, final, src_dir_fd=dfd, dst_dir_fd=dfd)
+        finally:
+            os.close(dfd)
 
     return write
+
+
+def _no_sink(name: str, data: dict[str, float]) -> None:
+    pass
 
 
 def redis_sink(client: Any) -> Callable[[str, dict[str, float]], None]:
@@ -192,6 +248,8 @@ def collect_files(folder: Path) -> tuple[int, dict[str, float]]:
     count = 0
     now = time.time()
     for path in sorted(folder.glob("stats-*.json")):
+        if path.is_symlink():
+            continue
         try:
             snap = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -223,8 +281,46 @@ def prometheus_text(data: dict[str, float]) -> str:
     return "\n".join(lines) + "\n"
 
 
+METRICS_TIMEOUT = 10.0  # seconds a metrics connection may stay silent
+METRICS_CONNECTIONS = 16  # metrics connections served at once; more are closed at once
+
+
+class MetricsServer(ThreadingHTTPServer):
+    """A thread per connection, but at most ``max_connections`` of them, each
+    with a socket timeout: idle or trickling clients cannot pile up threads."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, listen: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 max_connections: int = METRICS_CONNECTIONS) -> None:
+        self.address_family = socket.AF_INET6 if ":" in listen[0] else socket.AF_INET
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self.refused = 0
+        super().__init__(listen, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.refused += 1
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
 def serve_prometheus(listen: tuple[str, int],
-                     collect: Callable[[], tuple[int, dict[str, float]]]) -> ThreadingHTTPServer:
+                     collect: Callable[[], tuple[int, dict[str, float]]],
+                     timeout: float = METRICS_TIMEOUT,
+                     max_connections: int = METRICS_CONNECTIONS) -> MetricsServer:
     """A /metrics endpoint on its own port, serving the fleet-wide sums."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -235,7 +331,12 @@ def serve_prometheus(listen: tuple[str, int],
             if self.path.split("?")[0] != "/metrics":
                 self.send_error(404)
                 return
-            workers, data = collect()
+            try:
+                workers, data = collect()
+            except Exception as exc:  # noqa: BLE001 - the store being down is a 503
+                log.warning("metrics not collected: %s", exc)
+                self.send_error(503, "statistics unavailable")
+                return
             data["icapfilter_workers_reporting"] = workers
             body = prometheus_text(data).encode()
             self.send_response(200)
@@ -244,8 +345,8 @@ def serve_prometheus(listen: tuple[str, int],
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(listen, Handler)
-    server.daemon_threads = True
+    Handler.timeout = timeout
+    server = MetricsServer(listen, Handler, max_connections)
     threading.Thread(target=server.serve_forever, name="icap-metrics", daemon=True).start()
     return server
 
@@ -261,10 +362,22 @@ def _redis_client(config: Any) -> Any:
 
 
 def stats_sink(config: Any) -> Callable[[str, dict[str, float]], None]:
-    """Redis when the list store is Redis (the whole fleet), else files."""
+    """Redis when the list store is Redis (the whole fleet), else files.
+
+    A stats folder that is unsafe or cannot be created disables the file
+    snapshots (one ERROR line) rather than stopping the worker: counting is
+    not worth refusing to filter. ``serve`` refuses a configured unsafe
+    ``[stats] dir`` before it starts (commands/preflight.py).
+    """
     if config.store.redis:
         return redis_sink(_redis_client(config))
-    return file_sink(_folder(config))
+    folder = _folder(config)
+    try:
+        return file_sink(folder)
+    except (UnsafeStatsDir, OSError) as exc:
+        log.error("stats snapshots disabled: %s; set [stats] dir to a folder only this "
+                  "user can write", exc)
+        return _no_sink
 
 
 def collect(config: Any) -> tuple[int, dict[str, float]]:
