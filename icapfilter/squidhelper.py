@@ -165,30 +165,59 @@ def answer_many(policy: Policy, lines: list[bytes], concurrency: bool | None = N
     return b"".join([answer(policy, line, concurrency) for line in lines])
 
 
+MAX_LINE = 65536  # bytes; Squid's own URL limit is 8 KiB, a longer line is not Squid's
+
+
 def serve(policy: Policy, infd: int = 0, outfd: int = 1, concurrency: bool | None = None,
-          chunk: int = 65536) -> int:
+          chunk: int = 65536, max_line: int = MAX_LINE) -> int:
     """Answer lines from ``infd`` until EOF; return the number of lines answered.
 
     Reads whatever is available (never waits for more input before answering
     the complete lines it has), answers every complete line, and writes all
     their replies at once: Squid with ``concurrency`` sends lines as they come.
+    A line longer than ``max_line`` is answered ``BH`` as soon as it is that
+    long, and the rest of it, up to its newline, is discarded unread: the
+    buffer never holds more than ``max_line + chunk`` bytes.
     """
-    pending = b""
+    pending = bytearray()
+    discarding = False  # inside a line already answered as too long
     answered = 0
     while True:
         data = os.read(infd, chunk)
         if not data:
             break
         pending += data
-        if b"\n" not in data:
-            continue
-        *lines, pending = pending.split(b"\n")
-        _write_all(outfd, answer_many(policy, lines, concurrency))
-        answered += len(lines)
-    if pending.strip():
-        _write_all(outfd, answer(policy, pending, concurrency))
+        replies: list[bytes] = []
+        start = 0
+        while (end := pending.find(b"\n", start)) >= 0:
+            line = bytes(pending[start:end])
+            start = end + 1
+            if discarding:
+                discarding = False
+            elif len(line) > max_line:
+                replies.append(_too_long(line, concurrency, max_line))
+            else:
+                replies.append(answer(policy, line, concurrency))
+        del pending[:start]
+        if discarding:
+            pending.clear()
+        elif len(pending) > max_line:
+            replies.append(_too_long(bytes(pending), concurrency, max_line))
+            pending.clear()
+            discarding = True
+        if replies:
+            _write_all(outfd, b"".join(replies))
+            answered += len(replies)
+    if pending.strip() and not discarding:
+        _write_all(outfd, answer(policy, bytes(pending), concurrency))
         answered += 1
     return answered
+
+
+def _too_long(line: bytes, concurrency: bool | None, max_line: int) -> bytes:
+    channel, _ = split_channel(line[:64], concurrency)
+    log.warning("squid-helper: line longer than %d bytes: %r...", max_line, line[:100])
+    return format_error(channel, "line too long")
 
 
 def _write_all(fd: int, data: bytes) -> None:

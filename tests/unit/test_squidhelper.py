@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -271,3 +273,59 @@ def test_with_mark_requests_the_url_question_blocks_a_page_learned_blocked(tmp_p
     reply = answer(policy, b"1 10.0.0.1 - http://www.example.test/bad -")
     assert reply.startswith(b'1 OK message="') and b"(learned)" in reply
     assert answer(policy, b"2 10.0.0.1 - http://www.example.test/page -") == b"2 ERR\n"
+
+
+def _serve_bytes(policy, data: bytes, **kwargs) -> tuple[bytes, int, float]:
+    """Feed ``data`` through pipes (a writer thread) and return what serve wrote,
+    the count it returned and the seconds it took."""
+    rin, win = os.pipe()
+    rout, wout = os.pipe()
+    result: list[int] = []
+
+    def feed() -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(win, view[:65536]):]
+        os.close(win)
+
+    started = time.monotonic()
+    server = threading.Thread(target=lambda: result.append(serve(policy, rin, wout, **kwargs)))
+    writer = threading.Thread(target=feed)
+    server.start()
+    writer.start()
+    writer.join(60)
+    server.join(60)
+    elapsed = time.monotonic() - started
+    os.close(wout)
+    out = b""
+    while chunk := os.read(rout, 65536):
+        out += chunk
+    os.close(rin)
+    os.close(rout)
+    return out, result[0], elapsed
+
+
+def test_a_multi_megabyte_line_is_answered_bh_quickly_and_the_next_line_normally(tmp_path):
+    policy = make_policy(tmp_path)
+    huge = b"7 10.0.0.1 - http://blocked.example.test/?" + b"a" * (16 << 20) + b" -\n"
+    out, answered, elapsed = _serve_bytes(
+        policy, huge + b"8 10.0.0.1 - http://blocked.example.test/ -\n", chunk=4096)
+    first, second = out.split(b"\n")[:2]
+    assert first == b'7 BH message="line too long"'
+    assert second.startswith(b"8 OK ")
+    assert answered == 2
+    assert elapsed < 5
+
+
+@pytest.mark.parametrize("chunk", [7, 4096])
+def test_line_length_cap_is_exact_whatever_the_reads(tmp_path, chunk):
+    policy = make_policy(tmp_path)
+    base = b"10.0.0.1 - http://blocked.example.test/?"
+    fits = base + b"a" * (100 - len(base))
+    over = fits + b"a"
+    out, answered, _ = _serve_bytes(policy, fits + b"\n" + over + b"\n" + over + b"a\n" + fits,
+                                    chunk=chunk, max_line=100)
+    lines = out.split(b"\n")
+    assert lines[0].startswith(b"OK ") and lines[3].startswith(b"OK ")
+    assert lines[1] == lines[2] == b'BH message="line too long"'
+    assert answered == 4
