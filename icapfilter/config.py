@@ -22,6 +22,29 @@ class ConfigError(Exception):
     """A configuration file or value that cannot be used; the message says where and why."""
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://")
+# Upper bounds that keep a typo from exhausting the machine at start: threads
+# beyond these only wait for the GIL or for file descriptors.
+MAX_WORKERS = 256
+MAX_THREADS = 1024
+MAX_CONNECTIONS = 100_000
+
+
+def check_redis_url(url: str) -> None:
+    """Raise ValueError saying what is wrong with a Redis URL (never echoing
+    it: it may hold a password)."""
+    if not url.startswith(REDIS_SCHEMES):
+        scheme = url.split("://", 1)[0] + "://" if "://" in url else "no scheme"
+        raise ValueError(f"must be a {', '.join(REDIS_SCHEMES[:-1])} or {REDIS_SCHEMES[-1]} "
+                         f"URL; got {scheme[:20]!r}")
+    from redis.connection import parse_url
+
+    try:
+        parse_url(url.replace("redis+cluster://", "redis://", 1))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not a valid Redis URL: {exc}") from None
+
+
 def parse_listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
@@ -54,9 +77,9 @@ class ServerConfig:
 
     def check(self) -> None:
         parse_listen(self.listen)
-        _at_least("workers", self.workers, 1)
-        _at_least("threads", self.threads, 1)
-        _at_least("max_connections", self.max_connections, 1)
+        _between("workers", self.workers, 1, MAX_WORKERS)
+        _between("threads", self.threads, 1, MAX_THREADS)
+        _between("max_connections", self.max_connections, 1, MAX_CONNECTIONS)
         _at_least("preview", self.preview, 0)
         _at_least("hold_bytes", self.hold_bytes, 0)
         _at_least("block_end_delay_ms", self.block_end_delay_ms, 0)
@@ -78,10 +101,11 @@ class StoreConfig:
 
     def check(self) -> None:
         _one_of("on_error", self.on_error, ("block", "allow"))
-        if self.redis and not self.redis.startswith(
-                ("redis://", "rediss://", "unix://", "redis+cluster://")):
-            raise ValueError("redis must be a redis://, rediss://, unix:// or "
-                             "redis+cluster:// URL, or empty")
+        if self.redis:
+            try:
+                check_redis_url(self.redis)
+            except ValueError as exc:
+                raise ValueError(f"redis: {exc}") from None
         _at_least("decision_cache", self.decision_cache, 0)
 
 
@@ -247,6 +271,12 @@ _SECTIONS = {
 def _at_least(name: str, value: int, minimum: int) -> None:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
+def _between(name: str, value: int, minimum: int, maximum: int) -> None:
+    _at_least(name, value, minimum)
+    if value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -31,6 +31,11 @@ def test_sample_configuration_parses_and_matches_the_defaults():
     ("[[groups]]\nname = \"a\"\nclients = [\"10.0.0.300/8\"]", "neither an IP/CIDR"),
     ("[[groups]]\nname = \"a\"\n[[groups]]\nname = \"a\"", "unique"),
     ("[server\n", "f.toml"),
+    ("[server]\nthreads = 100000", "[server]: threads must be <= 1024, got 100000"),
+    ("[server]\nworkers = 100000", "workers must be <= 256"),
+    ("[server]\nmax_connections = 10000000", "max_connections must be <= 100000"),
+    ("[store]\nredis = \"foo://bar\"", "[store]: redis: must be a redis://"),
+    ("[store]\nredis = \"redis://h:port/0\"", "[store]: redis: not a valid Redis URL: Port"),
 ])
 def test_bad_values_name_file_key_and_what_is_allowed(text, needle):
     with pytest.raises(ConfigError) as info:
@@ -49,3 +54,9 @@ def test_command_line_overrides_are_validated():
 def test_groups_take_users_and_networks():
     config = parse_config('[[groups]]\nname = "kids"\nclients = ["10.0.0.0/8", "user:bob"]\n')
     assert config.groups[0].clients == ["10.0.0.0/8", "user:bob"]
+
+
+def test_a_bad_redis_url_is_reported_without_its_password():
+    with pytest.raises(ConfigError) as info:
+        parse_config('[store]\nredis = "redis://user:s3cret@h:port/0"\n', "f.toml")
+    assert "s3cret" not in str(info.value)
