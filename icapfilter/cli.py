@@ -39,10 +39,12 @@ def serve(config_path: str | None, listen: str | None, workers: int | None,
 
     overrides = {"server": {"listen": listen, "workers": workers, "threads": threads},
                  "store": {"redis": redis_url}}
+    from .commands.preflight import check_before_start
     from .commands.startup import startup_errors
 
     with startup_errors("icapfilter"):
         config = _load(config_path, overrides)
+        check_before_start(config)
         setup_logging(config)
         code = run(lambda: _load(config_path, overrides), build, make_recorder)
     sys.exit(code)
@@ -144,12 +146,24 @@ def config() -> None:
 @config.command("check")
 @click.argument("path", type=click.Path(dir_okay=False))
 def config_check(path: str) -> None:
-    """Validate a configuration file without starting (exit 0 valid, 2 invalid)."""
+    """Validate a configuration file without starting (exit 0 valid, 2 invalid).
+
+    Besides the values and the lists: the log and pid files must be writable,
+    the listen addresses this machine's, the stats folder private. Ports are
+    not tried (a running server holds them); `serve` tries them at start.
+    """
     from .app import build
+    from .commands.preflight import WARNING, problems
 
     try:
-        build(load_config(path))
+        cfg = load_config(path)
+        build(cfg)
     except (ConfigError, OSError, ValueError) as exc:
         click.echo(f"{exc}", err=True)
+        sys.exit(2)
+    found = problems(cfg)
+    for problem in found:
+        click.echo(f"{'warning: ' if problem.kind == WARNING else ''}{path}: {problem}", err=True)
+    if any(problem.kind != WARNING for problem in found):
         sys.exit(2)
     click.echo(f"{path}: OK")

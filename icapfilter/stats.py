@@ -177,6 +177,13 @@ def private_dir(folder: Path) -> Path:
         folder.mkdir(mode=0o700)
     except FileExistsError:
         pass
+    check_private_dir(folder)
+    return folder
+
+
+def check_private_dir(folder: Path) -> None:
+    """Raise :class:`UnsafeStatsDir` unless ``folder`` is a real directory that
+    only we (or root) can write into."""
     st = os.lstat(folder)
     if stat.S_ISLNK(st.st_mode):
         raise UnsafeStatsDir(f"{folder} is a symbolic link")
@@ -188,7 +195,6 @@ def private_dir(folder: Path) -> Path:
     if st.st_mode & 0o022:
         raise UnsafeStatsDir(f"{folder} is writable by group or others "
                              f"(mode {stat.S_IMODE(st.st_mode):04o})")
-    return folder
 
 
 def _file_name(name: str) -> str:
@@ -351,7 +357,7 @@ def serve_prometheus(listen: tuple[str, int],
     return server
 
 
-def _folder(config: Any) -> Path:
+def folder_of(config: Any) -> Path:
     return Path(config.stats.dir) if config.stats.dir else default_dir()
 
 
@@ -371,7 +377,7 @@ def stats_sink(config: Any) -> Callable[[str, dict[str, float]], None]:
     """
     if config.store.redis:
         return redis_sink(_redis_client(config))
-    folder = _folder(config)
+    folder = folder_of(config)
     try:
         return file_sink(folder)
     except (UnsafeStatsDir, OSError) as exc:
@@ -383,4 +389,4 @@ def stats_sink(config: Any) -> Callable[[str, dict[str, float]], None]:
 def collect(config: Any) -> tuple[int, dict[str, float]]:
     if config.store.redis:
         return collect_redis(_redis_client(config))
-    return collect_files(_folder(config))
+    return collect_files(folder_of(config))

@@ -8,7 +8,7 @@ from typing import NoReturn
 
 import click
 
-from icapfilter.commands.lists_cmd import redis_store
+from icapfilter.commands.lists_cmd import redis_store, redis_url_option
 from icapfilter.urls.check import check_url
 from icapfilter.urls.engine import UrlEngine
 from icapfilter.urls.errors import InvalidUrl, LoadError, StoreUnavailable
@@ -25,7 +25,8 @@ from icapfilter.urls.store import ListStore, MemoryStore
     multiple=True,
     help="Check against this list folder/archive/file (loaded in memory).",
 )
-@click.option("--redis", "redis_url", metavar="URL", help="Check against the shared Redis store.")
+@click.option("--redis", "redis_url", metavar="URL", help="Check against the shared Redis store.",
+              callback=redis_url_option)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="Use the configured store, lists and filter groups.")
 @click.option("--prefix", default="icapfilter:bl", show_default=True, help="Redis key prefix.")

@@ -32,6 +32,19 @@ def _tty_progress() -> Progress | None:
     return show
 
 
+def redis_url_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Check a ``--redis`` URL before anything connects: a usage error naming
+    the option, instead of redis-py's traceback."""
+    from icapfilter.config import check_redis_url
+
+    if value:
+        try:
+            check_redis_url(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return value
+
+
 def redis_store(url: str, prefix: str) -> ListStore:
     """A single Redis, or a Redis Cluster for a ``redis+cluster://`` URL."""
     if url.startswith("redis+cluster://"):
@@ -67,7 +80,7 @@ _CONFIG_HELP = "Take the store, list paths and strictness from this configuratio
 
 @lists.command("load")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
-@click.option("--redis", "redis_url", metavar="URL", help=REDIS_HELP)
+@click.option("--redis", "redis_url", metavar="URL", help=REDIS_HELP, callback=redis_url_option)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP)
 @click.option("--prefix", default="icapfilter:bl", show_default=True, help="Redis key prefix.")
 @click.option("--strict", is_flag=True, help="Refuse the whole load if any line is bad.")
@@ -123,7 +136,7 @@ def reload_cmd(ctx: click.Context, config_path: str, quiet: bool) -> None:
 
 
 @lists.command("status")
-@click.option("--redis", "redis_url", metavar="URL", help=REDIS_HELP)
+@click.option("--redis", "redis_url", metavar="URL", help=REDIS_HELP, callback=redis_url_option)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP)
 @click.option("--prefix", default="icapfilter:bl", show_default=True, help="Redis key prefix.")
 def status_cmd(redis_url: str | None, config_path: str | None, prefix: str) -> None:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+
 import pytest
 from click.testing import CliRunner
 
@@ -103,3 +109,100 @@ def test_long_running_commands_report_a_bad_configuration_in_one_line(command, t
     assert code == 2
     assert "configuration error" in out and "threds" in out
     assert "Traceback" not in out
+
+
+@pytest.mark.parametrize("command", [["lists", "load", "x"], ["lists", "status"],
+                                     ["check", "http://x.test/"]], ids=" ".join)
+@pytest.mark.parametrize("url,needle", [("foo://bar", "got 'foo://'"),
+                                        ("redis://h:port/0", "Port could not be cast")])
+def test_a_bad_redis_url_is_a_usage_error_naming_the_option(command, url, needle):
+    code, out = run(*command, "--redis", url)
+    assert code == 2
+    assert "'--redis'" in out and needle in out
+    assert "Traceback" not in out
+
+
+def _config(tmp_path, text: str) -> str:
+    """A configuration file; serve's trial bind of the default port 1344 would
+    fail while another server runs, so a free port unless the text names one."""
+    if "listen =" not in text:
+        listen = f'listen = "127.0.0.1:{free_port()}"\n'
+        text = (text.replace("[server]\n", "[server]\n" + listen) if "[server]\n" in text
+                else "[server]\n" + listen + text)
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("command", [["config", "check"], ["serve", "--config"]], ids=" ".join)
+def test_too_many_threads_is_a_configuration_error_naming_file_and_key(command, tmp_path):
+    path = _config(tmp_path, "[server]\nthreads = 100000\n")
+    code, out = run(*command, path)
+    assert code == 2
+    assert f"{path}: [server]: threads must be <= 1024, got 100000" in out
+    assert "Traceback" not in out
+
+
+@pytest.mark.parametrize("text,needle", [
+    ('[log]\nerror = "{tmp}/missing/error.log"\n', "[log] error: cannot write"),
+    ('[log]\naccess = "{tmp}"\n', "[log] access: {tmp} is a directory"),
+    ('[server]\npid_file = "{tmp}/c.toml/x.pid"\n', "[server] pid_file: cannot write"),
+    ('[stats]\nprometheus = "192.0.2.1:9100"\n', "[stats] prometheus: 192.0.2.1 is not an address"),
+    ('[server]\nlisten = "192.0.2.1:1344"\n', "[server] listen: 192.0.2.1 is not an address"),
+    ('[stats]\nprometheus = "nohost.invalid:9100"\n', "[stats] prometheus: cannot resolve"),
+])
+@pytest.mark.parametrize("command", [["config", "check"], ["serve", "--config"]], ids=" ".join)
+def test_what_the_machine_refuses_is_found_before_start(command, text, needle, tmp_path):
+    path = _config(tmp_path, text.format(tmp=tmp_path))
+    code, out = run(*command, path)
+    assert code == 2, out
+    assert needle.format(tmp=tmp_path) in out and path in out
+    assert "Traceback" not in out
+
+
+def test_config_check_does_not_try_the_port_a_running_server_holds(tmp_path):
+    with socket.socket() as running:
+        running.bind(("127.0.0.1", 0))
+        running.listen()
+        port = running.getsockname()[1]
+        path = _config(tmp_path, f'[server]\nlisten = "127.0.0.1:{port}"\n'
+                                 f'[stats]\nprometheus = "127.0.0.1:{port}"\n')
+        assert run("config", "check", path) == (0, f"{path}: OK\n")
+
+
+@pytest.mark.parametrize("key", ["server] listen", "stats] prometheus"])
+def test_serve_names_the_key_of_a_port_in_use(key, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        free = free_port()
+        listen, prometheus = (port, free) if key.startswith("server") else (free, port)
+        path = _config(tmp_path, f'[server]\nlisten = "127.0.0.1:{listen}"\n'
+                                 f'[stats]\nprometheus = "127.0.0.1:{prometheus}"\n'
+                                 f'dir = "{tmp_path / "stats"}"\n')
+        done = subprocess.run([sys.executable, "-m", "icapfilter", "serve", "--config", path],
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr == (f"icapfilter: cannot start: {path}: [{key}: cannot listen on "
+                           f"127.0.0.1:{port}: Address already in use\n")
+
+
+def test_serve_refuses_a_configured_stats_folder_others_can_write(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    code, out = run("serve", "--config", _config(tmp_path, f'[stats]\ndir = "{shared}"\n'))
+    assert code == 2 and "[stats] dir: unsafe for snapshots" in out and "writable by group" in out
+
+
+def test_config_check_warns_of_an_unsafe_default_stats_folder_but_passes(tmp_path,
+                                                                         monkeypatch):
+    if os.path.isdir("/run/icapfilter"):
+        pytest.skip("/run/icapfilter exists: the default folder is not the temp dir")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    (tmp_path / "icapfilter-stats").mkdir()
+    (tmp_path / "icapfilter-stats").chmod(0o777)
+    code, out = run("config", "check", _config(tmp_path, "[server]\n"))
+    assert code == 0
+    assert "warning:" in out and "statistics snapshots will be disabled" in out
