@@ -7,21 +7,23 @@ squidGuard and e2guardian where they agree; see docs/lists.md for examples.
 Keys carry a kind prefix so one hash space holds both kinds:
 
 * ``d:<host>``       a domain entry: matches the host and every subdomain.
-* ``u:<host><path>`` a URL entry: matches the host with ``www\\d*.``, ``web.``
-  or ``ftp.`` stripped (not other subdomains) and a path prefix that ends at a
-  segment boundary (``/ ? & =``).
+* ``u:<host><path>`` a URL entry: matches the host with ``www``, ``web`` or
+  ``ftp`` labels (with optional digits) stripped from its front (not other
+  subdomains) and a path prefix that ends at a segment boundary
+  (``/ ? & = ;``).
 
+Hosts are parsed as a browser parses them (:mod:`icapfilter.urls.hosts`).
 The only exception raised here is :class:`InvalidEntry` (a ``ValueError``).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Literal
 
 from icapfilter.urls.errors import InvalidEntry, InvalidUrl
+from icapfilter.urls.hosts import MAX_HOST_LENGTH, canonical_host, parse_ipv6
 
 DOMAIN_PREFIX = "d:"
 URL_PREFIX = "u:"
@@ -32,32 +34,38 @@ HOST_MARK_ID = 0
 
 #: Hostile URLs must not turn one decision into hundreds of lookups.
 MAX_HOST_SUFFIXES = 10
-MAX_PATH_PREFIXES = 8
+#: Enough for a query-string entry (``?option=x&view=y&id=5&Itemid=7`` alone
+#: has 8 boundaries): an entry deeper than this is only matched by URLs that
+#: have at most this many boundaries.
+MAX_PATH_PREFIXES = 32
 #: Paths are cut here before matching: list entries are never that long.
 MAX_PATH_LENGTH = 4096
-MAX_HOST_LENGTH = 253
 
 EntryKind = Literal["domain", "url", "auto"]
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
-_ASCII_HOST = re.compile(r"^[a-z0-9_\-]+(?:\.[a-z0-9_\-]+)*$")
-_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_\-]{0,61}[a-z0-9_])?$")
-_IPV4ISH = re.compile(r"^[0-9.]+$")
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
-#: Prefixes squidGuard strips from URL entries and requests.
-_URL_HOST_PREFIX = re.compile(r"^(?:www[0-9]*|web|ftp)\.(?=[^.]+\.)")
+#: Labels squidGuard strips from request hosts before URL-list lookups; here
+#: they are stripped (repeatedly) from both sides, never down to a bare TLD.
+_URL_HOST_PREFIX = re.compile(r"^(?:(?:www|web|ftp)[0-9]*\.)+(?=[^.]+\.)")
 _DOMAIN_HOST_PREFIX = re.compile(r"^www[0-9]*\.(?=[^.]+\.)")
-_DEFAULT_BOUNDARIES = frozenset("/?&=")
+_DEFAULT_BOUNDARIES = frozenset("/?&=;")
+_TRAILING_BOUNDARIES = "/?&=;"
+#: Escapes of delimiters that servers decode before routing (nginx turns
+#: ``%2F`` into ``/``, PHP splits a decoded query): compared decoded, so
+#: ``a%2Fb`` is ``a/b`` for matching, in entries and requests alike.
+_DELIMITER_ESCAPES = (("%2F", "/"), ("%3F", "?"), ("%26", "&"), ("%3D", "="), ("%3B", ";"))
 
 _UNRESERVED = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
 #: Characters kept literally in a path (RFC 3986 pchar plus ``/?``), except ``%``.
 _PATH_SAFE = _UNRESERVED | frozenset("!$&'()*+,;=:@/?")
 # A canonical domain: lowercase LDH labels of 1-63 characters, a dot between
-# them, a last label with a letter (so no IPv4), no punycode, at most 253 chars.
+# them, a last label with a letter that is not a hex number (so no IPv4), no
+# punycode, at most 253 chars.
 _PLAIN_DOMAIN = re.compile(
     r"^(?=.{1,253}$)(?!.*(?:^|\.)xn--)"
     r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
-    r"(?=[a-z0-9-]*[a-z])[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+    r"(?=[a-z0-9-]*[a-z])(?!0x[0-9a-f]*$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 )
 _PLAIN_PATH = re.compile(r"^[a-z0-9\-._~!$&'()*+,;=:@/?]*$")
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -78,14 +86,18 @@ class NormalizedUrl:
 
 
 def _split(text: str) -> tuple[str, str]:
-    """Split into (authority, path+query); tolerant of missing schemes and CONNECT targets."""
+    """Split into (authority, path+query); tolerant of missing schemes and CONNECT targets.
+
+    A backslash ends the authority as ``/`` does: browsers read
+    ``http://listed.example\\@other.example/`` as a request to ``listed.example``.
+    """
     if _CONTROL.search(text):
         raise InvalidEntry("control character or whitespace in entry")
     match = _SCHEME.match(text)
     if match:
         text = text[match.end() :]
     cut = len(text)
-    for sep in "/?#":
+    for sep in "/?#\\":
         pos = text.find(sep)
         if 0 <= pos < cut:
             cut = pos
@@ -97,7 +109,7 @@ def _split(text: str) -> tuple[str, str]:
     return authority, rest
 
 
-def _host_of(authority: str) -> tuple[str, bool]:
+def _host_of(authority: str, strict: bool = True) -> tuple[str, bool]:
     """Return (host, is_ip) with the port dropped: lists judge hosts, not ports."""
     if authority.startswith("["):
         end = authority.find("]")
@@ -106,65 +118,24 @@ def _host_of(authority: str) -> tuple[str, bool]:
         port = authority[end + 1 :]
         if port and not (port.startswith(":") and _valid_port(port[1:])):
             raise InvalidEntry("invalid port")
-        return _ipv6(authority[1:end]), True
+        return parse_ipv6(authority[1:end])
     colons = authority.count(":")
     if colons > 1:
-        return _ipv6(authority), True
+        return parse_ipv6(authority)
     if colons == 1:
         authority, port = authority.split(":")
         if not _valid_port(port):
             raise InvalidEntry("invalid port")
-    host = normalize_host(authority)
-    return host, host[0].isdigit() and _IPV4ISH.match(host) is not None
+    return canonical_host(authority, strict=strict)
 
 
 def _valid_port(port: str) -> bool:
     return port == "" or (port.isascii() and port.isdigit() and int(port) <= 65535)
 
 
-def _ipv6(text: str) -> str:
-    try:
-        return "[" + ipaddress.IPv6Address(text).compressed + "]"
-    except ValueError as exc:
-        raise InvalidEntry(f"invalid IPv6 address: {exc}") from None
-
-
 def normalize_host(host: str) -> str:
-    """Lowercase ASCII (punycode) form of a host name or an IP literal.
-
-    IDN labels are converted with the stdlib IDNA 2003 codec, which is lenient
-    about the mixed spellings found in real lists; IPv4 literals are checked
-    with ``ipaddress`` and kept as written.
-    """
-    if host.endswith("."):
-        host = host[:-1]
-    host = host.lower()
-    if not host:
-        raise InvalidEntry("empty host")
-    if host.startswith("["):
-        return _ipv6(host.strip("[]"))
-    if not _ASCII_HOST.match(host):
-        if host.isascii():
-            raise InvalidEntry(f"invalid character in host {host!r}")
-        try:
-            host = host.encode("idna").decode("ascii").lower()
-        except (UnicodeError, ValueError) as exc:
-            raise InvalidEntry(f"invalid international host name: {exc}") from None
-        if host.endswith("."):
-            host = host[:-1]
-        if not _ASCII_HOST.match(host):
-            raise InvalidEntry("invalid host name")
-    if len(host) > MAX_HOST_LENGTH:
-        raise InvalidEntry("host name longer than 253 characters")
-    if _IPV4ISH.match(host):
-        try:
-            return str(ipaddress.IPv4Address(host))
-        except ValueError as exc:
-            raise InvalidEntry(f"invalid IPv4 address: {exc}") from None
-    for label in host.split("."):
-        if not _LABEL.match(label):
-            raise InvalidEntry(f"invalid host label {label!r}")
-    return host
+    """Lowercase ASCII (punycode) form of a list entry's host name or IP literal."""
+    return canonical_host(host, strict=True)[0]
 
 
 def _percent_normalize(path: str) -> str:
@@ -193,12 +164,17 @@ def _percent_normalize(path: str) -> str:
 
 
 def _remove_dot_segments(path: str) -> str:
-    """Resolve ``.``/``..`` and collapse ``//`` so ``/a/../bad`` can't dodge ``/bad``."""
+    """Resolve ``.``/``..`` and collapse ``//`` so ``/a/../bad`` can't dodge ``/bad``.
+
+    A segment's ``;parameters`` do not hide a dot segment (``/x/..;/bad``),
+    since Java servers drop them before resolving.
+    """
     out: list[str] = []
     for seg in path.split("/"):
-        if seg in ("", "."):
+        bare = seg.split(";", 1)[0] if ";" in seg else seg
+        if bare in ("", "."):
             continue
-        if seg == "..":
+        if bare == "..":
             if out:
                 out.pop()
             continue
@@ -206,35 +182,59 @@ def _remove_dot_segments(path: str) -> str:
     return "/" + "/".join(out) if out else ""
 
 
+def _decode_delimiters(path: str) -> str:
+    for escape, char in _DELIMITER_ESCAPES:
+        if escape in path:
+            path = path.replace(escape, char)
+    return path
+
+
 def normalize_path(raw: str) -> str:
-    """Canonical path+query: '' for the root, no trailing ``/``, ``?`` or ``&``.
+    """Canonical path+query: '' for the root, starting with ``/`` otherwise,
+    no trailing ``/ ? & = ;``.
 
     Paths compare case-insensitively, as in squidGuard and e2guardian (both
-    lowercase the whole URL); percent escapes keep uppercase hex.
+    lowercase the whole URL); percent escapes keep uppercase hex, except the
+    delimiters of :data:`_DELIMITER_ESCAPES`, which are decoded (after the
+    real ``?`` split the path from the query and dot segments were resolved),
+    and ``\\`` in the path, which is ``/`` as in browsers and IIS.
     """
     if not raw:
         return ""
     raw = raw[:MAX_PATH_LENGTH]
-    if not _PLAIN_PATH.match(raw):
-        raw = _percent_normalize(raw)
     path, sep, query = raw.partition("?")
+    if not _PLAIN_PATH.match(raw):
+        if "\\" in path:
+            path = path.replace("\\", "/")
+        path = _percent_normalize(path)
+        query = _percent_normalize(query)
+        if "%2F" in path:
+            path = path.replace("%2F", "/")
     if "/." in path or "//" in path:
         path = _remove_dot_segments(path)
-    return (path + sep + query).rstrip("/?&")
+    result = path + sep + query
+    if "%" in result:
+        result = _decode_delimiters(result)
+    result = result.rstrip(_TRAILING_BOUNDARIES)
+    if result and result[0] != "/":
+        result = "/" + result
+    return result
 
 
 def parse_url(url: str) -> NormalizedUrl:
     """Normalize a request URL, a schemeless ``host/path`` or a CONNECT ``host:port``."""
     try:
         authority, rest = _split(url.strip())
-        host, is_ip = _host_of(authority)
+        host, is_ip = _host_of(authority, strict=False)
         return NormalizedUrl(host, normalize_path(rest), is_ip)
     except InvalidEntry as exc:
         raise InvalidUrl(str(exc)) from None
 
 
 def strip_url_host(host: str) -> str:
-    """The host form URL entries are stored under (squidGuard's ``www\\d*.``/``web.``/``ftp.``)."""
+    """The host form URL entries are stored and looked up under: leading
+    ``www``/``web``/``ftp`` labels (``web2.``, ``www.ftp.``) removed, as
+    squidGuard removes one from request hosts, but never down to one label."""
     return _URL_HOST_PREFIX.sub("", host, count=1)
 
 
@@ -288,7 +288,11 @@ def host_suffixes(host: str, is_ip: bool = False) -> list[str]:
 
 
 def path_prefixes(path: str) -> list[str]:
-    """Prefixes ending at ``/ ? & =`` boundaries, longest first, '' (host only) last."""
+    """Prefixes ending at ``/ ? & = ;`` boundaries, longest first, '' (host only) last.
+
+    Entries never end in a boundary, so a prefix is cut only before the first
+    of a run of boundaries (``&sport=&x`` gives ``&sport``).
+    """
     prefixes = [""]
     for i in range(1, len(path)):
         if path[i] in _DEFAULT_BOUNDARIES and path[i - 1] not in _DEFAULT_BOUNDARIES:
@@ -318,7 +322,7 @@ def host_mark_of_entry(key: str) -> str | None:
     """The mark key a URL entry key implies (None for domain keys)."""
     if not key.startswith(URL_PREFIX):
         return None
-    return HOST_MARK_PREFIX + key[len(URL_PREFIX):].split("/", 1)[0]
+    return HOST_MARK_PREFIX + key[len(URL_PREFIX):].split("/", 1)[0]  # paths start with /
 
 
 def candidates(url: str) -> list[str]:

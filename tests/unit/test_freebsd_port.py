@@ -30,6 +30,7 @@ ORIGINS = {
     "xxhash": "devel/py-xxhash",
     "pyahocorasick": "textproc/py-pyahocorasick",
     "html5lib": "www/py-html5lib",
+    "idna": "dns/py-idna",
     "click": "devel/py-click",
 }
 

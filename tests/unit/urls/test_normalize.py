@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
@@ -35,7 +37,7 @@ from icapfilter.urls.normalize import (
         ("ftp.foo.com/x", "url", "u:foo.com/x"),
         ("bar.foo.com/x", "url", "u:bar.foo.com/x"),
         ("foo.com/%7ebad", "url", "u:foo.com/~bad"),
-        ("foo.com/a%2fb", "url", "u:foo.com/a%2Fb"),
+        ("foo.com/a%2fb", "url", "u:foo.com/a/b"),
         ("foo.com/ä", "url", "u:foo.com/%C3%A4"),
         ("foo.com/a/./b/../c//d", "url", "u:foo.com/a/c/d"),
         ("foo.com/Search?Q=x&", "url", "u:foo.com/search?q=x"),
@@ -110,7 +112,8 @@ label = st.from_regex(r"\A[a-z0-9](?:[a-z0-9-]{0,10}[a-z0-9])?\Z")
 hosts = (
     st.lists(label, min_size=2, max_size=5)
     .map(".".join)
-    .filter(lambda h: not h.replace(".", "").isdigit())
+    # a host ending in a number is an IP address (or fails) in browsers
+    .filter(lambda h: not re.search(r"(?:^|\.)(?:[0-9]+|0x[0-9a-f]*)$", h))
 )
 segment = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp")),
@@ -176,7 +179,9 @@ def test_idn_unicode_equals_punycode(name: str, tld: str) -> None:
         return
     puny = entry_text(unicode_key)
     assert normalize_entry(puny, "domain") == unicode_key
-    assert f"d:{puny}" in candidates(f"http://{name.upper()}.{tld}/x") or puny.startswith("www")
+    # "ß".upper() is "SS", another name under IDNA 2008: only case-map what maps back
+    spelled = name.upper() if name.upper().lower() == name else name
+    assert f"d:{puny}" in candidates(f"http://{spelled}.{tld}/x") or puny.startswith("www")
 
 
 @given(hosts, paths)
