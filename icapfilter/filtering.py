@@ -7,7 +7,8 @@ Rules, in order, for a request:
 2. over its rate limit, the client gets a 429 block page;
 3. a URL on an exception list (or in a category the group allows) passes;
 4. a URL in a category the group blocks is blocked;
-5. when the list store cannot answer, ``[store] on_error`` decides.
+5. when the list store cannot answer, or the URL cannot be parsed (no list
+   can judge it), ``[store] on_error`` decides.
 A response is scanned only when its URL passed without an exception, its
 group scans, and its content type is a scanned text type.
 """
@@ -41,6 +42,9 @@ _SET_MARK = ((LEARNED_MARK, "clean"),)
 _DROP_MARK = (LEARNED_MARK,)
 
 log = logging.getLogger("icapfilter.policy")
+
+#: The category of a request blocked because its URL cannot be parsed.
+UNPARSEABLE = "unparseable-url"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +103,9 @@ class GroupMap:
 class _OnceLogger:
     """Logs a recurring fault once, then at most once a minute (not per request)."""
 
-    def __init__(self, interval: float = 60.0) -> None:
+    def __init__(self, interval: float = 60.0, level: int = logging.ERROR) -> None:
         self.interval = interval
+        self.level = level
         self._last = 0.0
         self._suppressed = 0
         self._lock = threading.Lock()
@@ -113,7 +118,7 @@ class _OnceLogger:
                 return
             suppressed, self._suppressed, self._last = self._suppressed, 0, now
         extra = f" ({suppressed} more since the last report)" if suppressed else ""
-        log.error("%s%s", message, extra)
+        log.log(self.level, "%s%s", message, extra)
 
 
 class PhraseScan:
@@ -199,10 +204,13 @@ class FilterPolicy:
         self.never_respmod = never_respmod
         self._store_fault = _OnceLogger()
         self.store_faults = 0
+        self._unparseable_log = _OnceLogger(level=logging.WARNING)
+        self.unparseable = 0
 
     def gauges(self) -> dict[str, float]:
         """Counters of the engines, for statistics."""
-        data = {"icapfilter_store_faults_total": float(self.store_faults)}
+        data = {"icapfilter_store_faults_total": float(self.store_faults),
+                "icapfilter_unparseable_urls_total": float(self.unparseable)}
         if self.urls is not None:
             data["icapfilter_url_cache_hits_total"] = float(self.urls.cache_hits)
             data["icapfilter_url_store_lookups_total"] = float(self.urls.store_lookups)
@@ -241,8 +249,14 @@ class FilterPolicy:
         try:
             hits = self.url_hits(url)
         except InvalidUrl as exc:
-            log.debug("unparseable URL %r: %s", url, exc)
-            return None
+            # A URL no list can judge must not pass unfiltered: anyone can
+            # craft one (1.2.3.4.5, a broken IDN), so it gets on_error.
+            self.unparseable += 1
+            self._unparseable_log(f"unparseable URL {url[:200]!r}: {exc}; "
+                                  f"applying on_error={self.on_error}")
+            if self.on_error == "allow":
+                return None
+            return Verdict.block(f"unparseable URL ({exc})", UNPARSEABLE, group=group.name)
         except StoreUnavailable as exc:
             self.store_faults += 1
             self._store_fault(f"list store unavailable, applying on_error={self.on_error}: {exc}")
