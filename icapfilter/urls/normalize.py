@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from icapfilter.urls.errors import InvalidEntry, InvalidUrl
-from icapfilter.urls.hosts import MAX_HOST_LENGTH, canonical_host, parse_ipv6
+from icapfilter.urls.hosts import canonical_host, parse_ipv6
 
 DOMAIN_PREFIX = "d:"
 URL_PREFIX = "u:"
