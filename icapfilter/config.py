@@ -62,8 +62,16 @@ class ServerConfig:
     idle_timeout: float = 60.0
     read_timeout: float = 30.0
     head_timeout: float = 10.0
+    # After message_timeout seconds a message must have arrived at min_body_rate
+    # bytes per second on average, or it is cut (408). Lenient: a parked message
+    # costs no thread, only a slot, and a slow origin behind Squid trickles too.
+    message_timeout: float = 60.0
+    min_body_rate: float = 256.0
+    send_timeout: float = 10.0
     drain_timeout: float = 10.0
     allowed_clients: list[str] = field(default_factory=list)
+    # Slots of max_connections (at most half) only allowed_clients (or loopback) may take.
+    reserved_connections: int = 20
     preview: int = 4096
     options_ttl: int = 300
     hold_bytes: int = 57344
@@ -86,7 +94,10 @@ class ServerConfig:
         if self.block_end_delay_ms > 1000:
             raise ValueError("block_end_delay_ms must be <= 1000")
         _at_least("max_head_bytes", self.max_head_bytes, 1024)
-        for name in ("idle_timeout", "read_timeout", "head_timeout", "drain_timeout"):
+        _at_least("min_body_rate", self.min_body_rate, 0)
+        _at_least("reserved_connections", self.reserved_connections, 0)
+        for name in ("idle_timeout", "read_timeout", "head_timeout", "message_timeout",
+                     "send_timeout", "drain_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0")
         for net in self.allowed_clients:

@@ -8,7 +8,10 @@ Rules kept here, each with its RFC 3507 section:
 * ``Encapsulated`` (4.4.1): ordered ``name=offset`` list, offsets counted from
   the start of the encapsulated section, increasing, exactly one body entity
   (``req-body``, ``res-body``, ``opt-body`` or ``null-body``) and it comes last.
-  Every encapsulated HTTP head must end exactly at the next offset.
+  Every encapsulated HTTP head must end exactly at the next offset, and none
+  may be longer than ``max_head_bytes`` (431, like an ICAP head that long):
+  the offsets are checked before any of those bytes are read, so a client
+  cannot make the server buffer what it announces.
 * Bodies are always chunked (4.4.1); the preview's last chunk may carry the
   ``ieof`` extension (4.5).
 
@@ -141,6 +144,10 @@ def parse_icap_head(head: bytes, limits: Limits = Limits()) -> IcapRequest:
     if encapsulated is None and method != "OPTIONS":
         raise IcapProtocolError("missing Encapsulated header")
     parts = parse_encapsulated(encapsulated, method) if encapsulated is not None else ()
+    for (name, start), (_, end) in zip(parts, parts[1:], strict=False):
+        if end - start > limits.max_head_bytes:
+            raise IcapProtocolError(f"encapsulated {name} longer than {limits.max_head_bytes} "
+                                    "bytes", 431)
     return IcapRequest(method=method, uri=uri, service=service, version=version,
                        headers=headers, encapsulated=parts)
 

@@ -1,24 +1,36 @@
 """Bounded concurrency: a fixed thread pool serving many persistent connections.
 
-An idle persistent connection costs no thread: it waits in a one-shot poller
-(:mod:`.readiness`), and only a connection with bytes to read is handed to one
-of ``threads`` workers, which serves one ICAP transaction and arms the
-connection again. Squid sends one message per connection at a time, so this
-hand-off happens on almost every transaction: it is a ``SimpleQueue`` put and
-get, and on Linux one ``epoll_ctl`` to re-arm, with no wake-up of the poller
-thread. With a ``ThreadPoolExecutor`` future, two selector (un)registrations
-and a wake-up per transaction instead, the filter spent 0.46 ms of CPU per
-fetch in the warm benchmark through Squid; with this, 0.39 ms. The number
-of open connections is capped; a connection over the cap is answered with
-ICAP 503 at once (Squid then bypasses or fails over) instead of queueing
-forever, which is how the Go original ran out of goroutines.
+No pool thread waits for a client. A connection is a suspended generator
+(:class:`IcapConnection <.handler.IcapConnection>`); a pool thread resumes it
+when the one-shot poller (:mod:`.readiness`) reports it readable, serves
+until the client's bytes run out, and parks it in the poller again: idle
+between messages, or inside a message with that message's deadline. So
+trickling bodies and slowloris heads hold connection slots, never threads.
+
+Squid sends one message per connection at a time, so this hand-off happens on
+almost every transaction: it is a ``SimpleQueue`` put and get, and on Linux
+one ``epoll_ctl`` to re-arm, with no wake-up of the poller thread. With a
+``ThreadPoolExecutor`` future, two selector (un)registrations and a wake-up
+per transaction instead, the filter spent 0.46 ms of CPU per fetch in the
+warm benchmark through Squid; with this, 0.39 ms.
+
+The poller thread also sweeps, a few times a second: idle connections past
+``idle_timeout`` are closed, and a parked message past its deadline is handed
+to a pool thread, which answers it 408 (or closes, if its answer started).
+
+Slots: the number of open connections is capped. At the cap, a new
+connection takes the slot of the connection idle the longest (Squid reopens
+an idle persistent connection at no cost); only when every slot is inside a
+message is the newcomer answered ICAP 503 and closed (Squid then bypasses or
+fails over) instead of queueing forever, which is how the Go original ran out
+of goroutines. The last ``reserve`` slots (at most half) only take trusted
+clients, so other clients holding slots cannot lock Squid out.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-import select
 import socket
 import threading
 import time
@@ -29,26 +41,19 @@ from .readiness import OneShotPoller, one_shot_poller
 
 log = logging.getLogger("icapfilter.server")
 
+SWEEP_INTERVAL = 0.25
+
 
 class Conn(Protocol):
     sock: socket.socket
+    # Set by resume: when the message in progress must have progressed;
+    # None while the connection is between messages.
+    deadline: float | None
 
-    def serve_one(self) -> bool:
-        """Serve one transaction; False when the connection must be closed."""
-
-    def has_pending(self) -> bool: ...
+    def resume(self) -> bool:
+        """Serve until the client's bytes run out; False when the connection must close."""
 
     def close(self) -> None: ...
-
-
-def _readable_soon(sock: socket.socket, timeout: float) -> bool:
-    try:
-        poller = select.poll()
-        poller.register(sock, select.POLLIN)
-        ready = poller.poll(timeout * 1000)
-    except (OSError, ValueError):
-        return False
-    return bool(ready)
 
 
 class ConnectionManager:
@@ -59,19 +64,25 @@ class ConnectionManager:
         idle_timeout: float,
         overload_reply: Callable[[], bytes],
         poller: OneShotPoller | None = None,
+        reserve: int = 0,
     ) -> None:
         self.max_connections = max_connections
+        self.reserve = min(reserve, max_connections // 2)
         self.idle_timeout = idle_timeout
         self._overload_reply = overload_reply
         self._poller = poller or one_shot_poller()
         self._queue: queue.SimpleQueue[Conn | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._open: set[Conn] = set()
-        self._idle_since: dict[Conn, float] = {}
+        # Parked between messages, by when they became idle (oldest first).
+        self._idle: dict[Conn, float] = {}
+        # Parked inside a message, with its deadline.
+        self._parked: dict[Conn, float] = {}
+        self._evicted: list[Conn] = []
         self._stopping = False
         self._busy = 0
-        self.linger = 0.002
         self.rejected = 0
+        self.evictions = 0
         self._thread = threading.Thread(target=self._loop, name="icap-selector", daemon=True)
         self._thread.start()
         self._workers = self._start_pool(threads)
@@ -98,13 +109,32 @@ class ConnectionManager:
         with self._lock:
             return len(self._open)
 
-    def add(self, conn: Conn) -> bool:
-        """Take a new connection, or answer 503 and close it when over the cap."""
+    @property
+    def parked_count(self) -> int:
+        """Connections waiting for the rest of a message."""
         with self._lock:
-            accept = not self._stopping and len(self._open) < self.max_connections
+            return len(self._parked)
+
+    def add(self, conn: Conn, trusted: bool = True) -> bool:
+        """Take a new connection: into a free slot, or the slot of the longest
+        idle connection; else answer 503 and close it."""
+        limit = self.max_connections if trusted else self.max_connections - self.reserve
+        evicted = False
+        with self._lock:
+            accept = not self._stopping
+            if accept and len(self._open) >= limit and self._idle:
+                victim = next(iter(self._idle))
+                del self._idle[victim]
+                self._open.discard(victim)
+                self._evicted.append(victim)
+                self.evictions += 1
+                evicted = True
+            accept = accept and len(self._open) < limit
             if accept:
                 self._open.add(conn)
-                self._idle_since[conn] = time.monotonic()
+                self._idle[conn] = time.monotonic()
+        if evicted:
+            self._poller.wake()  # the poller thread closes the evicted connection
         if not accept:
             self.rejected += 1
             try:
@@ -122,22 +152,25 @@ class ConnectionManager:
         return True
 
     def shutdown(self, drain_timeout: float) -> None:
-        """Stop taking work, let transactions in progress finish, close the rest."""
+        """Stop taking work, let messages in progress finish, close the rest."""
         with self._lock:
             self._stopping = True
         self._poller.wake()
         deadline = time.monotonic() + drain_timeout
         while time.monotonic() < deadline:
             with self._lock:
-                if self._busy == 0:
+                if self._busy == 0 and not self._parked:
                     break
             time.sleep(0.05)
         for _ in self._workers:
             self._queue.put(None)
         with self._lock:
-            leftovers = list(self._open)
+            leftovers = list(self._open) + self._evicted
             self._open.clear()
-            self._idle_since.clear()
+            self._idle.clear()
+            self._parked.clear()
+            self._evicted = []
+        self._poller.wake()
         for conn in leftovers:
             conn.close()
         self._thread.join(timeout=2)
@@ -146,93 +179,117 @@ class ConnectionManager:
 
     # -- internals -----------------------------------------------------------
 
-    def _give_back(self, conn: Conn) -> None:
+    def _park(self, conn: Conn) -> None:
+        """Back to the poller: idle, or inside a message until its deadline."""
+        deadline = conn.deadline
         with self._lock:
-            self._idle_since[conn] = time.monotonic()
-        try:
-            self._poller.arm(conn)
-        except (OSError, ValueError):
-            self._forget(conn)
+            if conn not in self._open:
+                return  # closed by shutdown meanwhile
+            if deadline is None:
+                if self._stopping:
+                    self._open.discard(conn)
+                    stop = True
+                else:
+                    self._idle[conn] = time.monotonic()
+                    stop = False
+            else:
+                self._parked[conn] = deadline
+                stop = False
+            if not stop:
+                try:
+                    self._poller.arm(conn)
+                    return
+                except (OSError, ValueError):
+                    self._idle.pop(conn, None)
+                    self._parked.pop(conn, None)
+        self._forget(conn)
 
     def _forget(self, conn: Conn) -> None:
         with self._lock:
             self._open.discard(conn)
-            self._idle_since.pop(conn, None)
+            self._idle.pop(conn, None)
+            self._parked.pop(conn, None)
         self._poller.remove(conn)
         conn.close()
 
     def _loop(self) -> None:
-        next_sweep = time.monotonic() + 1.0
+        next_sweep = time.monotonic() + SWEEP_INTERVAL
         while True:
-            ready = self._poller.poll(1.0)
+            ready = self._poller.poll(SWEEP_INTERVAL)
             now = time.monotonic()
+            runnable: list[Conn] = []
             with self._lock:
+                evicted, self._evicted = self._evicted, []
                 stopping = self._stopping
                 for conn in ready:
-                    self._idle_since.pop(conn, None)
-                if not stopping:
-                    self._busy += len(ready)
-            if not stopping:
-                for conn in ready:
-                    self._queue.put(conn)
-            else:
-                # No new transaction once stopping: the pool may be gone already.
+                    if conn not in self._open:
+                        continue  # evicted or closed meanwhile
+                    if conn in self._parked or not stopping:
+                        self._parked.pop(conn, None)
+                        self._idle.pop(conn, None)
+                        runnable.append(conn)
+                self._busy += len(runnable)
+                if stopping:
+                    # No new message once stopping; messages in progress finish.
+                    idle = [c for c in ready if c in self._idle] + list(self._idle)
+                    self._idle.clear()
+                    for conn in idle:
+                        self._open.discard(conn)
+                    evicted += idle
+            for conn in evicted:
+                self._poller.remove(conn)
+                conn.close()
+            for conn in runnable:
+                self._queue.put(conn)
+            if stopping:
                 with self._lock:
-                    idle = list(self._idle_since)
-                    self._idle_since.clear()
-                for conn in ready + idle:
-                    self._forget(conn)
-                with self._lock:
-                    if self._busy == 0:
+                    if self._busy == 0 and not self._parked:
                         return
-                continue
             if now >= next_sweep:
-                next_sweep = now + 1.0
-                self._sweep_idle(now)
+                next_sweep = now + SWEEP_INTERVAL
+                self._sweep(now)
 
-    def _sweep_idle(self, now: float) -> None:
+    def _sweep(self, now: float) -> None:
+        """Close connections idle too long; resume messages past their deadline
+        (the pool thread finds nothing to read and answers 408)."""
         with self._lock:
-            expired = [c for c, t in self._idle_since.items() if now - t > self.idle_timeout]
+            expired = []
+            for conn, since in self._idle.items():
+                if now - since <= self.idle_timeout:
+                    break  # oldest first: the rest are younger
+                expired.append(conn)
             for conn in expired:
-                del self._idle_since[conn]
+                del self._idle[conn]
+                self._open.discard(conn)
+            late = [conn for conn, deadline in self._parked.items() if deadline <= now]
+            for conn in late:
+                del self._parked[conn]
+                self._poller.disarm(conn)
+            self._busy += len(late)
         for conn in expired:
-            self._forget(conn)
+            self._poller.remove(conn)
+            conn.close()
+        for conn in late:
+            self._queue.put(conn)
 
     def _work(self) -> None:
         while True:
             conn = self._queue.get()
             if conn is None:
                 return
-            if self._stopping:
-                with self._lock:
-                    self._busy -= 1
-                self._forget(conn)
-                continue
             self._serve(conn)
 
     def _serve(self, conn: Conn) -> None:
         keep = False
         try:
-            keep = conn.serve_one()
-            # Pipelined bytes already buffered: serve them now, the poller
-            # would not report data that was read already.
-            # A client that sends its next message at once is served without
-            # the trip through the poller. Without this wait the direct RESPMOD
-            # benchmark lost a tenth to a third of its throughput (the poller thread
-            # waits for the GIL behind scanning threads); through Squid, which
-            # sends the next message later, the wait cost about 10 % of the
-            # filter's CPU in the warm benchmark. Squid's case gained less than
-            # a direct client lost, so the wait stays.
-            while keep and not self._stopping and (
-                    conn.has_pending() or _readable_soon(conn.sock, self.linger)):
-                keep = conn.serve_one()
+            keep = conn.resume()
         except Exception:  # a bug must cost one connection, never the worker
             log.exception("unexpected error serving a connection")
             keep = False
         finally:
             with self._lock:
                 self._busy -= 1
-        if keep and not self._stopping:
-            self._give_back(conn)
+        if keep:
+            self._park(conn)
         else:
             self._forget(conn)

@@ -16,7 +16,7 @@ import ipaddress
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 
 import pyicap
 
@@ -25,14 +25,17 @@ from ..icap import render
 from ..icap.errors import IcapProtocolError
 from ..policy import PolicyHolder
 from .connections import ConnectionManager
-from .stream import ConnectionClosed, SocketReader
+from .ratelog import SummaryLog
+from .stream import ConnectionClosed, MessageTooSlow, SocketReader, Timeouts, Wait, send_all
 from .transaction import Outcome, ProtocolSettings, Transaction, istag_for
 
 log = logging.getLogger("icapfilter.server")
 
 
 class IcapConnection(pyicap.BaseICAPRequestHandler):
-    """One persistent ICAP connection, served one transaction at a time."""
+    """One persistent ICAP connection: a generator that serves its messages one
+    after the other and yields whenever it waits for the client, so the
+    connection manager can park it without a thread (:mod:`.stream`)."""
 
     def __init__(self, sock: socket.socket, client_address: tuple, server: IcapServer) -> None:
         # Not calling StreamRequestHandler.__init__: it would run pyicap's whole
@@ -41,24 +44,40 @@ class IcapConnection(pyicap.BaseICAPRequestHandler):
         self.client_address = client_address
         self.server = server
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.reader = SocketReader(sock, server.read_timeout, server.head_timeout)
+        sock.setblocking(False)
+        self.reader = SocketReader(sock, server.timeouts)
         self.close_connection = False
+        self.deadline: Wait = None
+        self._life = self._serve_all()
 
-    # pyicap's names, kept so code written against pyicap reads naturally.
-    def handle_one_request(self) -> bool:
-        return self.serve_one()
+    def resume(self) -> bool:
+        """Serve until the client's bytes run out; False when the connection
+        must be closed, else ``deadline`` says how long it may wait (None:
+        between messages)."""
+        try:
+            self.deadline = next(self._life)
+        except StopIteration:
+            return False
+        return True
 
-    def handle(self) -> None:
-        while self.serve_one():
+    def _serve_all(self) -> Generator[Wait, None, None]:
+        while (yield from self._serve_one()):
             pass
 
-    def serve_one(self) -> bool:
+    def _send(self, data: bytes) -> None:
+        send_all(self.sock, data, self.server.timeouts.send_timeout)
+
+    def _serve_one(self) -> Generator[Wait, None, bool]:
         server = self.server
-        tx = Transaction(self.reader, self.sock.sendall, server.holder, server.blockpage,
+        tx = Transaction(self.reader, self._send, server.holder, server.blockpage,
                          server.settings)
         try:
-            keep = tx.run()
+            keep = yield from tx.run()
         except ConnectionClosed:
+            return False
+        except MessageTooSlow as exc:
+            server.slow_clients.note(self.client_address[0], str(exc))
+            self._reject(tx, exc.status, str(exc))
             return False
         except IcapProtocolError as exc:
             self._reject(tx, exc.status, str(exc))
@@ -83,17 +102,13 @@ class IcapConnection(pyicap.BaseICAPRequestHandler):
     def send_error(self, code: int, message: str | None = None) -> None:
         """pyicap's version writes a misspelled attribute; ours renders an ICAP error."""
         try:
-            self.sock.sendall(render.error_response(code, self.server.current_istag(),
-                                                    message or ""))
+            self._send(render.error_response(code, self.server.current_istag(), message or ""))
         except OSError:
             pass
 
     def send_enc_error(self, code: int, message: str | None = None, body: str = "",
                        contenttype: str = "text/html") -> None:
         self.send_error(code, message)
-
-    def has_pending(self) -> bool:
-        return self.reader.has_pending()
 
     def close(self) -> None:
         try:
@@ -123,20 +138,29 @@ class IcapServer(pyicap.ICAPServer):
         idle_timeout: float = 60.0,
         read_timeout: float = 30.0,
         head_timeout: float = 10.0,
+        message_timeout: float = 60.0,
+        min_body_rate: float = 256.0,
+        send_timeout: float = 10.0,
         reuse_port: bool = False,
         allowed_clients: tuple[str, ...] = (),
         recorder: Recorder | None = None,
         max_connections: int | None = None,
+        reserved_connections: int = 0,
     ) -> None:
         """``max_connections`` caps this process; ``settings.max_connections`` is what
-        OPTIONS advertises (the whole server, every worker process together)."""
+        OPTIONS advertises (the whole server, every worker process together).
+        ``reserved_connections`` of them only take trusted clients (those in
+        ``allowed_clients``, or loopback when it is empty)."""
         self.holder = holder
         self.blockpage = blockpage
         self.settings = settings
-        self.read_timeout = read_timeout
-        self.head_timeout = head_timeout
+        self.timeouts = Timeouts(head_timeout=head_timeout, read_timeout=read_timeout,
+                                 message_timeout=message_timeout, min_body_rate=min_body_rate,
+                                 send_timeout=send_timeout)
         self.reuse_port = reuse_port
         self._allowed = tuple(ipaddress.ip_network(net, strict=False) for net in allowed_clients)
+        self.refused = SummaryLog(log, "refused ICAP connection (not in allowed_clients)")
+        self.slow_clients = SummaryLog(log, "cut an ICAP message arriving too slowly")
         self._recorder = recorder
         self._istag = istag_for("start")
         self._istag_at = 0.0
@@ -146,6 +170,7 @@ class IcapServer(pyicap.ICAPServer):
             threads=threads,
             max_connections=max_connections or settings.max_connections,
             idle_timeout=idle_timeout,
+            reserve=reserved_connections,
             overload_reply=lambda: render.error_response(
                 503, self.current_istag(), "too many connections"),
         )
@@ -168,17 +193,30 @@ class IcapServer(pyicap.ICAPServer):
     def verify_request(self, request: socket.socket, client_address: tuple) -> bool:
         if not self._allowed:
             return True
-        try:
-            address = ipaddress.ip_address(client_address[0])
-        except ValueError:
-            return False
-        if any(address in net for net in self._allowed):
+        address = _address(client_address)
+        if address is not None and any(address in net for net in self._allowed):
             return True
-        log.warning("refused ICAP connection from %s (not in allowed_clients)", address)
+        self.refused.note(str(address or client_address[0]))
         return False
 
+    def trusted(self, client_address: tuple) -> bool:
+        """May use the reserved connection slots: in ``allowed_clients`` (then
+        every accepted client is), or loopback when that list is empty."""
+        address = _address(client_address)
+        if address is None:
+            return False
+        if self._allowed:
+            return any(address in net for net in self._allowed)
+        return address.is_loopback
+
     def process_request(self, request: socket.socket, client_address: tuple) -> None:
-        self.manager.add(IcapConnection(request, client_address, self))
+        self.manager.add(IcapConnection(request, client_address, self),
+                         trusted=self.trusted(client_address))
+
+    def service_actions(self) -> None:
+        """Called by ``serve_forever`` every poll interval: write the summaries due."""
+        self.refused.flush()
+        self.slow_clients.flush()
 
     def handle_error(self, request: object, client_address: tuple) -> None:
         log.exception("error accepting a connection from %s", client_address)
@@ -193,3 +231,15 @@ class IcapServer(pyicap.ICAPServer):
     def drain_and_close(self, drain_timeout: float) -> None:
         self.manager.shutdown(drain_timeout)
         self.server_close()
+
+
+def _address(client_address: tuple) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The peer's address; an IPv4 client of an IPv6 socket (``::ffff:a.b.c.d``)
+    as the IPv4 address, so IPv4 networks in ``allowed_clients`` match it."""
+    try:
+        address = ipaddress.ip_address(client_address[0].split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address

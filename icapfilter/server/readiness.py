@@ -32,6 +32,9 @@ class OneShotPoller(Protocol):
     def arm(self, conn: Waitable) -> None:
         """Report ``conn`` once more when readable. Any thread; OSError if it is gone."""
 
+    def disarm(self, conn: Waitable) -> None:
+        """Do not report ``conn`` until it is armed again. Only the polling thread."""
+
     def remove(self, conn: Waitable) -> None:
         """Stop watching ``conn`` (before it is closed). Any thread for a
         connection being served; only the polling thread for an armed one."""
@@ -88,6 +91,12 @@ class EpollPoller:
     def arm(self, conn: Waitable) -> None:
         self._ep.modify(conn.sock.fileno(), self._ONESHOT)
 
+    def disarm(self, conn: Waitable) -> None:
+        try:
+            self._ep.modify(conn.sock.fileno(), 0)
+        except (OSError, ValueError):
+            pass  # closed: its owner forgets it
+
     def remove(self, conn: Waitable) -> None:
         fd = conn.sock.fileno()
         if fd < 0:
@@ -138,6 +147,9 @@ class SelectorPoller:
         with self._lock:
             self._pending.append(conn)
         self._wakeup.wake()
+
+    def disarm(self, conn: Waitable) -> None:
+        self.remove(conn)
 
     def remove(self, conn: Waitable) -> None:
         with self._lock:

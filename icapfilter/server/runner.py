@@ -68,9 +68,10 @@ def make_server(built: Built, holder: PolicyHolder, *, reuse_port: bool,
     server = IcapServer(
         parse_listen(s.listen), holder, built.blockpage, protocol_settings(built.config),
         threads=s.threads, idle_timeout=s.idle_timeout, read_timeout=s.read_timeout,
-        head_timeout=s.head_timeout, reuse_port=reuse_port,
+        head_timeout=s.head_timeout, message_timeout=s.message_timeout,
+        min_body_rate=s.min_body_rate, send_timeout=s.send_timeout, reuse_port=reuse_port,
         allowed_clients=tuple(s.allowed_clients), recorder=recorder,
-        max_connections=s.max_connections,
+        max_connections=s.max_connections, reserved_connections=s.reserved_connections,
     )
     return server
 
@@ -104,6 +105,9 @@ class Worker:
         data = gauges() if gauges else {}
         data["icapfilter_open_connections"] = float(self.server.manager.open_count)
         data["icapfilter_rejected_connections_total"] = float(self.server.manager.rejected)
+        data["icapfilter_evicted_connections_total"] = float(self.server.manager.evictions)
+        data["icapfilter_refused_connections_total"] = float(self.server.refused.total)
+        data["icapfilter_slow_messages_cut_total"] = float(self.server.slow_clients.total)
         return data
 
     def _listen_for_reload(self, url: str) -> None:

@@ -5,9 +5,12 @@ and then waits for the service to start its answer (Squid bug 5352). So a
 body is held only up to ``hold_bytes`` (default 56 KiB): a page decided
 within that is answered as a whole (204, echo, or block page); past that the
 answer starts, the held chunks go out, and the rest is streamed while the scan
-continues. A page found to be blocked after its answer started is cut short
-(the body ends early, so Squid sees a truncated response) and logged as a late
-block. See docs/squid.md.
+continues. A page found to be blocked after its answer started is aborted: the
+connection closes without the last chunk, so Squid ends the client's transfer
+as incomplete, and it is logged as a late block. See docs/squid.md.
+
+Every method that reads is a generator: it yields while the client's bytes are
+not there yet (:mod:`.stream`), so a pool thread never waits for a client.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import base64
 import binascii
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -28,7 +31,9 @@ from ..icap.messages import IcapRequest
 from ..icap.parse import EndOfBody, Limits, attach_heads, heads_length, parse_icap_head
 from ..policy import Client, PolicyHolder, RequestInfo, ResponseInfo
 from ..verdict import Verdict
-from .stream import ChunkedBody, SocketReader
+from .stream import ChunkedBody, SocketReader, Wait
+
+Steps = Generator[Wait, None, bool]
 
 log = logging.getLogger("icapfilter.server")
 
@@ -44,11 +49,10 @@ class ProtocolSettings:
     options_ttl: int = 300
     preview: int = 4096
     transfer_preview: str = "*"
-    transfer_ignore: str = (
-        "jpg, jpeg, png, gif, webp, avif, ico, bmp, tif, tiff, mp4, m4v, webm, mkv, avi, mov, "
-        "mp3, m4a, ogg, oga, wav, flac, woff, woff2, ttf, otf, eot, zip, gz, tgz, bz2, xz, 7z, "
-        "rar, iso, exe, msi, dmg, deb, rpm, apk"
-    )
+    # Empty by default: Squid matches Transfer-Ignore against the URL, which the
+    # client controls (page.html?x=.png would skip RESPMOD). Images and other
+    # unscanned types are answered 204 at preview by their Content-Type.
+    transfer_ignore: str = ""
     transfer_complete: str = "html, htm, shtml, xhtml"
     hold_bytes: int = 56 * 1024
     drain_bytes: int = 4 * 1024 * 1024
@@ -137,9 +141,12 @@ class Transaction:
 
     # -- entry point -------------------------------------------------------
 
-    def run(self) -> bool:
+    def run(self) -> Steps:
+        """Read and answer one message; a generator that yields while it waits
+        for the client (see :mod:`.stream`) and returns keep-alive."""
         limits = self.settings.limits
-        head = self.reader.read_head(limits.max_head_bytes)
+        self.reader.begin_message()
+        head = yield from self.reader.read_head(limits.max_head_bytes)
         self.outcome.started = time.monotonic()
         request = parse_icap_head(head, limits)
         kind = SERVICES.get(request.service)
@@ -148,13 +155,16 @@ class Transaction:
             raise IcapProtocolError(f"no service {request.service!r}", 404)
         if request.method == "OPTIONS":
             if request.has_body:
-                self._drain(ChunkedBody(self.reader, limits), limit=None)
+                self.reader.heads_done()
+                yield from self._drain(ChunkedBody(self.reader, limits), limit=None)
             self.send(self._options(kind))
             self.outcome.status = 200
             return request.keep_alive
         if request.method != kind:
             raise IcapProtocolError(f"{request.method} not allowed for {request.service}", 405)
-        request = attach_heads(request, self.reader.read_exact(heads_length(request)), limits)
+        heads = yield from self.reader.read_exact(heads_length(request))
+        request = attach_heads(request, heads, limits)
+        self.reader.heads_done()
         policy = self.holder.current
         client = _client_of(request)
         http_req = request.http_request
@@ -166,7 +176,8 @@ class Transaction:
         )
         self.outcome.client, self.outcome.url = client, info.url
         exchange = _Exchange(self, request, info)
-        keep = exchange.reqmod(policy) if kind == "REQMOD" else exchange.respmod(policy)
+        keep = yield from (exchange.reqmod(policy) if kind == "REQMOD"
+                           else exchange.respmod(policy))
         return keep and request.keep_alive
 
     # -- pieces ------------------------------------------------------------
@@ -191,11 +202,11 @@ class Transaction:
                 headers.append(("Transfer-Complete", s.transfer_complete))
         return render.icap_response(200, headers)
 
-    def _drain(self, body: ChunkedBody, limit: int | None) -> bool:
+    def _drain(self, body: ChunkedBody, limit: int | None) -> Steps:
         """Read and drop the rest of a body; False when it was too long to wait for."""
         total = 0
         while True:
-            event = body.next()
+            event = yield from body.next()
             if isinstance(event, EndOfBody):
                 return True
             total += len(event)
@@ -217,10 +228,10 @@ class _Exchange:
 
     # -- reading -----------------------------------------------------------
 
-    def next_data(self) -> bytes | None:
+    def next_data(self) -> Generator[Wait, None, bytes | None]:
         """Next body bytes; None at the end of the preview or of the body."""
         assert self.body is not None
-        event = self.body.next()
+        event = yield from self.body.next()
         if isinstance(event, EndOfBody):
             if not self.in_preview or event.ieof:
                 self.complete = True
@@ -228,10 +239,10 @@ class _Exchange:
         self.tx.outcome.body_bytes += len(event)
         return event
 
-    def read_preview(self) -> None:
+    def read_preview(self) -> Generator[Wait, None, None]:
         """Read the rest of the preview (at most ``preview`` bytes, already sent)."""
         if self.in_preview and not self.complete and not self.preview_read:
-            while self.next_data() is not None:
+            while (yield from self.next_data()) is not None:
                 pass
             self.preview_read = True
 
@@ -241,16 +252,16 @@ class _Exchange:
             self.body = ChunkedBody(self.tx.reader, self.tx.settings.limits)
         self.in_preview = False
 
-    def finish_reading(self) -> bool:
+    def finish_reading(self) -> Steps:
         """Consume what is left so the connection can carry the next message."""
         if self.complete or self.body is None:
             return True
         if self.in_preview:
             # A final answer inside the preview ends the message (RFC 3507 4.5),
             # but the rest of the preview's chunks are still on the wire.
-            self.read_preview()
+            yield from self.read_preview()
             return True
-        ok = self.tx._drain(self.body, self.tx.settings.drain_bytes)
+        ok = yield from self.tx._drain(self.body, self.tx.settings.drain_bytes)
         self.complete = ok
         return ok
 
@@ -264,13 +275,13 @@ class _Exchange:
                 result.append(("X-Icapfilter-Category", _header_safe(verdict.category)))
         return result
 
-    def answer_204(self) -> bool:
-        ok = self.finish_reading()
+    def answer_204(self) -> Steps:
+        ok = yield from self.finish_reading()
         self.tx.send(render.icap_response(204, self.headers()))
         self.tx.outcome.status = 204
         return ok
 
-    def answer_block(self, verdict: Verdict) -> bool:
+    def answer_block(self, verdict: Verdict) -> Steps:
         page = self.tx.blockpage.render(verdict, self.info.url, self.info.client.ip,
                                         self.info.client.user)
         http_head = render.http_response_head(verdict.status, [
@@ -291,7 +302,7 @@ class _Exchange:
             self.tx.send(answer + render.chunk(page) + render.LAST_CHUNK)
         self.tx.outcome.status = 200
         self.tx.outcome.verdict = verdict
-        return self.finish_reading()
+        return (yield from self.finish_reading())
 
     def start_echo(self, held: list[bytes], request_head: bytes | None = None) -> None:
         """Start a 200 answer that carries the original message back, unchanged
@@ -309,35 +320,35 @@ class _Exchange:
         self.tx.send(head + b"".join(render.chunk(piece) for piece in held))
         self.tx.outcome.status = 200
 
-    def echo_rest(self) -> None:
+    def echo_rest(self) -> Generator[Wait, None, None]:
         """Stream the rest of the body through, then end it."""
         if self.body is None:
             return
         self.continue_after_preview()
         while not self.complete:
-            data = self.next_data()
+            data = yield from self.next_data()
             if data is not None:
                 self.tx.send(render.chunk(data))
         self.tx.send(render.LAST_CHUNK)
 
-    def allow(self, held: list[bytes]) -> bool:
+    def allow(self, held: list[bytes]) -> Steps:
         if self.in_preview or self.request.allows(204):
-            return self.answer_204()
+            return (yield from self.answer_204())
         self.start_echo(held)
-        self.echo_rest()
+        yield from self.echo_rest()
         return True
 
     # -- flows -------------------------------------------------------------
 
-    def reqmod(self, policy) -> bool:
+    def reqmod(self, policy) -> Steps:  # type: ignore[no-untyped-def]
         verdict = policy.decide_request(self.info)
         self.tx.outcome.verdict = verdict
         if verdict.blocked:
-            return self.answer_block(verdict)
+            return (yield from self.answer_block(verdict))
         head = self._adapted_request_head(verdict)
         if head is None:
-            return self.allow([])
-        return self.answer_adapted_request(head)
+            return (yield from self.allow([]))
+        return (yield from self.answer_adapted_request(head))
 
     def _adapted_request_head(self, verdict: Verdict) -> bytes | None:
         """The request head with the verdict's header changes, or None when
@@ -350,19 +361,19 @@ class _Exchange:
             return None
         return render.rewrite_http_head(http.raw, present, verdict.set_request_headers)
 
-    def answer_adapted_request(self, head: bytes) -> bool:
+    def answer_adapted_request(self, head: bytes) -> Steps:
         """A 200 with the changed request head and the body echoed (streamed)."""
         held: list[bytes] = []
         if self.in_preview:
-            while (data := self.next_data()) is not None:
+            while (data := (yield from self.next_data())) is not None:
                 held.append(data)
             self.preview_read = True
             self.continue_after_preview()
         self.start_echo(held, head)
-        self.echo_rest()
+        yield from self.echo_rest()
         return True
 
-    def respmod(self, policy) -> bool:
+    def respmod(self, policy) -> Steps:  # type: ignore[no-untyped-def]
         assert self.request.http_response is not None
         response = ResponseInfo(self.request.http_response.status,
                                 self.request.http_response.headers)
@@ -375,9 +386,9 @@ class _Exchange:
                 # than its buffer sometimes turns into HTTP 502 ERR_READ_ERROR
                 # instead of the block page (about 4 % of such pages in the test
                 # tests/integration/test_squid_early_block.py; docs/operations.md).
-                self.read_preview()
-                return self.answer_block(decision)
-            return self.allow([])
+                yield from self.read_preview()
+                return (yield from self.answer_block(decision))
+            return (yield from self.allow([]))
         scan = decision
         # With Allow: 204 the answer is a 204 or a block page, never an echo, so
         # nothing is kept (Squid offers it only for a body it has backed up,
@@ -389,7 +400,7 @@ class _Exchange:
         # Phase 1: hold the body (preview first) until the verdict is known or the
         # hold limit is reached.
         while not self.complete and not scan.certain and (held_bytes <= hold or not keep):
-            data = self.next_data()
+            data = yield from self.next_data()
             if data is None:
                 if self.complete:
                     break
@@ -403,24 +414,24 @@ class _Exchange:
             verdict = scan.finish()
             self.tx.outcome.verdict = verdict
             if verdict.blocked:
-                return self.answer_block(verdict)
+                return (yield from self.answer_block(verdict))
             if not self.complete and keep:
                 # Scanning is over (limit reached): pass the rest through untouched.
                 self.start_echo(held)
-                self.echo_rest()
+                yield from self.echo_rest()
                 return True
-            return self.allow(held)
+            return (yield from self.allow(held))
         # The answer must start now (Squid 5.7 sends no more until it does): judge
         # the page on what was read so far.
         verdict = scan.provisional()
         if verdict.blocked:
             self.tx.outcome.verdict = verdict
-            return self.answer_block(verdict)
+            return (yield from self.answer_block(verdict))
         # Phase 2: answer now and stream, still scanning.
         self.start_echo(held)
         self.continue_after_preview()
         while not self.complete:
-            data = self.next_data()
+            data = yield from self.next_data()
             if data is None:
                 continue
             if not scan.certain:
@@ -429,20 +440,24 @@ class _Exchange:
                 if verdict.blocked:
                     return self.late_block(verdict)
             self.tx.send(render.chunk(data))
-        self.tx.send(render.LAST_CHUNK)
         verdict = scan.finish()
-        self.tx.outcome.verdict = verdict
         if verdict.blocked:
-            # Too late to stop: everything has been sent. Log it as such.
-            self.tx.outcome.late = True
+            return self.late_block(verdict)
+        self.tx.send(render.LAST_CHUNK)
+        self.tx.outcome.verdict = verdict
         return True
 
     def late_block(self, verdict: Verdict) -> bool:
-        self.tx.send(render.LAST_CHUNK)
+        """A page found blocked after its answer started: end the answer as an
+        error the client can see. The last chunk is never sent and the
+        connection is closed (returns False), so Squid aborts the client's
+        transfer (no final chunk, or a body shorter than its Content-Length)
+        instead of delivering a page cut short that looks complete."""
         self.tx.outcome.verdict = verdict
         self.tx.outcome.late = True
-        log.warning("late block after streaming started: %s (%s)", self.info.url, verdict.reason)
-        return self.finish_reading()
+        log.warning("late block after streaming started, answer aborted: %s (%s)",
+                    self.info.url, verdict.reason)
+        return False
 
 
 def _header_safe(value: str) -> str:

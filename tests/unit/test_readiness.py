@@ -95,16 +95,14 @@ class EchoConn:
         self.sock = sock
         self.file = sock.makefile("rb")
         self.closed = threading.Event()
+        self.deadline = None
 
-    def serve_one(self) -> bool:
+    def resume(self) -> bool:
         line = self.file.readline()
         if not line or line == b"bye\n":
             return False
         self.sock.sendall(line)
         return True
-
-    def has_pending(self) -> bool:
-        return False  # the test sends one line and waits for its answer
 
     def close(self) -> None:
         self.file.close()

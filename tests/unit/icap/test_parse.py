@@ -232,3 +232,22 @@ def test_the_one_pass_field_parser_agrees_with_the_line_by_line_one(lines, max_f
 
     lines_form = block[:-2].split(b"\r\n")
     assert outcome(parse_field_block, block) == outcome(parse_header_fields, lines_form)
+
+
+@pytest.mark.parametrize("encapsulated", [
+    "req-hdr=0, null-body=999999999",
+    "req-hdr=0, res-hdr=100, res-body=70000",
+])
+def test_encapsulated_heads_longer_than_the_head_limit_are_431_before_reading(encapsulated):
+    head = (f"RESPMOD icap://x/respmod ICAP/1.0\r\nEncapsulated: {encapsulated}\r\n\r\n"
+            if "res" in encapsulated else
+            f"REQMOD icap://x/reqmod ICAP/1.0\r\nEncapsulated: {encapsulated}\r\n\r\n")
+    with pytest.raises(IcapProtocolError) as info:
+        parse_icap_head(head.encode(), Limits(max_head_bytes=65536))
+    assert info.value.status == 431
+
+
+def test_encapsulated_heads_up_to_the_limit_each_are_accepted():
+    head = (b"RESPMOD icap://x/respmod ICAP/1.0\r\n"
+            b"Encapsulated: req-hdr=0, res-hdr=65536, res-body=131072\r\n\r\n")
+    assert parse_icap_head(head, Limits(max_head_bytes=65536)).encapsulated[-1][1] == 131072
