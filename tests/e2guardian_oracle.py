@@ -7,8 +7,8 @@ Debian's `/usr/sbin/e2guardian` on free loopback ports with a private copy of
 plus gambling and illegal drugs) and sends it one REQMOD and one RESPMOD per
 page, as Squid would.
 
-Use `E2GuardianOracle` as a context manager, the session-scoped pytest fixture
-`e2guardian_oracle` (skips only when e2guardian is not installed), or the
+Use `E2GuardianOracle` as a context manager, `oracle_for_tests()` as the body
+of a session fixture (skips only when e2guardian is not installed), or the
 command line: `python -m tests.e2guardian_oracle PAGE [--content-type T]`.
 """
 
@@ -199,6 +199,10 @@ def build_config(root: Path, icap_port: int, proxy_port: int, *, limit: int = LI
     # e2guardian drops to its own user; it must read the copy and write the logs.
     for d in (root, *[p for p in root.rglob("*") if p.is_dir()]):
         d.chmod(0o755)
+    for parent in root.resolve().parents:
+        if not parent.stat().st_mode & 0o001:
+            raise OracleError(f"{parent} is not searchable by others, so e2guardian "
+                              f"(user {E2G_USER}) cannot read {root}: use another folder")
     if os.geteuid() == 0:
         for d in (log, root / "cache"):
             shutil.chown(d, E2G_USER, E2G_USER)
@@ -265,8 +269,14 @@ def _parse_headers(block: bytes) -> tuple[str, dict[str, str]]:
     return lines[0], headers
 
 
-def icap_exchange(port: int, message: bytes, timeout: float = IO_TIMEOUT) -> IcapAnswer:
-    """Send one ICAP request on a fresh connection and read the whole answer."""
+def icap_exchange(port: int, message: bytes, timeout: float = IO_TIMEOUT,
+                  *, read_body: bool = True) -> IcapAnswer:
+    """Send one ICAP request on a fresh connection and read the answer.
+
+    `read_body=False` stops after the encapsulated HTTP head: after a banned
+    combination block, e2guardian 5.3.5 may answer the next REQMOD with
+    `res-body=` in its Encapsulated header and then send no body at all.
+    """
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.settimeout(timeout)
         sock.sendall(message)
@@ -291,7 +301,7 @@ def icap_exchange(port: int, message: bytes, timeout: float = IO_TIMEOUT) -> Ica
             _recv_exact(sock, buf, offsets[body_key])
             http_head = bytes(buf[: offsets[body_key]])
             del buf[: offsets[body_key]]
-            if body_key != "null-body":
+            if body_key != "null-body" and read_body:
                 body = _read_chunked(sock, buf)
         return IcapAnswer(status, headers, http_head, body)
 
@@ -407,7 +417,7 @@ class E2GuardianOracle:
                f"Host: 127.0.0.1:{self.icap_port}\r\nAllow: 204\r\n"
                f"X-Client-IP: 127.0.0.1\r\n"
                f"Encapsulated: req-hdr=0, null-body={len(req)}\r\n\r\n").encode() + req
-        ans = icap_exchange(self.icap_port, msg)
+        ans = icap_exchange(self.icap_port, msg, read_body=False)
         if ans.status not in (200, 204):
             raise OracleError(f"REQMOD for {url} answered {ans.status}")
         e2g = ans.headers.get("x-icap-e2g")
@@ -468,24 +478,29 @@ def parse_block_page(body: bytes) -> OracleVerdict:
 
 # --- pytest fixture ------------------------------------------------------------------
 
-try:
+def oracle_for_tests() -> Iterator[E2GuardianOracle]:
+    """Body of a pytest fixture: one running oracle; skips only when not installed.
+
+    A test module declares its own fixture around it (the name then stays a
+    plain parameter name, with no import shadowed)::
+
+        @pytest.fixture(scope="session")
+        def e2guardian_oracle():
+            yield from oracle_for_tests()
+
+    The oracle's folder is a fresh temp folder, not pytest's tmp_path:
+    pytest's is private to root (0700) and e2guardian runs as its own user.
+    """
     import pytest
-except ImportError:  # the command line does not need pytest
-    pytest = None  # type: ignore[assignment]
 
-if pytest is not None:
-
-    @pytest.fixture(scope="session")
-    def e2guardian_oracle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2GuardianOracle]:
-        """One e2guardian for the session; skips only when it is not installed."""
-        if not installed():
-            pytest.skip(f"{E2G_BINARY} is not installed (apt-get install e2guardian)")
-        oracle = E2GuardianOracle(tmp_path_factory.mktemp("e2g-oracle"))
-        oracle.start()
-        try:
-            yield oracle
-        finally:
-            oracle.stop()
+    if not installed():
+        pytest.skip(f"{E2G_BINARY} is not installed (apt-get install e2guardian)")
+    oracle = E2GuardianOracle()
+    oracle.start()
+    try:
+        yield oracle
+    finally:
+        oracle.stop()
 
 
 # --- command line --------------------------------------------------------------------
