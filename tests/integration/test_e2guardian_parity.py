@@ -31,7 +31,15 @@ from icapfilter.commands.scan_cmd import scan_file
 from icapfilter.phrases import load_phrase_dir
 from icapfilter.phrases.model import ScanResult
 from icapfilter.phrases.phraseset import PhraseSet
-from tests.e2g_pages import DOCUMENTED, Page, Pool, generate_from_pool, page_strategy
+from tests.e2g_pages import (
+    CHARREF,
+    DOCUMENTED,
+    UTF8_FOLD,
+    Page,
+    Pool,
+    generate_from_pool,
+    page_strategy,
+)
 from tests.e2guardian_oracle import E2GuardianOracle, OracleVerdict, oracle_for_tests
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -204,12 +212,18 @@ def test_default_mode_differs_from_e2guardian_only_in_the_documented_classes(
                     + "\n" + detail(bad), pytrace=False)
 
 
+@pytest.mark.parametrize("klass,documented", [("split-charref", CHARREF),
+                                              ("charset-utf-8", UTF8_FOLD)])
 def test_documented_differences_do_occur_in_default_mode(
-        e2guardian_oracle: E2GuardianOracle, phrase_set: PhraseSet, pages: list[Page]) -> None:
-    """Character references are decoded by us: a phrase written with them blocks."""
-    charref = [p for p in pages if p.klass == "split-charref"]
-    rows = judge_all(e2guardian_oracle, phrase_set, charref, exact=False)
-    assert any(r.mismatch == "we block, e2g allows" for r in rows), table(rows, "charref")
+        e2guardian_oracle: E2GuardianOracle, phrase_set: PhraseSet, pages: list[Page],
+        klass: str, documented: str) -> None:
+    """Where e2guardian is blind we see more: phrases written with character
+    references, and non-ASCII phrases on UTF-8 pages, block with us only."""
+    chosen = [p for p in pages if p.klass == klass and documented in p.may_differ]
+    rows = judge_all(e2guardian_oracle, phrase_set, chosen, exact=False)
+    assert any(r.mismatch == "we block, e2g allows" for r in rows), table(rows, klass)
+    exact = judge_all(e2guardian_oracle, phrase_set, chosen, exact=True)
+    assert not any(r.mismatch for r in exact), table(exact, f"{klass}, exact mode")
 
 
 _hyp = settings(max_examples=HYPOTHESIS_EXAMPLES, deadline=None, derandomize=True,
