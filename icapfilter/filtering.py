@@ -29,6 +29,7 @@ from .config import GroupConfig, PhrasesConfig
 from .phrases import PhraseSet, ScanResult, is_scannable
 from .phrases.scan import BodyScan
 from .policy import Client, RequestInfo, ResponseInfo
+from .urls.check import UNPARSEABLE
 from .urls.engine import UrlEngine, UrlHit
 from .urls.errors import InvalidUrl, StoreUnavailable
 from .urls.learned import LearnedCache
@@ -42,9 +43,6 @@ _SET_MARK = ((LEARNED_MARK, "clean"),)
 _DROP_MARK = (LEARNED_MARK,)
 
 log = logging.getLogger("icapfilter.policy")
-
-#: The category of a request blocked because its URL cannot be parsed.
-UNPARSEABLE = "unparseable-url"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,23 +1,30 @@
-"""``icapfilter check URL``: what would the URL lists say about this request?"""
+"""``icapfilter check URL...``: what would the URL lists say about these requests?"""
 
 from __future__ import annotations
 
+import io
 import json
 import sys
-from typing import NoReturn
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, NoReturn
 
 import click
 
 from icapfilter.commands.lists_cmd import redis_store, redis_url_option
-from icapfilter.urls.check import check_url
+from icapfilter.urls.check import check_or_fail_closed
 from icapfilter.urls.engine import UrlEngine
-from icapfilter.urls.errors import InvalidUrl, LoadError, StoreUnavailable
+from icapfilter.urls.errors import LoadError, StoreUnavailable
 from icapfilter.urls.loader import load_lists
 from icapfilter.urls.store import ListStore, MemoryStore
 
+#: Decisions kept while checking many URLs: a day's log repeats its hosts.
+CACHE_SIZE = 50_000
+
+Judge = Callable[[str], dict[str, Any]]
+
 
 @click.command("check")
-@click.argument("url")
+@click.argument("urls", nargs=-1, required=True, metavar="URL...")
 @click.option(
     "--lists",
     "lists_path",
@@ -32,9 +39,9 @@ from icapfilter.urls.store import ListStore, MemoryStore
 @click.option("--prefix", default="icapfilter:bl", show_default=True, help="Redis key prefix.")
 @click.option("--client-ip", metavar="IP", help="Client address (for group selection).")
 @click.option("--user", metavar="NAME", help="Authenticated user (for group selection).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per URL, one a line.")
 def check(
-    url: str,
+    urls: tuple[str, ...],
     lists_path: tuple[str, ...],
     redis_url: str | None,
     config_path: str | None,
@@ -43,20 +50,60 @@ def check(
     user: str | None,
     as_json: bool,
 ) -> None:
-    """Print the verdict for URL: the list entry, category and filter group behind it.
+    """Print the verdict for each URL: the list entry, category and filter group behind it.
 
-    With --lists or --redis every list category blocks; with --config the
-    configured groups decide (--client-ip/--user pick the group).
+    A URL of - reads URLs from standard input, one a line; the lists are
+    loaded once for all of them. With --lists or --redis every list category
+    blocks; with --config the configured groups decide (--client-ip/--user
+    pick the group). A URL that cannot be parsed gets what the server gives
+    it: blocked ([store] on_error = "block", the default), reason
+    "unparseable (...)".
 
-    Exit status: 0 when a verdict was reached (allow or block), 1 when none
-    could be (bad URL, lists not loadable, store down), 2 on usage error.
+    Exit status: 0 when every URL got a verdict (allow or block), 1 when one
+    could not (lists not loadable, store down), 2 on usage error.
     """
     if sum(map(bool, (lists_path, redis_url, config_path))) != 1:
         raise click.UsageError("give exactly one of --lists PATH, --redis URL or --config FILE")
+    if urls.count("-") > 1:
+        raise click.UsageError("- (standard input) may be given once")
     if config_path:
-        result = _check_with_config(config_path, url, client_ip, user, as_json)
-        _print(result, as_json)
-        return
+        judge = _config_judge(config_path, client_ip, user, as_json)
+    else:
+        judge = _list_judge(lists_path, redis_url, prefix, as_json)
+    failed = False
+    out = _Out()
+    several = len(urls) > 1 or "-" in urls
+    for url in _expand(urls):
+        try:
+            result = judge(url)
+        except StoreUnavailable as exc:
+            failed = True
+            _print_error(out, url, str(exc), as_json)
+            continue
+        result["client_ip"], result["user"] = client_ip, user
+        _print(out, result, as_json, several)
+    if failed:
+        sys.exit(1)
+
+
+def _expand(urls: Iterable[str]) -> Iterator[str]:
+    """The URLs in order, ``-`` replaced by the non-blank lines of standard input."""
+    for url in urls:
+        if url != "-":
+            yield url
+            continue
+        stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape")
+        try:
+            for line in stdin:
+                line = line.strip()
+                if line:
+                    yield line
+        finally:
+            stdin.detach()  # closing the wrapper must not close the process's stdin
+
+
+def _list_judge(lists_path: tuple[str, ...], redis_url: str | None, prefix: str,
+                as_json: bool) -> Judge:
     store: ListStore
     if lists_path:
         store = MemoryStore()
@@ -68,16 +115,12 @@ def check(
             click.echo(str(problem), err=True)
     else:
         store = redis_store(redis_url or "", prefix)
-    try:
-        result = check_url(UrlEngine(store, cache_size=0), url, group="default")
-    except (InvalidUrl, StoreUnavailable) as exc:
-        _fail(str(exc), as_json)
-    result["client_ip"], result["user"] = client_ip, user
-    _print(result, as_json)
+    engine = UrlEngine(store, cache_size=CACHE_SIZE)
+    return lambda url: check_or_fail_closed(engine, url, group="default")
 
 
-def _check_with_config(config_path: str, url: str, client_ip: str | None, user: str | None,
-                       as_json: bool) -> dict:
+def _config_judge(config_path: str, client_ip: str | None, user: str | None,
+                  as_json: bool) -> Judge:
     from icapfilter.app import build_policy
     from icapfilter.config import ConfigError, load_config
     from icapfilter.filtering import FilterPolicy
@@ -91,26 +134,56 @@ def _check_with_config(config_path: str, url: str, client_ip: str | None, user: 
     if not isinstance(policy, FilterPolicy) or policy.urls is None:
         _fail("the configuration names no lists and no store", as_json)
     group = policy.groups.match(Client(client_ip, user))
-    try:
-        result = check_url(policy.urls, url, group=group.name,
-                           blocks=lambda hit: group.blocks(hit.category),
-                           allows=lambda hit: hit.exception or hit.category in group.allow)
-    except (InvalidUrl, StoreUnavailable) as exc:
-        _fail(str(exc), as_json)
-    result["client_ip"], result["user"] = client_ip, user
-    return result
+    engine = policy.urls
+
+    def judge(url: str) -> dict[str, Any]:
+        return check_or_fail_closed(
+            engine, url, on_error=policy.on_error, group=group.name,
+            blocks=lambda hit: group.blocks(hit.category),
+            allows=lambda hit: hit.exception or hit.category in group.allow)
+
+    return judge
 
 
-def _print(result: dict, as_json: bool) -> None:
+class _Out:
+    """Standard output without a flush per line: a day's log is checked in
+    one go. A line of standard input that is not UTF-8 comes back escaped."""
+
+    def __init__(self) -> None:
+        self._stream = sys.stdout
+
+    def __call__(self, text: str) -> None:
+        if not text.isascii():
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        self._stream.write(text + "\n")
+
+
+def _print(_echo: _Out, result: dict, as_json: bool, several: bool = False) -> None:
     if as_json:
-        click.echo(json.dumps(result, ensure_ascii=False))
+        _echo(json.dumps(result, ensure_ascii=False))
         return
-    click.echo(f"verdict:  {result['verdict']}")
-    click.echo(f"category: {result['category'] or '-'}")
-    click.echo(f"entry:    {result['entry'] or '-'}{' (exception)' if result['exception'] else ''}")
-    click.echo(f"group:    {result['group']}")
+    would = "would be blocked" if result["verdict"] == "block" else "would be allowed"
+    if several:
+        _echo(f"url:      {result['url']}")
+    _echo(f"verdict:  {result['verdict']}")
+    _echo(f"reason:   {would}: {result['reason']}")
+    _echo(f"category: {result['category'] or '-'}")
+    _echo(f"entry:    {result['entry'] or '-'}{' (exception)' if result['exception'] else ''}")
+    _echo(f"group:    {result['group']}")
     for hit in result["hits"][1:]:
-        click.echo(f"also:     {hit['category']} ({hit['entry']})")
+        _echo(f"also:     {hit['category']} ({hit['entry']})")
+    if several:
+        _echo("")
+
+
+def _print_error(_echo: _Out, url: str, message: str, as_json: bool) -> None:
+    if as_json:
+        _echo(json.dumps({"url": url, "error": message}, ensure_ascii=False))
+    _echo_err(f"error: {url}: {message}")
+
+
+def _echo_err(text: str) -> None:
+    click.echo(text.encode("utf-8", "backslashreplace").decode("utf-8"), err=True)
 
 
 def _fail(message: str, as_json: bool) -> NoReturn:

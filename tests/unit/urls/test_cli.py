@@ -72,8 +72,74 @@ def test_check_text_and_errors(root) -> None:
     result = runner.invoke(check, ["http://bad.example/", "--lists", str(root / "BL")])
     assert result.exit_code == 0 and "verdict:  block" in result.stdout
     assert runner.invoke(check, ["http://x/"]).exit_code == 2
+    assert "reason:   would be blocked: listed in porn" in result.stdout
+    assert runner.invoke(check, ["--lists", str(root / "BL")]).exit_code == 2  # no URL
     bad = runner.invoke(check, ["http://exa mple/", "--lists", str(root / "BL")])
-    assert bad.exit_code == 1 and "error:" in bad.stderr
+    assert bad.exit_code == 0, bad.output
+    assert "verdict:  block" in bad.stdout
+    assert "would be blocked: unparseable (control character or whitespace" in bad.stdout
+
+
+def test_check_several_urls_and_standard_input_one_json_object_a_line(root) -> None:
+    stdin = "http://mixed.example/bad?x\n\n  http://1.203.0.113.7/  \nhttp://good.bad.example/\n"
+    result = CliRunner().invoke(
+        check, ["http://www.bad.example/", "-", "--lists", str(root / "BL"), "--lists",
+                str(root / "dg"), "--json"], input=stdin)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(d["url"], d["verdict"], d["reason"], d["category"], d["entry"]) for d in lines] == [
+        ("http://www.bad.example/", "block", "listed in porn", "porn", "bad.example"),
+        ("http://mixed.example/bad?x", "block", "listed in porn", "porn", "mixed.example/bad"),
+        ("http://1.203.0.113.7/", "block",
+         "unparseable (invalid IPv4 address '1.203.0.113.7': more than 4 parts)",
+         "unparseable-url", None),
+        ("http://good.bad.example/", "allow", "exception list exceptionsitelist",
+         "exceptionsitelist", "good.bad.example"),
+    ]
+
+
+def test_check_text_for_several_urls_names_each(root) -> None:
+    result = CliRunner().invoke(check, ["http://bad.example/", "http://clean.example/",
+                                        "--lists", str(root / "BL")])
+    assert result.exit_code == 0
+    assert "url:      http://bad.example/\nverdict:  block\n" in result.stdout
+    assert "url:      http://clean.example/\nverdict:  allow\n" in result.stdout
+    assert "reason:   would be allowed: not listed" in result.stdout
+
+
+def test_check_standard_input_that_is_not_utf8(root) -> None:
+    result = CliRunner().invoke(check, ["-", "--lists", str(root / "BL"), "--json"],
+                                input=b"http://\xff.example/\n")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["verdict"] == "block" and data["url"] == "http://\udcff.example/"
+
+
+def test_check_reads_standard_input_once(root) -> None:
+    result = CliRunner().invoke(check, ["-", "-", "--lists", str(root / "BL")], input="")
+    assert result.exit_code == 2
+
+
+def test_check_with_config_follows_on_error(root, tmp_path) -> None:
+    conf = tmp_path / "icapfilter.conf"
+    conf.write_text(f'[lists]\npaths = ["{root / "BL"}"]\n[store]\non_error = "allow"\n'
+                    '[[groups]]\nname = "default"\nblock = ["*"]\n')
+    result = CliRunner().invoke(check, ["http://1.2.3.4.5/", "http://bad.example/",
+                                        "--config", str(conf), "--json"])
+    assert result.exit_code == 0, result.output
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert (first["verdict"], first["category"]) == ("allow", None)
+    assert first["reason"].startswith("unparseable (")
+    assert second["verdict"] == "block"
+
+
+def test_check_store_down_exits_1_but_answers_every_url(root) -> None:
+    result = CliRunner().invoke(check, ["http://a.example/", "http://b.example/", "--redis",
+                                        "redis://127.0.0.1:1/0", "--json"])
+    assert result.exit_code == 1
+    errors = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [e["url"] for e in errors] == ["http://a.example/", "http://b.example/"]
+    assert all("error" in e for e in errors)
 
 
 @pytest.mark.integration
