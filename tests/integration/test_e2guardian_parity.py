@@ -171,7 +171,8 @@ def test_generated_set_covers_every_class_the_issue_names(pages: list[Page]) -> 
                    "split-spaces", "case", "hidden-script", "hidden-style", "hidden-comment",
                    "hidden-alt", "hidden-title", "hidden-href", "hidden-data", "hidden-cdata",
                    "hidden-srcdoc", "punct", "boundary", "charset-latin-1", "charset-utf-8",
-                   "charset-cp1251", "charset-iso-8859-2", "text-plain"):
+                   "charset-cp1251", "charset-iso-8859-2", "charset-utf-8-cjk", "text-plain",
+                   "list-quirk"):
         assert needed in classes, needed
     assert any("charset=" in p.content_type for p in pages)
     assert any(b"<meta charset" in p.data for p in pages)
