@@ -28,6 +28,8 @@ REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://")
 MAX_WORKERS = 256
 MAX_THREADS = 1024
 MAX_CONNECTIONS = 100_000
+MAX_SECONDS = 86400.0  # a timeout beyond a day is a typo (and inf or nan breaks sockets)
+YEAR = 365 * 86400
 
 
 def check_redis_url(url: str) -> None:
@@ -88,18 +90,18 @@ class ServerConfig:
         _between("workers", self.workers, 1, MAX_WORKERS)
         _between("threads", self.threads, 1, MAX_THREADS)
         _between("max_connections", self.max_connections, 1, MAX_CONNECTIONS)
-        _at_least("preview", self.preview, 0)
-        _at_least("hold_bytes", self.hold_bytes, 0)
+        _between("preview", self.preview, 0, 1 << 20)
+        _between("hold_bytes", self.hold_bytes, 0, 16 << 20)
+        _between("options_ttl", self.options_ttl, 0, 86400)
         _at_least("block_end_delay_ms", self.block_end_delay_ms, 0)
         if self.block_end_delay_ms > 1000:
             raise ValueError("block_end_delay_ms must be <= 1000")
-        _at_least("max_head_bytes", self.max_head_bytes, 1024)
+        _between("max_head_bytes", self.max_head_bytes, 1024, 16 << 20)
         _at_least("min_body_rate", self.min_body_rate, 0)
         _at_least("reserved_connections", self.reserved_connections, 0)
         for name in ("idle_timeout", "read_timeout", "head_timeout", "message_timeout",
                      "send_timeout", "drain_timeout"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0")
+            _seconds(name, getattr(self, name))
         for net in self.allowed_clients:
             ipaddress.ip_network(net, strict=False)
 
@@ -146,8 +148,8 @@ class PhrasesConfig:
     def check(self) -> None:
         _one_of("filter_mode", self.filter_mode, ("smart", "raw", "both"))
         _one_of("weighted_mode", self.weighted_mode, ("singular", "normal"))
-        _at_least("max_scan_bytes", self.max_scan_bytes, 1)
-        _at_least("max_decoded_bytes", self.max_decoded_bytes, 1)
+        _between("max_scan_bytes", self.max_scan_bytes, 1, 1 << 30)
+        _between("max_decoded_bytes", self.max_decoded_bytes, 1, 1 << 30)
 
     @property
     def configured(self) -> bool:
@@ -187,7 +189,7 @@ class LearnedConfig:
     mark_requests: bool = False
 
     def check(self) -> None:
-        _at_least("ttl", self.ttl, 0)
+        _between("ttl", self.ttl, 0, YEAR)
         _at_least("max_entries", self.max_entries, 1)
 
 
@@ -199,7 +201,7 @@ class RateLimitConfig:
 
     def check(self) -> None:
         _at_least("requests", self.requests, 0)
-        _at_least("window", self.window, 1)
+        _between("window", self.window, 1, YEAR)
         _one_of("per", self.per, ("ip", "user"))
 
 
@@ -210,8 +212,7 @@ class StatsConfig:
     prometheus: str = ""
 
     def check(self) -> None:
-        if self.interval <= 0:
-            raise ValueError("interval must be > 0")
+        _seconds("interval", self.interval, minimum=0.1, maximum=3600)
         if self.prometheus:
             parse_listen(self.prometheus)
 
@@ -288,6 +289,15 @@ def _between(name: str, value: int, minimum: int, maximum: int) -> None:
     _at_least(name, value, minimum)
     if value > maximum:
         raise ValueError(f"{name} must be <= {maximum}, got {value}")
+
+
+def _seconds(name: str, value: float, minimum: float = 0.0,
+             maximum: float = MAX_SECONDS) -> None:
+    """A duration: finite, at most ``maximum``, and above 0 (or at least ``minimum``)."""
+    low_ok = value >= minimum if minimum > 0 else value > 0
+    if not (low_ok and value <= maximum):  # also false for nan
+        low = f">= {minimum:g}" if minimum > 0 else "> 0"
+        raise ValueError(f"{name} must be {low} and <= {maximum:g} seconds, got {value}")
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -36,6 +36,14 @@ def test_sample_configuration_parses_and_matches_the_defaults():
     ("[server]\nmax_connections = 10000000", "max_connections must be <= 100000"),
     ("[store]\nredis = \"foo://bar\"", "[store]: redis: must be a redis://"),
     ("[store]\nredis = \"redis://h:port/0\"", "[store]: redis: not a valid Redis URL: Port"),
+    ("[server]\nidle_timeout = inf", "idle_timeout must be > 0 and <= 86400 seconds, got inf"),
+    ("[server]\nread_timeout = nan", "read_timeout must be > 0 and <= 86400 seconds, got nan"),
+    ("[server]\nhead_timeout = 0", "head_timeout must be > 0"),
+    ("[server]\noptions_ttl = -5", "options_ttl must be >= 0"),
+    ("[server]\npreview = 1000000000", "preview must be <= 1048576"),
+    ("[stats]\ninterval = 1e-300", "[stats]: interval must be >= 0.1 and <= 3600 seconds"),
+    ("[learned]\nttl = 10000000000000000000", "[learned]: ttl must be <= 31536000"),
+    ("[phrases]\nmax_decoded_bytes = 100000000000000", "max_decoded_bytes must be <= 1073741824"),
 ])
 def test_bad_values_name_file_key_and_what_is_allowed(text, needle):
     with pytest.raises(ConfigError) as info:
