@@ -103,7 +103,10 @@ class ServerConfig:
                      "send_timeout", "drain_timeout"):
             _seconds(name, getattr(self, name))
         for net in self.allowed_clients:
-            ipaddress.ip_network(net, strict=False)
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"allowed_clients: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ def test_sample_configuration_parses_and_matches_the_defaults():
     ("[stats]\ninterval = 1e-300", "[stats]: interval must be >= 0.1 and <= 3600 seconds"),
     ("[learned]\nttl = 10000000000000000000", "[learned]: ttl must be <= 31536000"),
     ("[phrases]\nmax_decoded_bytes = 100000000000000", "max_decoded_bytes must be <= 1073741824"),
+    ("[server]\nallowed_clients = [\"foo\"]", "[server]: allowed_clients: 'foo' does not"),
 ])
 def test_bad_values_name_file_key_and_what_is_allowed(text, needle):
     with pytest.raises(ConfigError) as info:
