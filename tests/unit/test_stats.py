@@ -222,3 +222,12 @@ def test_metrics_listen_on_ipv6_loopback():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_stats_does_not_count_a_snapshot_that_is_a_link(tmp_path):
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text(json.dumps({"time": time.time(), "data": {"a": 100.0}}))
+    folder = tmp_path / "stats"
+    file_sink(folder)("host:1", {"a": 1.0})
+    (folder / "stats-planted.json").symlink_to(elsewhere)
+    assert collect_files(folder) == (1, {"a": 1.0})
