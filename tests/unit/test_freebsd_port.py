@@ -32,6 +32,8 @@ ORIGINS = {
     "html5lib": "www/py-html5lib",
     "idna": "dns/py-idna",
     "click": "devel/py-click",
+    "brotli": "archivers/py-brotli",
+    "zstandard": "archivers/py-zstandard",
 }
 
 SQUID_DIRECTIVES = ("icap_enable", "icap_service", "adaptation_access", "acl",

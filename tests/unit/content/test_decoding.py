@@ -8,19 +8,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from icapfilter.content import decoding
+from icapfilter.content import inflate as inflate_mod
 from icapfilter.content.decoding import ContentDecoder
 from icapfilter.phrases import load_phrase_set
 from tests.unit.phrases.listhelpers import write
 
 DATA = b"<p>hello compressed world</p>" * 2000
-BACKENDS = [zlib] + ([decoding.fast_zlib] if decoding.fast_zlib is not None else [])
+BACKENDS = [zlib] + ([inflate_mod.fast_zlib] if inflate_mod.fast_zlib is not None else [])
 
 
 @pytest.fixture(autouse=True, params=BACKENDS, ids=lambda m: m.__name__)
 def inflate(request, monkeypatch):
     """Every test here runs with zlib and, when installed, with ISA-L."""
-    monkeypatch.setattr(decoding, "INFLATE", request.param)
+    monkeypatch.setattr(inflate_mod, "INFLATE", request.param)
     return request.param
 
 
