@@ -26,6 +26,9 @@ from functools import lru_cache
 import xxhash
 
 from .config import GroupConfig, PhrasesConfig
+from .content.decoding import DecodeRefused
+from .content.sniff import needs_sniffing
+from .content.sniffscan import SniffingScan
 from .phrases import PhraseSet, ScanResult, is_scannable
 from .phrases.scan import BodyScan
 from .policy import Client, RequestInfo, ResponseInfo
@@ -120,23 +123,52 @@ class _OnceLogger:
 
 
 class PhraseScan:
-    """Adapts a phrase :class:`BodyScan` to the server's ResponseScan hook."""
+    """Adapts a phrase :class:`BodyScan` to the server's ResponseScan hook.
+
+    A scan that fails (an exception, or a BodyScan that stopped on one) ends
+    in a block: whatever made the scanner fail is in the response, which the
+    origin controls, so allowing it would turn any such body into a way
+    around the filter.
+    """
 
     def __init__(self, scan: BodyScan, group: Group, on_finish) -> None:  # type: ignore[no-untyped-def]
         self._scan = scan
         self._group = group
         self._on_finish = on_finish
+        self._failed: Verdict | None = None
 
     @property
     def certain(self) -> bool:
-        return self._scan.certain
+        return self._failed is not None or self._scan.certain
 
     def feed(self, data: bytes) -> None:
-        self._scan.feed(data)
+        if self._failed is not None:
+            return
+        try:
+            self._scan.feed(data)
+        except Exception as exc:  # noqa: BLE001 - a body must never crash the server
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException | str) -> Verdict:
+        if self._failed is None:
+            self._failed = scan_failed(self._group, exc)
+        return self._failed
+
+    def _judge(self, final: bool) -> Verdict:
+        if self._failed is not None:
+            return self._failed
+        try:
+            result = self._scan.finish() if final else self._scan.provisional()
+        except Exception as exc:  # noqa: BLE001
+            return self._fail(exc)
+        error = getattr(self._scan, "error", None)
+        if error:
+            return self._fail(error)
+        return verdict_of_scan(result, self._group.name)
 
     def provisional(self) -> Verdict:
-        verdict = verdict_of_scan(self._scan.provisional(), self._group.name)
-        if verdict.blocked:
+        verdict = self._judge(final=False)
+        if verdict.blocked and verdict is not self._failed:
             # The server blocks on it (a page too large to hold, blocked from its
             # first part): learned mode must remember it like a finished scan,
             # or such pages are fetched and scanned again on every request.
@@ -144,9 +176,24 @@ class PhraseScan:
         return verdict
 
     def finish(self) -> Verdict:
-        verdict = verdict_of_scan(self._scan.finish(), self._group.name)
-        self._on_finish(verdict)
+        verdict = self._judge(final=True)
+        if verdict is not self._failed:
+            self._on_finish(verdict)
         return verdict
+
+
+_scan_fault = _OnceLogger()
+
+
+def scan_failed(group: Group, exc: BaseException | str) -> Verdict:
+    """The verdict for a body that could not be scanned: always a block (see
+    PhraseScan); a refused encoding is the body's fault, anything else a bug."""
+    if isinstance(exc, DecodeRefused):
+        detail = str(exc)
+    else:
+        detail = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        _scan_fault(f"scan failed, response blocked: {detail}")
+    return Verdict.block(f"scan error: {detail}", "scan-error", group=group.name)
 
 
 def verdict_of_scan(result: ScanResult, group: str) -> Verdict:
@@ -344,7 +391,9 @@ class FilterPolicy:
         if self.phrases is None or not group.scan:
             return Verdict.allow("not scanned", group=group.name)
         settings = self.phrase_settings
-        if not is_scannable(response.content_type, settings.scan_types):
+        # without a usable Content-Type a browser sniffs the body: so do we
+        untyped = needs_sniffing(response.content_type)
+        if not untyped and not is_scannable(response.content_type, settings.scan_types):
             return Verdict.allow("content type not scanned", group=group.name)
         if response.status in (204, 304) or 100 <= response.status < 200:
             return Verdict.allow("no body", group=group.name)
@@ -352,11 +401,10 @@ class FilterPolicy:
         learned = self._learned(group, generation, request.url)
         if learned is not None:
             return learned
-        scan = self.phrases.new_scan(
-            limit=group.limit, weighted_mode=settings.weighted_mode,
-            filter_mode=settings.filter_mode, content_type=response.content_type,
-            content_encoding=response.content_encoding,
-            max_scan_bytes=settings.max_scan_bytes, max_decoded_bytes=settings.max_decoded_bytes)
+        try:
+            scan = self._new_scan(group, response, untyped)
+        except Exception as exc:  # noqa: BLE001 - e.g. an encoding chain refused
+            return scan_failed(group, exc)
 
         def remember(verdict: Verdict) -> None:
             if self.learned is None or self.learned_ttl <= 0:
@@ -368,6 +416,24 @@ class FilterPolicy:
                 pass
 
         return PhraseScan(scan, group, remember)
+
+    def _new_scan(self, group: Group, response: ResponseInfo, untyped: bool):  # type: ignore[no-untyped-def]
+        settings = self.phrase_settings
+        assert self.phrases is not None
+        phrases = self.phrases
+
+        def new_scan(content_type: str | None) -> BodyScan:
+            return phrases.new_scan(
+                limit=group.limit, weighted_mode=settings.weighted_mode,
+                filter_mode=settings.filter_mode, content_type=content_type,
+                content_encoding=response.content_encoding,
+                max_scan_bytes=settings.max_scan_bytes,
+                max_decoded_bytes=settings.max_decoded_bytes)
+
+        if untyped:
+            return SniffingScan(new_scan, response.content_encoding,
+                                lambda mime: is_scannable(mime, settings.scan_types))
+        return new_scan(response.content_type)
 
 
 def _extension(url: str) -> str:
