@@ -140,8 +140,9 @@ class PhrasesConfig:
     banned: list[str] = field(default_factory=list)
     weighted: list[str] = field(default_factory=list)
     exception: list[str] = field(default_factory=list)
-    filter_mode: str = "smart"
+    filter_mode: str = "both"
     weighted_mode: str = "singular"
+    e2guardian_exact: bool = False
     max_scan_bytes: int = 2 * 1024 * 1024
     max_decoded_bytes: int = 8 * 1024 * 1024
     scan_types: list[str] = field(default_factory=lambda: [

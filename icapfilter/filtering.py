@@ -428,7 +428,8 @@ class FilterPolicy:
                 filter_mode=settings.filter_mode, content_type=content_type,
                 content_encoding=response.content_encoding,
                 max_scan_bytes=settings.max_scan_bytes,
-                max_decoded_bytes=settings.max_decoded_bytes)
+                max_decoded_bytes=settings.max_decoded_bytes,
+                e2guardian_exact=settings.e2guardian_exact)
 
         if untyped:
             return SniffingScan(new_scan, response.content_encoding,

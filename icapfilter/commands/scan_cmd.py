@@ -27,12 +27,18 @@ def scan_file(
     *,
     limit: int = 50,
     weighted_mode: str = "singular",
-    filter_mode: str = "smart",
+    filter_mode: str = "both",
     content_type: str | None = "text/html",
     max_scan_bytes: int = 2 * 1024 * 1024,
     max_decoded_bytes: int = 10 * 1024 * 1024,
+    e2guardian_exact: bool = False,
 ) -> ScanResult:
-    """Scan a saved page; gzip is recognised by its magic bytes, not a header."""
+    """Scan a saved page; gzip is recognised by its magic bytes, not a header.
+
+    `e2guardian_exact` gives e2guardian 5.3.5's verdict and naughtiness
+    exactly; the default adds the decoded view (character references, Unicode
+    case folding of UTF-8 pages), which can only block more.
+    """
     encoding = "gzip" if data.startswith(_GZIP_MAGIC) else None
     return scan_bytes(
         phrase_set,
@@ -44,6 +50,7 @@ def scan_file(
         content_encoding=encoding,
         max_scan_bytes=max_scan_bytes,
         max_decoded_bytes=max_decoded_bytes,
+        e2guardian_exact=e2guardian_exact,
     )
 
 
@@ -86,7 +93,10 @@ def format_result(result: ScanResult, limit: int) -> str:
 @click.option("--weighted-mode", type=click.Choice(["singular", "normal"]), default=None,
               help="[default: singular]")
 @click.option("--filter-mode", type=click.Choice(["smart", "raw", "both"]), default=None,
-              help="[default: smart]")
+              help="e2guardian's phrasefiltermode 1, 0 or 2 [default: both]")
+@click.option("--e2guardian-exact", "e2guardian_exact", is_flag=True, default=None,
+              help="e2guardian 5.3.5's verdicts exactly: no decoded view of character "
+                   "references and UTF-8 case.")
 @click.option("--content-type", default="text/html", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--show-list-errors", is_flag=True, help="Print list warnings/errors to stderr.")
@@ -101,6 +111,7 @@ def scan(
     content_type: str,
     as_json: bool,
     show_list_errors: bool,
+    e2guardian_exact: bool | None,
 ) -> None:
     """Scan a saved page (HTML, gzip allowed; '-' for stdin) with the phrase lists."""
     try:
@@ -111,8 +122,10 @@ def scan(
     except OSError as exc:
         raise click.UsageError(f"cannot read {file}: {exc.strerror or exc}") from exc
     if config_path:
-        phrase_set, errors, limit, weighted_mode, filter_mode = _configured(
+        phrase_set, errors, limit, weighted_mode, filter_mode, configured_exact = _configured(
             config_path, group, limit, weighted_mode, filter_mode)
+        if e2guardian_exact is None:
+            e2guardian_exact = configured_exact
     else:
         if group is not None:
             raise click.UsageError("--group needs --config")
@@ -123,7 +136,7 @@ def scan(
             raise click.UsageError(f"no phrase lists found in {list_dir}")
     limit = 50 if limit is None else limit
     weighted_mode = weighted_mode or "singular"
-    filter_mode = filter_mode or "smart"
+    filter_mode = filter_mode or "both"
     if show_list_errors:
         for err in errors:
             click.echo(str(err), err=True)
@@ -134,10 +147,12 @@ def scan(
         weighted_mode=weighted_mode,
         filter_mode=filter_mode,
         content_type=content_type,
+        e2guardian_exact=bool(e2guardian_exact),
     )
     if as_json:
         obj = result.to_dict()
         obj["limit"] = limit
+        obj["e2guardian_exact"] = bool(e2guardian_exact)
         obj["list_errors"] = sum(1 for e in errors if e.level == "error")
         obj["list_warnings"] = sum(1 for e in errors if e.level == "warning")
         click.echo(json.dumps(obj, ensure_ascii=False))
@@ -164,4 +179,4 @@ def _configured(config_path: str, group: str | None, limit: int | None,
     chosen = groups[group] if group else groups.get("default", config.groups[0])
     return (phrase_set, [], chosen.naughtiness_limit if limit is None else limit,
             weighted_mode or config.phrases.weighted_mode,
-            filter_mode or config.phrases.filter_mode)
+            filter_mode or config.phrases.filter_mode, config.phrases.e2guardian_exact)

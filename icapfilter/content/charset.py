@@ -78,6 +78,24 @@ def prescan_meta(data: bytes) -> str | None:
     return python_codec(enc.name) if enc is not None else None
 
 
+def page_charset(head: bytes, content_type: str | None, *, html: bool) -> tuple[str, str]:
+    """(Python codec, where it came from) for a body starting with `head`.
+
+    Order: BOM, Content-Type `charset`, for HTML the `<meta>` prescan of the
+    first PRESCAN_BYTES, else UTF-8 ("default").
+    """
+    bom = sniff_bom(head)
+    if bom is not None:
+        return bom[0], "bom"
+    declared = python_codec(charset_from_content_type(content_type))
+    if declared is not None:
+        return declared, "header"
+    meta = prescan_meta(head) if html else None
+    if meta is not None:
+        return meta, "meta"
+    return "utf-8", "default"
+
+
 class BodyTextDecoder:
     """Incremental bytes-to-str for one body.
 

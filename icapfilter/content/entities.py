@@ -16,6 +16,21 @@ from html import unescape
 # html.unescape's own pattern, with the reference as the one group
 _CHARREF = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
 _MAX_CACHED = 4096
+# html.unescape looks at most 32 name characters after '&'
+_ENTITY_STOP = re.compile(r"[\t\n\f <&;]")
+_ENTITY_CARRY = 34
+
+
+def split_reference_tail(text: str) -> int:
+    """Index where an unfinished character reference at the end starts.
+
+    A streaming caller keeps `text[index:]` for the next chunk, so a
+    reference cut by a chunk boundary is resolved whole.
+    """
+    k = text.rfind("&", max(0, len(text) - _ENTITY_CARRY))
+    if k == -1 or _ENTITY_STOP.search(text, k + 1):
+        return len(text)
+    return k
 
 
 class References(dict):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 
 from .entities import References
+from .entities import split_reference_tail as _split_entity_tail
 
 _DATA, _RAW, _RCDATA, _COMMENT, _BOGUS, _PLAINTEXT = range(6)
 
@@ -60,9 +61,6 @@ _SPECIAL = re.compile(
     r"<(?:[!?]|/(?![A-Za-z])|(?i:script|style|title|textarea|plaintext)(?=[\t\n\f\r />]))"
 )
 _COMMENT_END = re.compile(r"--!?>")
-# html.unescape looks at most 32 name characters after '&'
-_ENTITY_STOP = re.compile(r"[\t\n\f <&;]")
-_ENTITY_CARRY = 34
 _MAX_TAG_CARRY = 256 * 1024
 
 
@@ -71,14 +69,6 @@ def _end_tag_re(name: str) -> re.Pattern[str]:
 
 
 _END_TAG = {n: _end_tag_re(n) for n in RAW_TEXT_ELEMENTS | RCDATA_ELEMENTS}
-
-
-def _split_entity_tail(text: str) -> int:
-    """Index where an unfinished character reference at the end starts."""
-    k = text.rfind("&", max(0, len(text) - _ENTITY_CARRY))
-    if k == -1 or _ENTITY_STOP.search(text, k + 1):
-        return len(text)
-    return k
 
 
 def _lane(buf: str, pos: int, final: bool, careful: bool) -> tuple[str | None, int, bool]:

@@ -4,10 +4,10 @@ e2guardian compares bytes, so its stock lists come in whatever encoding the
 target pages used: most are ASCII or UTF-8, some Latin-1, the Russian ones
 windows-1251 (the file under `russian-koi8-r/` is byte-identical to the
 windows-1251 one) and the Japanese ones mix UTF-8, EUC-JP and Shift_JIS
-sections in one file. We match decoded text, so each line has to become the
-right Unicode: UTF-8 when the line is valid UTF-8, else the charset that the
-file's path, a charset-name comment (`#Shift_JIS`) or the content points at,
-else Latin-1.
+sections in one file. Matching uses the bytes as they are; the charset is
+only needed to show an entry to a person: UTF-8 when the line is valid UTF-8,
+else the charset that the file's path, a charset-name comment (`#Shift_JIS`)
+or the content points at, else Latin-1.
 """
 
 from __future__ import annotations
@@ -71,13 +71,18 @@ def decode_list_lines(data: bytes, path: str) -> list[str]:
     """Split a list file into decoded lines (line endings removed)."""
     if data.startswith(codecs.BOM_UTF8):
         data = data[3:]
+    return [raw.decode(cs, "replace").rstrip("\r") for raw, cs in list_line_charsets(data, path)]
+
+
+def list_line_charsets(data: bytes, path: str) -> list[tuple[bytes, str]]:
+    """Each line's bytes (split at `\\n`, nothing else removed) and its charset."""
     raw_lines = data.split(b"\n")
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
         pass
     else:
-        return [ln.decode("utf-8").rstrip("\r") for ln in raw_lines]
+        return [(ln, "utf-8") for ln in raw_lines]
 
     candidates: tuple[str, ...] = ()
     for pattern, charsets in _PATH_HINTS:
@@ -97,25 +102,33 @@ def decode_list_lines(data: bytes, path: str) -> list[str]:
             file_choice = max(scores, key=lambda cs: scores[cs])
 
     section: str | None = None
-    lines: list[str] = []
+    lines: list[tuple[bytes, str]] = []
     for raw in raw_lines:
         m = _SECTION.match(raw)
         if m:
             section = _SECTION_CHARSETS.get(m.group(1).decode("ascii").lower(), section)
-        text = _try(raw, "utf-8")
-        if text is None and section is not None:
-            text = _try(raw, section)
-        if text is None and file_choice is not None:
-            text = _try(raw, file_choice)
-        if text is None and candidates:
-            decoded = [(cs, t) for cs in candidates if (t := _try(raw, cs)) is not None]
-            if decoded:
-                text = max(decoded, key=lambda d: _plausibility(d[1], d[0]))[1]
-        if text is None:
-            text = raw.decode("latin-1")
-        lines.append(text.rstrip("\r"))
+        lines.append((raw, _line_charset(raw, section, file_choice, candidates)))
     return lines
+
+
+def _line_charset(
+    raw: bytes, section: str | None, file_choice: str | None, candidates: tuple[str, ...]
+) -> str:
+    if _try(raw, "utf-8") is not None:
+        return "utf-8"
+    for cs in (section, file_choice):
+        if cs is not None and _try(raw, cs) is not None:
+            return cs
+    decoded = [(cs, t) for cs in candidates if (t := _try(raw, cs)) is not None]
+    if decoded:
+        return max(decoded, key=lambda d: _plausibility(d[1], d[0]))[0]
+    return "latin-1"
 
 
 def read_list_lines(path: Path) -> list[str]:
     return decode_list_lines(read_list_file(path), str(path))
+
+
+def read_list_bytes(path: Path) -> list[tuple[bytes, str]]:
+    """Lines of a list file as e2guardian reads them, each with a display charset."""
+    return list_line_charsets(read_list_file(path), str(path))

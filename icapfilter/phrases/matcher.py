@@ -1,8 +1,9 @@
 """The multi-pattern matcher behind phrase scanning, and its state across chunks.
 
-e2guardian counts every occurrence of every phrase, overlapping ones
-included, so both engines here report exactly that: the index of each
-pattern once per place it ends in the text.
+e2guardian compares bytes and counts every occurrence of every phrase,
+overlapping ones included, so both engines here take bytes patterns and bytes
+text and report exactly that: the index of each pattern once per place it
+ends in the text.
 
 - pyahocorasick (a dependency, always there) walks a trie whose children are
   searched one by one and, at every character, follows the fail links looking
@@ -14,7 +15,7 @@ pattern once per place it ends in the text.
 
 Neither keeps its state between calls here (ahocorasick-rs cannot, and
 pyahocorasick's way of doing it is unsafe, see PyAhoCorasickMatcher), so each stream
-keeps the last `longest pattern - 1` characters and scans them again with the
+keeps the last `longest pattern - 1` bytes and scans them again with the
 next chunk, counting only the matches that end in the new text.
 
 "auto" takes ahocorasick-rs when it is installed and can build the DFA, and
@@ -23,9 +24,7 @@ pyahocorasick otherwise; both give the same counts (tests/unit/phrases/test_matc
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
-from functools import partial
 from operator import itemgetter
 from typing import Protocol
 
@@ -37,7 +36,9 @@ _first = itemgetter(0)
 
 
 class MatchStream(Protocol):
-    def feed(self, text: str) -> Iterable[int]:
+    tail: bytes
+
+    def feed(self, text: bytes) -> Iterable[int]:
         """Pattern indexes of the matches that end in `text` (a continuation)."""
         ...
 
@@ -49,42 +50,48 @@ class Matcher(Protocol):
 
 
 class _TailStream:
-    """Carries the last `keep` characters of each chunk into the next one."""
+    """Carries the last `keep` bytes of each chunk into the next one."""
 
     __slots__ = ("_scan", "_keep", "_tail")
 
-    def __init__(self, scan: Callable[[str, int], Iterable[int]], keep: int) -> None:
+    def __init__(self, scan: Callable[[bytes, int], Iterable[int]], keep: int) -> None:
         self._scan = scan  # (haystack, cut) -> indexes of matches ending past `cut`
         self._keep = keep
-        self._tail = ""
+        self._tail = b""
 
-    def feed(self, text: str) -> Iterable[int]:
+    @property
+    def tail(self) -> bytes:
+        return self._tail
+
+    def feed(self, text: bytes) -> Iterable[int]:
+        if not text:
+            return ()
         tail = self._tail
         haystack = tail + text if tail else text
         keep = self._keep
-        self._tail = haystack[-keep:] if keep else ""
+        self._tail = haystack[-keep:] if keep else b""
         # matches ending within the tail were counted with the last chunk
         return self._scan(haystack, len(tail))
 
 
 class PyAhoCorasickMatcher:
-    # A fresh iterator per chunk: AutomatonSearchIter.set() would carry the
-    # automaton's state over without rescanning a tail, but it corrupts the
-    # heap when one chunk holds a character above U+FFFF and another does not
-    # (pyahocorasick 2.3.1, upstream issue #221), and pages mix emoji and
-    # plain text all the time.
+    # pyahocorasick is built for str keys here, so bytes travel as Latin-1
+    # text: one character per byte, positions unchanged. A fresh iterator per
+    # chunk: AutomatonSearchIter.set() would carry the automaton's state over
+    # without rescanning a tail, but it corrupts the heap in some cases
+    # (pyahocorasick 2.3.1, upstream issue #221).
     engine = "pyahocorasick"
 
-    def __init__(self, patterns: Sequence[str]) -> None:
+    def __init__(self, patterns: Sequence[bytes]) -> None:
         automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
-        for i, text in enumerate(patterns):
-            automaton.add_word(text, i)
+        for i, key in enumerate(patterns):
+            automaton.add_word(key.decode("latin-1"), i)
         automaton.make_automaton()
         self._iter = automaton.iter
         self._keep = max(map(len, patterns), default=1) - 1
 
-    def _scan(self, haystack: str, cut: int) -> Iterable[int]:
-        found = self._iter(haystack)  # (index of the last character, value)
+    def _scan(self, haystack: bytes, cut: int) -> Iterable[int]:
+        found = self._iter(haystack.decode("latin-1"))  # (index of the last byte, value)
         if not cut:
             return map(_value, found)
         return [value for end, value in found if end >= cut]
@@ -93,32 +100,24 @@ class PyAhoCorasickMatcher:
         return _TailStream(self._scan, self._keep)
 
 
-# ahocorasick-rs takes UTF-8; a lone surrogate (only from a decoder's error
-# handler) becomes U+FFFD, one character for one, so positions hold
-_surrogates_to_fffd = partial(re.compile("[\ud800-\udfff]").sub, "\ufffd")
-
-
 class RsMatcher:
     engine = "ahocorasick-rs"
 
-    def __init__(self, patterns: Sequence[str]) -> None:
+    def __init__(self, patterns: Sequence[bytes]) -> None:
         import ahocorasick_rs as rs  # optional: ImportError means "not installed"
 
         patterns = list(patterns)
         try:
-            ac = rs.AhoCorasick(
+            ac = rs.BytesAhoCorasick(
                 patterns, matchkind=rs.MatchKind.Standard, implementation=rs.Implementation.DFA
             )
         except ValueError:  # a DFA too large for its limits: the NFA is still faster
-            ac = rs.AhoCorasick(patterns, matchkind=rs.MatchKind.Standard)
+            ac = rs.BytesAhoCorasick(patterns, matchkind=rs.MatchKind.Standard)
         self._find = ac.find_matches_as_indexes
         self._keep = max(map(len, patterns), default=1) - 1
 
-    def _scan(self, haystack: str, cut: int) -> Iterable[int]:
-        try:
-            found = self._find(haystack, overlapping=True)  # (index, start, end)
-        except UnicodeEncodeError:
-            found = self._find(_surrogates_to_fffd(haystack), overlapping=True)
+    def _scan(self, haystack: bytes, cut: int) -> Iterable[int]:
+        found = self._find(haystack, overlapping=True)  # (index, start, end)
         if not cut:
             return map(_first, found)
         return [m[0] for m in found if m[2] > cut]
@@ -127,8 +126,8 @@ class RsMatcher:
         return _TailStream(self._scan, self._keep)
 
 
-def build_matcher(patterns: Sequence[str], engine: str = "auto") -> Matcher:
-    """The matcher for `patterns` (non-empty, distinct) with the chosen engine."""
+def build_matcher(patterns: Sequence[bytes], engine: str = "auto") -> Matcher:
+    """The matcher for `patterns` (non-empty, distinct bytes) with the chosen engine."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}")
     if engine == "pyahocorasick":

@@ -45,24 +45,30 @@ class Weight:
 
 @dataclass(frozen=True, slots=True)
 class Phrase:
-    """One single phrase after cleanup (the text the automaton looks for)."""
+    """One single phrase: `key` is what e2guardian compares with the page."""
 
-    text: str
+    text: str  # `key` decoded for people
     kind: ListKind
     weight: Weight
     category: str | None
     source: str  # "file:line", so an admin can find the entry that matched
+    key: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
 class Combination:
-    """Phrases that must all occur on the page; scored as one entry."""
+    """Phrases that must all occur on the page; scored as one entry.
 
-    parts: tuple[str, ...]
+    No parts at all (a line of empty parts) matches every page, as in
+    e2guardian.
+    """
+
+    parts: tuple[str, ...]  # `keys` decoded for people
     kind: ListKind
     weight: Weight
     category: str | None
     source: str
+    keys: tuple[bytes, ...] = ()
 
     @property
     def text(self) -> str:

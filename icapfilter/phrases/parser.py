@@ -1,16 +1,30 @@
-"""e2guardian / DansGuardian phrase-list syntax.
+"""e2guardian / DansGuardian phrase-list syntax, read as e2guardian 5.3.5 reads it.
 
-Lines starting with `<` are entries; `.Include<path>` pulls in another file
-(case-insensitive, relative to the including file, `__LISTDIR__` expanded);
-`#listcategory: "Name"` names the category of the entries below it and of the
-files it includes (an included file's own category does not leak back); other
-lines are comments. An entry is one or more `<phrase>` parts (several parts
-form a combination, all of which must occur) optionally followed by a
-`<weight>` or `<N%>` part; anything after the last `>` is ignored.
+`ListContainer::readPhraseList` works on bytes: each line (split at `\\n`, cut
+at a NUL) is trimmed of space, tab, CR and LF and ASCII-lowercased (not under
+`#noconvert`); a line starting with `<` is an entry, `.Include<path>` pulls in
+another file, `#listcategory: "Name"` names the category of the entries below
+it (and of included files; a category set inside an include does not leak
+back); every other line is ignored.
 
-Stock lists contain lines e2guardian itself misreads (`<a> <40>`,
-`<a><b><70>`, `<text<50>`); we read them as evidently intended and report a
-warning, so the admin knows the two filters differ on that line.
+An entry is read with plain substring searches, not a grammar:
+
+- weight: the number between the first `><` and the next `%>` (a percentage
+  of the group's limit), else between that `><` and the next `>`; C `atoi`, so
+  `<a><b><70>` has weight 0. A weight of 0 means "no weight": banned, or
+  exception in the exception list. A percentage is resolved with limit 0 in
+  the exception list, so it is always an exception entry there.
+- combination: when the text after the first `>,` is longer than 2 bytes;
+  then each part is what lies between a `<` and the next `>`, the next part
+  starting after the next `>,`. Otherwise the one phrase is what lies between
+  the first `<` and the first `>` after it.
+- a part longer than 127 bytes is cut to 127; an empty one is dropped (a
+  combination simply loses it).
+
+So `< nakna brdar > <40>` is the banned phrase ` nakna brdar `,
+`<dojrzałe kobiety><porno><70>` the banned phrase `dojrzałe kobiety`, and
+`<incest rape<50>` the banned phrase `incest rape<50`, which can never match.
+Each such line gets a warning naming what e2guardian reads.
 """
 
 from __future__ import annotations
@@ -20,76 +34,132 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .listfile import read_list_lines
+from .listfile import read_list_bytes
 from .model import LoadError, Weight
-from .normalize import clean_phrase
 
-_WEIGHT = re.compile(r"\s*([+-]?\d+)\s*(%?)\s*")
-_PART = re.compile(r"<([^<>]*)(>?)")
-_SEPARATORS = " \t,"
 _MAX_INCLUDE_DEPTH = 32
+#: `ListContainer::readPhraseListHelper2`: longer phrases are truncated.
+MAX_PHRASE_BYTES = 127
+_TRIM = b" \t\r\n"
+_ATOI = re.compile(rb"[ \t\n\v\f\r]*([+-]?[0-9]+)")
+_LOWER = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
+_NUMBER = re.compile(rb"\s*[+-]?[0-9]+\s*%?\s*")
+_WEIGHT_START = re.compile(rb"<\s*[+-]?[0-9]")
 
 
 @dataclass(frozen=True, slots=True)
 class RawEntry:
-    """One parsed entry before duplicate resolution."""
+    """One entry as e2guardian stores it, before duplicate resolution."""
 
-    parts: tuple[str, ...]
+    parts: tuple[bytes, ...]  # the bytes matched against the page
+    combination: bool
     weight: Weight | None  # None: banned, or exception in an exception list
     category: str | None
-    source: str
+    source: str  # "file:line"
+    display: tuple[str, ...]  # the parts decoded for people
 
 
-def parse_entry(line: str) -> tuple[tuple[str, ...], Weight | None, list[str], str | None]:
-    """Parse a stripped line starting with `<`.
+@dataclass(frozen=True, slots=True)
+class ParsedLine:
+    parts: tuple[bytes, ...]
+    combination: bool
+    weight: Weight | None
+    warnings: tuple[str, ...]
 
-    Returns (cleaned parts, weight, warnings, error); on error the other
-    values are meaningless.
-    """
+
+def c_atoi(text: bytes) -> int:
+    """C `atoi` on 64-bit glibc: leading digits, clamped, then cut to an int."""
+    m = _ATOI.match(text)
+    if m is None:
+        return 0
+    value = max(-(2**63), min(2**63 - 1, int(m.group(1))))
+    value &= 0xFFFFFFFF
+    return value - 2**32 if value >= 2**31 else value
+
+
+def _after(s: bytes, sep: bytes) -> bytes:
+    i = s.find(sep)
+    return b"" if i < 0 else s[i + len(sep) :]
+
+
+def _before(s: bytes, sep: bytes) -> bytes:
+    i = s.find(sep)
+    return b"" if i < 0 else s[:i]
+
+
+def _show(b: bytes) -> str:
+    return b.decode("utf-8", "replace")
+
+
+def parse_entry(line: bytes, *, exception_file: bool = False) -> ParsedLine:
+    """Read one trimmed, lowercased line starting with `<` as e2guardian does."""
     warnings: list[str] = []
-    parts: list[tuple[str, bool]] = []  # (raw text, closed by '>')
-    seps: list[str] = []
-    pos, n = 0, len(line)
-    while pos < n and line[pos] == "<":
-        m = _PART.match(line, pos)
-        assert m is not None
-        text, closed = m.group(1), bool(m.group(2))
-        pos = m.end()
-        sep_start = pos
-        if not closed:
-            # `< animais,< foda >`: the ',' belongs to the separator
-            stripped = text.rstrip(_SEPARATORS)
-            sep_start -= len(text) - len(stripped)
-            text = stripped
-        parts.append((text, closed))
-        while pos < n and line[pos] in _SEPARATORS:
-            pos += 1
-        if pos < n and line[pos] == "<":
-            seps.append(line[sep_start:pos])
+    tail = _after(line, b"><")
+    percent = c_atoi(_before(tail, b"%>"))
     weight: Weight | None = None
-    if len(parts) >= 2:
-        wm = _WEIGHT.fullmatch(parts[-1][0])
-        if wm:
-            weight = Weight(int(wm.group(1)), bool(wm.group(2)))
-            if not parts[-1][1]:
-                warnings.append("missing '>' after the weight")
-            parts.pop()
-            seps = seps[: len(parts) - 1]
-    for i, (_, closed) in enumerate(parts):
-        if not closed:
-            if i == len(parts) - 1 and weight is None:
-                return (), None, warnings, "phrase has no closing '>'"
-            warnings.append("missing '>' after a phrase; read up to the next '<'")
-    if len(parts) > 1 and any("," not in s for s in seps):
-        warnings.append("combination parts not separated by ','; read as a combination")
-    if weight is not None and weight.value == 0 and not weight.percent:
-        # e2guardian: a zero weight means "no weight", i.e. a banned phrase
-        warnings.append("weight 0 makes this a banned/exception entry (as in e2guardian)")
-        weight = None
-    cleaned = tuple(clean_phrase(text) for text, _ in parts)
-    if not cleaned or any(not c for c in cleaned):
-        return (), None, warnings, "empty phrase"
-    return cleaned, weight, warnings, None
+    if percent != 0:
+        if exception_file:
+            warnings.append(
+                "a percentage weight in an exception list is resolved with limit 0 "
+                "by e2guardian: this is an exception entry"
+            )
+        else:
+            weight = Weight(percent, percent=True)
+    else:
+        number = c_atoi(_before(tail, b">"))
+        if number != 0:
+            weight = Weight(number)
+    if weight is not None:
+        line = _before(line, b"><") + b">"
+    zero_weight = weight is None and percent == 0 and bool(_NUMBER.fullmatch(_before(tail, b">")))
+    if zero_weight:
+        warnings.append("weight 0 means no weight: read as a banned or exception entry")
+
+    parts: list[bytes] = []
+    combination = len(_after(line, b">,")) > 2
+    if combination:
+        rest = line
+        while len(rest) > 2:
+            rest = _after(rest, b"<")
+            parts.append(_before(rest, b">"))
+            rest = _after(rest, b">,")
+    else:
+        parts.append(_before(_after(line, b"<"), b">"))
+        used = line.find(b">", line.find(b"<") + 1)
+        ignored = line[used + 1 :].strip() if used >= 0 else b""
+        if weight is None and not zero_weight and b"<" in ignored:
+            what = "exception" if exception_file else "banned"
+            hint = (
+                "a weight must follow '>' directly and end with '>', as in <phrase><40>"
+                if _WEIGHT_START.match(ignored)
+                else "a combination part after ',' is empty or has no '>'"
+                if ignored.startswith(b",")
+                else "combination parts are joined by ','"
+            )
+            warnings.append(
+                f"e2guardian reads the {what} phrase <{_show(parts[0])}> and ignores "
+                f"'{_show(ignored)}' ({hint})"
+            )
+    kept: list[bytes] = []
+    for part in parts:
+        if len(part) > MAX_PHRASE_BYTES:
+            warnings.append(
+                f"phrase longer than {MAX_PHRASE_BYTES} bytes: e2guardian cuts it "
+                f"to '{_show(part[:MAX_PHRASE_BYTES])}'"
+            )
+            part = part[:MAX_PHRASE_BYTES]
+        if part:
+            kept.append(part)
+        elif combination:
+            warnings.append("an empty combination part is dropped by e2guardian")
+    if not combination and not kept:
+        reason = "no closing '>'" if b">" not in line else "empty phrase"
+        warnings.append(f"{reason}: e2guardian skips this line")
+    elif combination and not kept:
+        warnings.append(
+            "combination without any phrase: e2guardian applies it to every page"
+        )
+    return ParsedLine(tuple(kept), combination, weight, tuple(warnings))
 
 
 def _include_target(
@@ -114,6 +184,9 @@ class ListParser:
 
     `aliases` maps absolute path prefixes to local directories, so lists that
     include `/etc/e2guardian/lists/...` load from wherever they were copied.
+    Include paths keep their case and relative ones are taken relative to the
+    including file (e2guardian lowercases the path and uses its working
+    folder; that only ever breaks a list).
     """
 
     def __init__(
@@ -127,9 +200,9 @@ class ListParser:
         self.errors: list[LoadError] = []
         self.files: list[Path] = []
 
-    def parse(self, path: Path) -> list[RawEntry]:
+    def parse(self, path: Path, *, exception_file: bool = False) -> list[RawEntry]:
         entries: list[RawEntry] = []
-        self._parse(Path(path), None, entries, ())
+        self._parse(Path(path), None, entries, (), exception_file)
         return entries
 
     def _err(self, path: Path, line: int, msg: str, level: str = "error") -> None:
@@ -141,35 +214,38 @@ class ListParser:
         category: str | None,
         entries: list[RawEntry],
         stack: tuple[Path, ...],
+        exception_file: bool,
     ) -> None:
         try:
-            lines = read_list_lines(path)
+            lines = read_list_bytes(path)
         except OSError as exc:
             where = stack[-1] if stack else path
             self._err(where, 0, f"cannot read {path}: {exc.strerror or exc}")
             return
         self.files.append(path)
-        for lineno, raw in enumerate(lines, 1):
-            line = raw.strip()
+        lower = True
+        for lineno, (raw, charset) in enumerate(lines, 1):
+            original = raw.split(b"\0", 1)[0]
+            line = original.strip(_TRIM)
             if not line:
                 continue
-            if line.startswith("<"):
-                parts, weight, warnings, error = parse_entry(line)
-                for w in warnings:
-                    self._err(path, lineno, w, "warning")
-                if error is not None:
-                    # e2guardian drops such lines silently; they are usually
-                    # truncated edits, so only warn
-                    self._err(path, lineno, error, "warning" if "closing" in error else "error")
+            if lower:
+                line = line.translate(_LOWER)
+            if line.startswith(b"<"):
+                self._entry(path, lineno, line, charset, category, entries, exception_file)
+            elif line.startswith(b"."):
+                spec_b = _before(_after(original.strip(_TRIM), b"<"), b">")
+                if not line.startswith(b".include<") or not spec_b:
+                    if line.startswith(b".include"):
+                        self._err(path, lineno, "malformed .Include line")
                     continue
-                entries.append(RawEntry(parts, weight, category, f"{path}:{lineno}"))
-            elif line[:9].lower() == ".include<":
-                spec = line[9:].split(">", 1)[0].strip()
-                if ">" not in line[9:] or not spec or "\0" in spec:  # NUL: resolve() raises
-                    self._err(path, lineno, "malformed .Include line")
-                    continue
+                spec = spec_b.decode("utf-8", "surrogateescape")
                 target = _include_target(spec, path, self.list_dir, self.aliases)
-                resolved = target.resolve()
+                try:
+                    resolved = target.resolve()
+                except (OSError, ValueError):
+                    self._err(path, lineno, f"cannot read include {target}")
+                    continue
                 if resolved in stack or resolved == path.resolve():
                     self._err(path, lineno, f"include loop via {target}")
                     continue
@@ -180,11 +256,46 @@ class ListParser:
                     why = "not a regular file" if target.exists() else "no such file"
                     self._err(path, lineno, f"cannot read include {target}: {why}")
                     continue
-                self._parse(target, category, entries, (*stack, path.resolve()))
-            elif line.lower().startswith("#listcategory:"):
-                value = line.split(":", 1)[1].strip()
-                if value.count('"') >= 2:
-                    value = value.split('"')[1]
-                category = value.strip() or None
-            elif line.lower().startswith("#time:"):
+                self._parse(target, category, entries, (*stack, path.resolve()), exception_file)
+            elif line.startswith(b"#listcategory:"):
+                name = _before(_after(original, b'"'), b'"')
+                category = name.decode(charset, "replace") or None
+            elif line.startswith(b"#noconvert"):
+                lower = False
+            elif line.startswith(b"#time: "):
                 self._err(path, lineno, "#time: limits are not supported; ignored", "warning")
+            elif lineno == 1 and line.startswith(b"\xef\xbb\xbf<"):
+                self._err(
+                    path,
+                    lineno,
+                    "a UTF-8 byte-order mark starts the file: e2guardian does not read "
+                    "this line as an entry",
+                    "warning",
+                )
+
+    def _entry(
+        self,
+        path: Path,
+        lineno: int,
+        line: bytes,
+        charset: str,
+        category: str | None,
+        entries: list[RawEntry],
+        exception_file: bool,
+    ) -> None:
+        parsed = parse_entry(line, exception_file=exception_file)
+        for w in parsed.warnings:
+            self._err(path, lineno, w, "warning")
+        if not parsed.parts and not parsed.combination:
+            return
+        display = tuple(p.decode(charset, "replace") for p in parsed.parts)
+        entries.append(
+            RawEntry(
+                parsed.parts,
+                parsed.combination,
+                parsed.weight,
+                category,
+                f"{path}:{lineno}",
+                display,
+            )
+        )

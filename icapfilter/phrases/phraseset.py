@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .bytemap import dead_byte_in
 from .matcher import Matcher, build_matcher
 from .model import Combination, ListKind, LoadError, Phrase, Weight
 from .parser import ListParser, RawEntry
@@ -44,8 +45,29 @@ def _replaces(new_kind: ListKind, new_w: Weight, old_kind: ListKind, old_w: Weig
     return False
 
 
+def fold_key(key: bytes) -> bytes:
+    """A list entry as default mode's Unicode view of UTF-8 pages looks for it.
+
+    Valid UTF-8 with non-ASCII characters is case-folded (`str.casefold`);
+    anything else (ASCII, Latin-1, windows-1251 bytes...) stays as it is.
+    """
+    if key.isascii():
+        return key
+    try:
+        return key.decode("utf-8").casefold().encode("utf-8")
+    except UnicodeDecodeError:
+        return key
+
+
 class PhraseSet:
-    """Banned, weighted and exception phrases and combinations, ready to scan."""
+    """Banned, weighted and exception phrases and combinations, ready to scan.
+
+    One automaton serves both views: its first `len(patterns)` keys are the
+    entries' own bytes (e2guardian's view), followed by the case-folded forms
+    of UTF-8 entries that differ from every entry (default mode's view of
+    UTF-8 pages). `folded_map[k]` names the entries a hit on key `k` counts
+    for in that view.
+    """
 
     def __init__(
         self,
@@ -61,55 +83,62 @@ class PhraseSet:
         self.duplicates = duplicates
         self.files = tuple(files)
 
-        pattern_ids: dict[str, int] = {}
+        pattern_ids: dict[bytes, int] = {}
 
-        def pid(text: str) -> int:
-            return pattern_ids.setdefault(text, len(pattern_ids))
+        def pid(key: bytes) -> int:
+            return pattern_ids.setdefault(key, len(pattern_ids))
 
-        single_of: dict[int, Phrase] = {pid(p.text): p for p in self.singles}
+        single_of: dict[int, Phrase] = {pid(p.key): p for p in self.singles}
         self.combo_parts: tuple[tuple[int, ...], ...] = tuple(
-            tuple(pid(t) for t in c.parts) for c in self.combinations
+            tuple(dict.fromkeys(pid(k) for k in c.keys)) for c in self.combinations
         )
-        self.patterns: tuple[str, ...] = tuple(pattern_ids)
+        self.patterns: tuple[bytes, ...] = tuple(pattern_ids)
+        n = len(self.patterns)
         self.single_by_pattern: tuple[Phrase | None, ...] = tuple(
-            single_of.get(i) for i in range(len(self.patterns))
+            single_of.get(i) for i in range(n)
         )
-        combos_of: list[list[int]] = [[] for _ in self.patterns]
+        combos_of: list[list[int]] = [[] for _ in range(n)]
         for ci, parts in enumerate(self.combo_parts):
-            for p in set(parts):
+            for p in parts:
                 combos_of[p].append(ci)
         self.combos_by_pattern: tuple[tuple[int, ...], ...] = tuple(map(tuple, combos_of))
         # Each combination filed under one part only, its longest (long phrases
         # are rare on a page): a complete combination has every part on the
         # page, so its key part too, and scoring looks at a handful of
         # candidates instead of every combination sharing a common word.
-        keyed: list[list[int]] = [[] for _ in self.patterns]
+        keyed: list[list[int]] = [[] for _ in range(n)]
         for ci, parts in enumerate(self.combo_parts):
-            keyed[max(parts, key=lambda q: len(self.patterns[q]))].append(ci)
+            if parts:
+                keyed[max(parts, key=lambda q: len(self.patterns[q]))].append(ci)
         self.combos_by_key: tuple[tuple[int, ...], ...] = tuple(map(tuple, keyed))
+        #: combinations without parts: e2guardian applies them to every page
+        self.partless_combos: tuple[int, ...] = tuple(
+            ci for ci, parts in enumerate(self.combo_parts) if not parts
+        )
         self.has_exceptions = any(p.kind is ListKind.EXCEPTION for p in self.singles) or any(
             c.kind is ListKind.EXCEPTION for c in self.combinations
         )
-        # patterns whose hit may settle the verdict before the body ends
-        triggers: set[int] = set()
-        for i, p in enumerate(self.single_by_pattern):
-            if p is not None and (
-                p.kind is ListKind.EXCEPTION
-                or (p.kind is ListKind.BANNED and not self.has_exceptions)
-            ):
-                triggers.add(i)
-        for c, parts in zip(self.combinations, self.combo_parts, strict=True):
-            if c.kind is ListKind.EXCEPTION or (
-                c.kind is ListKind.BANNED and not self.has_exceptions
-            ):
-                triggers.update(parts)
-        self.trigger_patterns: frozenset[int] = frozenset(triggers)
-        self.max_phrase_len = max(map(len, self.patterns), default=0)
         self._weights: dict[int, tuple[int, ...]] = {}
 
-        self.matcher: Matcher | None = (
-            build_matcher(self.patterns, engine) if self.patterns else None
+        keys = list(self.patterns)
+        index = {k: i for i, k in enumerate(keys)}
+        targets: list[list[int]] = [[] for _ in keys]
+        for i, key in enumerate(self.patterns):
+            folded = fold_key(key)
+            k = index.get(folded)
+            if k is None:
+                k = index[folded] = len(keys)
+                keys.append(folded)
+                targets.append([])
+            targets[k].append(i)
+        self.automaton_keys: tuple[bytes, ...] = tuple(keys)
+        self.folded_map: tuple[tuple[int, ...], ...] = tuple(map(tuple, targets))
+        #: True when the folded view counts exactly as the byte view does
+        self.folded_is_identity = len(keys) == n and all(
+            t == (i,) for i, t in enumerate(self.folded_map)
         )
+        self.max_phrase_len = max(map(len, keys), default=0)
+        self.matcher: Matcher | None = build_matcher(keys, engine) if keys else None
 
     def single_weights(self, limit: int) -> tuple[int, ...]:
         """Each pattern's single-phrase weight under ``limit`` (0 unless weighted).
@@ -138,11 +167,12 @@ class PhraseSet:
         *,
         limit: int = 50,
         weighted_mode: str = "singular",
-        filter_mode: str = "smart",
+        filter_mode: str = "both",
         content_type: str | None = None,
         content_encoding: str | None = None,
         max_scan_bytes: int = 2 * 1024 * 1024,
         max_decoded_bytes: int = 10 * 1024 * 1024,
+        e2guardian_exact: bool = False,
     ) -> BodyScan:
         """Start scanning one response body (all per-request state lives there)."""
         from .scan import BodyScan
@@ -156,41 +186,90 @@ class PhraseSet:
             content_encoding=content_encoding,
             max_scan_bytes=max_scan_bytes,
             max_decoded_bytes=max_decoded_bytes,
+            e2guardian_exact=e2guardian_exact,
         )
 
 
 def build_phrase_set(
     entries: Iterable[tuple[RawEntry, bool]], files: Sequence[str] = ()
 ) -> PhraseSet:
-    """Resolve duplicates over (entry, from_exception_file) pairs."""
-    singles: dict[str, Phrase] = {}
-    combos: dict[tuple[str, ...], Combination] = {}
+    """Resolve duplicate single phrases over (entry, from_exception_file) pairs.
+
+    Combinations are kept one per line, duplicates included: e2guardian
+    evaluates each line of its combination list on its own.
+    """
+    singles: dict[bytes, Phrase] = {}
+    combos: list[Combination] = []
     duplicates = 0
     for entry, exception_file in entries:
         kind = _kind(entry, exception_file)
         weight = entry.weight or Weight(0)
-        if len(entry.parts) == 1:
-            text = entry.parts[0]
-            new = Phrase(text, kind, weight, entry.category, entry.source)
-            old = singles.get(text)
+        if not entry.combination:
+            key = entry.parts[0]
+            new = Phrase(entry.display[0], kind, weight, entry.category, entry.source, key)
+            old = singles.get(key)
             if old is None:
-                singles[text] = new
+                singles[key] = new
                 continue
             duplicates += 1
             if _replaces(kind, weight, old.kind, old.weight):
-                singles[text] = new
+                singles[key] = new
         else:
-            parts = tuple(dict.fromkeys(entry.parts))  # a repeated part adds nothing
-            key = tuple(sorted(parts))
-            newc = Combination(parts, kind, weight, entry.category, entry.source)
-            oldc = combos.get(key)
-            if oldc is None:
-                combos[key] = newc
+            combos.append(
+                Combination(entry.display, kind, weight, entry.category, entry.source, entry.parts)
+            )
+    return PhraseSet(singles.values(), combos, duplicates=duplicates, files=files)
+
+
+def _describe(byte: int) -> str:
+    if 0x41 <= byte <= 0x5A:
+        return f"the upper-case letter '{chr(byte)}' (a #noconvert list; pages are lowercased)"
+    if 0xC0 <= byte <= 0xDD:
+        return (
+            f"the byte 0x{byte:02X}, which e2guardian lowercases to 0x{byte + 32:02X} in "
+            "every page (in UTF-8 text: the first byte of an accented or Cyrillic letter)"
+        )
+    if byte in (0x3C, 0x3E):
+        return f"'{chr(byte)}', which no pass ever scans"
+    if byte < 0x20 or byte == 0x7F:
+        return f"the control byte 0x{byte:02X}, a space in every page"
+    return f"'{chr(byte)}', a space in every page"
+
+
+def dead_entry_errors(entries: Iterable[RawEntry]) -> list[LoadError]:
+    """One warning per entry that e2guardian can never match, naming why."""
+    out: list[LoadError] = []
+    for entry in entries:
+        for key, shown in zip(entry.parts, entry.display, strict=True):
+            bad = dead_byte_in(key)
+            if bad is None:
                 continue
-            duplicates += 1
-            if _replaces(kind, weight, oldc.kind, oldc.weight):
-                combos[key] = newc
-    return PhraseSet(singles.values(), combos.values(), duplicates=duplicates, files=files)
+            what = "combination part" if entry.combination else "phrase"
+            revived = (
+                not key.isascii()
+                and dead_byte_in(fold_key(key), utf8_view=True) is None
+                and _is_utf8(key)
+            )
+            note = "; default mode still matches it on UTF-8 pages" if revived else ""
+            path, _, line = entry.source.rpartition(":")
+            out.append(
+                LoadError(
+                    path,
+                    int(line),
+                    f"never matches: {what} <{shown}> contains {_describe(bad)}{note}",
+                    "warning",
+                )
+            )
+            break
+    return out
+
+
+def _is_utf8(key: bytes) -> bool:
+    try:
+        key.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def load_phrase_set(
@@ -204,14 +283,20 @@ def load_phrase_set(
     """Load list files (with their includes) into one PhraseSet.
 
     Never raises for list content: unreadable files and bad lines come back
-    as LoadError values (level "error" = skipped, "warning" = used but odd).
+    as LoadError values (level "error" = skipped, "warning" = read as
+    e2guardian reads it, which differs from what the line seems to say, or
+    an entry that can never match).
     """
     parser = ListParser(list_dir=list_dir, aliases=aliases)
     pairs: list[tuple[RawEntry, bool]] = []
-    for paths, is_exception in ((banned, False), (weighted, False), (exception, True)):
+    # e2guardian's order: exception list first, then banned, then weighted
+    for paths, is_exception in ((exception, True), (banned, False), (weighted, False)):
         for path in paths:
-            pairs.extend((e, is_exception) for e in parser.parse(Path(path)))
-    return build_phrase_set(pairs, [str(f) for f in parser.files]), parser.errors
+            pairs.extend(
+                (e, is_exception) for e in parser.parse(Path(path), exception_file=is_exception)
+            )
+    errors = parser.errors + dead_entry_errors(e for e, _ in pairs)
+    return build_phrase_set(pairs, [str(f) for f in parser.files]), errors
 
 
 def load_phrase_dir(list_dir: Path) -> tuple[PhraseSet, list[LoadError]]:

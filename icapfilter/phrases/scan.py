@@ -1,29 +1,38 @@
-"""Scanning one response body, chunk by chunk, and scoring it as e2guardian.
+"""Scanning one response body, chunk by chunk, and scoring it as e2guardian 5.3.5.
 
 Pipeline per batch of raw chunks (at least BATCH_BYTES, or what is left at the
-end): Content-Encoding decoder (capped) -> charset decoder
--> [smart: HTML text extractor] -> normaliser -> Aho-Corasick (matcher.py).
-The matcher's stream keeps its state between chunks, so a phrase split over
-two chunks is found, and the normaliser keeps word boundaries across chunks.
-Everything per request lives in the BodyScan, so nothing can leak from one
-response to the next (e2g#832).
+end): Content-Encoding decoder (capped) -> e2guardian's passes on the bytes
+(`bytemap`: smart pass, then raw pass) -> Aho-Corasick (matcher.py), and in
+default mode the same passes again over the decoded page (`views.Decoded`:
+character references resolved, UTF-8 case-folded). The matcher streams keep
+their state between chunks, so a phrase split over two chunks is found, and
+every per-chunk state (inside a tag, last byte a space, an unfinished
+reference, a split UTF-8 character) is carried, so any split of a body gives
+the same result. Everything per request lives in the BodyScan, so nothing can
+leak from one response to the next (e2g#832).
+
+Scoring follows `NaughtyFilter::checkme`: the passes run in order; an
+exception in a pass allows the page, a banned entry or a weight over the limit
+in a pass blocks it, and in either case the later passes never run. The
+naughtiness kept over the passes is the highest positive one (or, when none is
+positive, the lowest). Default mode's decoded views come after e2guardian's
+passes, so they can only turn an e2guardian "allow" into a block.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections.abc import Iterable
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
-from ..content.charset import BodyTextDecoder
+from ..content.charset import PRESCAN_BYTES, page_charset
 from ..content.decoding import ContentDecoder
-from ..content.html_text import HtmlTextExtractor
 from ..content.types import is_html
+from .bytemap import PAGE_TABLE, RAW_ONLY_TABLE, RAW_PASS_TABLE, SmartStrip
 from .model import ListKind, PhraseHit, ScanResult
-from .normalize import TextNormalizer
+from .views import ByteReferences, Decoded, View, extra_table, needs_decoding
 
 if TYPE_CHECKING:
-    from .matcher import Matcher
     from .phraseset import PhraseSet
 
 WEIGHTED_MODES = ("singular", "normal")
@@ -31,32 +40,8 @@ FILTER_MODES = ("smart", "raw", "both")
 #: Raw body bytes gathered before a pass through the pipeline.
 BATCH_BYTES = 16 * 1024
 _value = itemgetter(1)
-
-
-class _Pass:
-    """One way of reading the page (smart or raw) and its hit counts."""
-
-    __slots__ = ("name", "counts", "_norm", "_stream")
-
-    def __init__(self, name: str, matcher: Matcher | None) -> None:
-        self.name = name
-        self.counts: Counter[int] = Counter()
-        self._norm = TextNormalizer()
-        # the matcher's stream keeps its state between chunks, so a phrase
-        # split over two chunks is found without the caller keeping a tail
-        self._stream = matcher.stream() if matcher is not None else None
-        self._scan(self._norm.start())
-
-    def _scan(self, text: str) -> None:
-        if text and self._stream is not None:
-            self.counts.update(self._stream.feed(text))
-
-    def feed(self, text: str) -> None:
-        if text:
-            self._scan(self._norm.feed(text))
-
-    def finish(self) -> None:
-        self._scan(self._norm.finish())
+#: Charsets whose bytes are not ASCII-compatible: no decoded view.
+_NOT_ASCII_COMPATIBLE = ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf_16", "utf_32")
 
 
 class _PassScore:
@@ -70,30 +55,40 @@ class _PassScore:
         self.hits: dict[str, PhraseHit] = {}
 
 
-def _score_pass(ps: PhraseSet, counts: Counter[int], limit: int, singular: bool) -> _PassScore:
-    """e2guardian's checkphrase for one pass (combinations first, then singles)."""
+def _score_pass(ps: PhraseSet, counts: dict[int, int], limit: int, singular: bool) -> _PassScore:
+    """e2guardian's checkphrase for one pass: combinations in list order, then singles."""
     out = _PassScore()
-    candidate_combos: set[int] = set()
+    candidates: set[int] = set(ps.partless_combos)
     by_key = ps.combos_by_key
     for pid in counts:
         if by_key[pid]:
-            candidate_combos.update(by_key[pid])
-    for ci in sorted(candidate_combos):
+            candidates.update(by_key[pid])
+    prev_ci, prev_low = -2, 0
+    for ci in sorted(candidates):
         parts = ps.combo_parts[ci]
         if not all(p in counts for p in parts):
-            continue
+            continue  # incomplete: e2guardian resets its running minimum
+        low = min((counts[p] for p in parts), default=0)
+        if prev_ci == ci - 1 and prev_low and (low == 0 or prev_low < low):
+            # e2guardian only resets "lowest occurrences" after an incomplete
+            # combination, so it carries over between consecutive complete ones
+            low = prev_low
+        prev_ci, prev_low = ci, low
         combo = ps.combinations[ci]
-        n = min(counts[p] for p in parts)
-        w = combo.weight.resolve(limit) if combo.kind is ListKind.WEIGHTED else 0
-        out.hits[combo.text] = PhraseHit(combo.text, w, combo.kind, n, combo.category, True)
-        if combo.kind is ListKind.EXCEPTION:
-            out.exception = out.exception or ("exception combination", combo.category)
-        elif combo.kind is ListKind.BANNED:
-            out.banned = out.banned or ("banned combination", combo.category)
+        kind = combo.kind
+        w = combo.weight.resolve(limit) if kind is ListKind.WEIGHTED else 0
+        if kind is ListKind.WEIGHTED and w == 0:
+            kind = ListKind.BANNED  # a percentage that comes to 0 at this limit
+        out.hits[combo.text] = PhraseHit(combo.text, w, kind, low, combo.category, True)
+        if kind is ListKind.EXCEPTION:
+            out.exception = ("exception combination", combo.category)
+            return out
+        if kind is ListKind.BANNED:
+            out.banned = ("banned combination", combo.category)
         else:
-            add = w if singular else w * n
+            add = w if singular else w * low
             out.score += add
-            if combo.category:
+            if combo.category and w > 0:
                 out.categories[combo.category] = out.categories.get(combo.category, 0) + add
     # The hot loop: about 80 phrases per ordinary page, so locals and weights
     # resolved once per limit.
@@ -109,18 +104,33 @@ def _score_pass(ps: PhraseSet, counts: Counter[int], limit: int, singular: bool)
             continue
         kind = p.kind
         w = weights[pid]
+        if kind is weighted and w == 0:
+            kind = ListKind.BANNED
         hits[p.text] = PhraseHit(p.text, w, kind, n, p.category)
         if kind is weighted:
             add = w if singular else w * n
             score += add
-            if p.category:
+            if p.category and add > 0:
                 categories[p.category] = categories.get(p.category, 0) + add
         elif kind is ListKind.EXCEPTION:
-            out.exception = out.exception or ("exception phrase", p.category)
-        elif out.banned is None or out.banned[0] != "banned phrase":
+            out.exception = ("exception phrase", p.category)
+            out.score = score
+            return out
+        elif out.banned is None:
             out.banned = ("banned phrase", p.category)
     out.score = score
     return out
+
+
+def _keep_naughtiness(kept: int, weighting: int) -> int:
+    """NaughtyFilter: the highest positive weighting, else the lowest negative."""
+    if (
+        (weighting < 0 and kept <= 0 and weighting < kept)
+        or (kept >= 0 and weighting > kept)
+        or (kept < 0 and weighting > 0)
+    ):
+        return weighting
+    return kept
 
 
 _KIND_ORDER = {ListKind.EXCEPTION: 0, ListKind.BANNED: 1, ListKind.WEIGHTED: 2}
@@ -130,11 +140,11 @@ class BodyScan:
     """Per-response scanner: `feed(raw_bytes)` as data arrives, then `finish()`.
 
     `certain` turns True once more data cannot change the verdict: an
-    exception phrase/combination was seen (page allowed), a banned one was
-    seen *and the set has no exception entries* (e2guardian lets an exception
-    anywhere on the page override a banned phrase, so with exceptions loaded a
-    banned hit is not final), the scan cap was reached, or the body cannot be
-    decoded at all. Feeding after that is harmless and ignored.
+    exception entry was seen in the smart pass (the page is allowed), a banned
+    one was seen *and the set has no exception entries* (with exceptions
+    loaded an exception anywhere on the page may still save it), the scan cap
+    was reached, or the body cannot be decoded at all. Feeding after that is
+    harmless and ignored.
     """
 
     def __init__(
@@ -148,6 +158,7 @@ class BodyScan:
         content_encoding: str | None,
         max_scan_bytes: int,
         max_decoded_bytes: int,
+        e2guardian_exact: bool = False,
     ) -> None:
         if weighted_mode not in WEIGHTED_MODES:
             raise ValueError(f"weighted_mode must be one of {WEIGHTED_MODES}")
@@ -157,26 +168,28 @@ class BodyScan:
         self._limit = limit
         self._singular = weighted_mode == "singular"
         self._max_scan = max_scan_bytes
+        self._content_type = content_type
+        self._exact = e2guardian_exact
         self._decoder = ContentDecoder(content_encoding, max_decoded_bytes)
-        html = is_html(content_type)
-        self._text = BodyTextDecoder(content_type, html=html)
         matcher = phrase_set.matcher
-        self._extractor: HtmlTextExtractor | None = None
-        self._smart: _Pass | None = None
-        self._raw: _Pass | None = None
-        if html and filter_mode in ("smart", "both"):
-            self._extractor = HtmlTextExtractor()
-            self._smart = _Pass("smart", matcher)
-        if filter_mode in ("raw", "both") or not html:
-            # without markup, smart and raw read the same text: one pass
-            self._raw = _Pass("raw", matcher)
-        self._passes = [p for p in (self._smart, self._raw) if p is not None]
+        self._smart_mode = filter_mode in ("smart", "both")
+        self._raw_mode = filter_mode in ("raw", "both")
+        self._strip = SmartStrip() if self._smart_mode else None
+        self._smart = View("smart", matcher, PAGE_TABLE, smart=True) if self._smart_mode else None
+        raw_table = RAW_PASS_TABLE if self._smart_mode else RAW_ONLY_TABLE
+        self._raw = View("raw", matcher, raw_table, smart=False) if self._raw_mode else None
+        self._views: list[View] = [v for v in (self._smart, self._raw) if v is not None]
+        # default mode's decoded views, set up once the charset is known
+        self._xsmart: View | None = None
+        self._xraw: View | None = None
+        self._xsmart_text: Decoded | ByteReferences | None = None
+        self._xraw_text: Decoded | ByteReferences | None = None
+        self._utf8 = False
+        self._head: bytearray | None = bytearray()  # until the charset is decided
+        self.charset: str | None = None
         self.bytes_scanned = 0
         self.truncated = False
         self._notes: list[str] = []
-        #: Set when the scan stopped on an internal error: the caller must not
-        #: take the result as clean (filtering.PhraseScan blocks).
-        self.error: str | None = None
         self._certain = self._decoder.unsupported
         self._finished: ScanResult | None = None
         self._batch: list[bytes] = []
@@ -191,9 +204,8 @@ class BodyScan:
     def feed(self, raw_chunk: bytes) -> None:
         if self._certain or self._finished is not None or not raw_chunk:
             return
-        # Each pass through the decoders, the extractor and the automaton has
-        # a fixed cost (~50 us); Squid's chunks are often a few KB, so small
-        # ones are gathered and run together.
+        # Each pass through the pipeline has a fixed cost; Squid's chunks are
+        # often a few KB, so small ones are gathered and run together.
         self._batch.append(raw_chunk)
         self._batched += len(raw_chunk)
         if self._batched >= BATCH_BYTES:
@@ -216,7 +228,6 @@ class BodyScan:
                 self.truncated = self._certain = True
         except Exception as exc:  # noqa: BLE001 - a body must never crash the server
             self._notes.append(f"scan stopped by internal error: {exc!r}")
-            self.error = self.error or repr(exc)
             self._certain = True
 
     def _take(self, piece: bytes) -> None:
@@ -225,43 +236,108 @@ class BodyScan:
             piece = piece[:room]
             self.truncated = True
         self.bytes_scanned += len(piece)
-        self._scan_text(self._text.feed(piece))
+        if self._head is not None:
+            self._head += piece
+            if len(self._head) < PRESCAN_BYTES and not self.truncated:
+                return
+            piece = self._start()
+        self._scan(piece)
         if self.truncated:
             self._certain = True
 
-    def _scan_text(self, text: str) -> None:
-        if not text:
+    def _start(self) -> bytes:
+        """Decide the charset (default mode's decoded views need it); the head."""
+        assert self._head is not None
+        head, self._head = bytes(self._head), None
+        codec, _source = page_charset(head, self._content_type, html=is_html(self._content_type))
+        self.charset = codec
+        if not self._exact and codec.replace("_", "-") not in _NOT_ASCII_COMPATIBLE:
+            utf8 = self._utf8 = codec.replace("_", "-") == "utf-8"
+            matcher = self._ps.matcher
+            if self._smart_mode:
+                table = extra_table(False, utf8)
+                self._xsmart = View("decoded smart", matcher, table, smart=True, extra=True,
+                                    utf8=utf8)
+                self._xsmart_text = Decoded() if utf8 else ByteReferences(codec)
+            if self._raw_mode:
+                table = extra_table(not self._smart_mode, utf8)
+                self._xraw = View("decoded raw", matcher, table, smart=False, extra=True,
+                                  utf8=utf8)
+                self._xraw_text = Decoded() if utf8 else ByteReferences(codec)
+            self._views += [v for v in (self._xsmart, self._xraw) if v is not None]
+        return head
+
+    def _scan(self, data: bytes) -> None:
+        if not data:
             return
+        stripped = b""
         if self._smart is not None:
-            assert self._extractor is not None
-            self._smart.feed(self._extractor.feed(text))
+            assert self._strip is not None
+            stripped = self._strip.feed(data)
+            found = self._smart.feed(stripped)
+            if self._xsmart is not None:
+                self._decoded(self._xsmart, self._xsmart_text, self._smart, stripped, found)
         if self._raw is not None:
-            self._raw.feed(text)
+            found = self._raw.feed(data)
+            if self._xraw is not None:
+                self._decoded(self._xraw, self._xraw_text, self._raw, data, found)
         self._check_certain()
+
+    def _decoded(self, view: View, text: Decoded | ByteReferences | None, twin: View,
+                 data: bytes, twin_found: Iterable[int]) -> None:
+        """Feed a decoded view; where it reads exactly as its twin, copy the twin.
+
+        Most chunks of most pages have no reference and (on UTF-8 pages) no
+        non-ASCII byte: the decoded view then sees what e2guardian's pass
+        saw, and rescanning it would double the cost for nothing.
+        """
+        assert text is not None
+        if view.in_sync and not needs_decoding(data, self._utf8):
+            view.take_state_of(twin, twin_found)
+            return
+        view.scan_mapped(text.feed(data).translate(view.table))
+        view.in_sync = text.idle and view.same_state_as(twin)
 
     def _check_certain(self) -> None:
         ps = self._ps
-        if not ps.trigger_patterns:
-            return
-        for p in self._passes:
-            hit = ps.trigger_patterns.intersection(p.counts)
-            if hit and self._decides(p.counts, hit):
+        if self._smart is not None and ps.has_exceptions:
+            if self._smart_decides(self._counts(self._smart), exception=True):
                 self._certain = True
                 return
+        if not ps.has_exceptions:
+            for v in self._views:
+                if self._smart_decides(self._counts(v), exception=False):
+                    self._certain = True
+                    return
 
-    def _decides(self, counts: Counter[int], hit: set[int]) -> bool:
+    def _smart_decides(self, counts: dict[int, int], *, exception: bool) -> bool:
         ps = self._ps
-        for pid in hit:
+        want = ListKind.EXCEPTION if exception else ListKind.BANNED
+        for pid in counts:
             single = ps.single_by_pattern[pid]
-            if single is not None and single.kind is not ListKind.WEIGHTED:
-                return True  # exception, or banned with no exceptions loaded
+            if single is not None and single.kind is want:
+                return True
             for ci in ps.combos_by_pattern[pid]:
                 combo = ps.combinations[ci]
-                if combo.kind is not ListKind.WEIGHTED and all(
-                    q in counts for q in ps.combo_parts[ci]
-                ):
+                if combo.kind is want and all(q in counts for q in ps.combo_parts[ci]):
                     return True
         return False
+
+    def _counts(self, view: View) -> dict[int, int]:
+        """A view's counts by entry (pattern id) rather than automaton key."""
+        ps = self._ps
+        n = len(ps.patterns)
+        if view.utf8 and not ps.folded_is_identity:
+            out: dict[int, int] = {}
+            fmap = ps.folded_map
+            for key, c in view.counts.items():
+                for pid in fmap[key]:
+                    out[pid] = out.get(pid, 0) + c
+            return out
+        counts = view.counts
+        if len(ps.automaton_keys) == n:
+            return counts
+        return {k: c for k, c in counts.items() if k < n}
 
     def provisional(self) -> ScanResult:
         """The verdict on what was scanned so far, without ending the scan.
@@ -291,61 +367,60 @@ class BodyScan:
                     self._take(piece)
                 if self._decoder.truncated:
                     self.truncated = True
-            tail = self._text.finish()
-            if self._smart is not None:
-                assert self._extractor is not None
-                self._smart.feed(self._extractor.feed(tail) + self._extractor.finish())
-            if self._raw is not None:
-                self._raw.feed(tail)
-            for p in self._passes:
-                p.finish()
+            if self._head is not None:
+                self._scan(self._start())
+            for view, text in ((self._xsmart, self._xsmart_text), (self._xraw, self._xraw_text)):
+                if view is not None and text is not None:
+                    view.scan_mapped(text.feed(b"", final=True).translate(view.table))
         except Exception as exc:  # noqa: BLE001
             self._notes.append(f"scan stopped by internal error: {exc!r}")
-            self.error = self.error or repr(exc)
         self._finished = self._result()
         return self._finished
 
     def _result(self) -> ScanResult:
-        notes = self._decoder.notes + self._text.notes + self._notes
-        scores = [
-            _score_pass(self._ps, p.counts, self._limit, self._singular) for p in self._passes
-        ]
+        notes = self._decoder.notes + self._notes
+        ps = self._ps
+        naughtiness = 0
         hits: dict[str, PhraseHit] = {}
-        for s in scores:
+        decision: tuple[bool, str, str | None] | None = None  # (blocked, reason, category)
+        decided_by: View | None = None
+        for view in self._views:
+            s = _score_pass(ps, self._counts(view), self._limit, self._singular)
             for key, h in s.hits.items():
                 old = hits.get(key)
                 if old is None or h.count > old.count:
                     hits[key] = h
+            if s.exception is not None:
+                decision = (False, *s.exception)
+            else:
+                naughtiness = _keep_naughtiness(naughtiness, s.score)
+                if s.banned is not None:
+                    decision = (True, *s.banned)
+                elif s.score > self._limit:  # strictly greater, as e2guardian
+                    category = max(s.categories.items(), key=_value)[0] if s.categories else None
+                    decision = (True, "weighted phrase limit exceeded", category)
+            if decision is not None:
+                decided_by = view
+                break
+        if decision is not None:
+            blocked, reason, category = decision
+        else:
+            blocked, category = False, None
+            if self._decoder.unsupported:
+                reason = "not scanned: unsupported Content-Encoding"
+            elif self.truncated:
+                reason = f"scan truncated at {self.bytes_scanned} bytes"
+            else:
+                reason = "clean"
+        if decided_by is not None and decided_by.extra and blocked:
+            notes = [*notes, _decoded_note(self._utf8)]
         phrases = sorted(
             hits.values(),
             key=lambda h: (_KIND_ORDER[h.list_kind], -h.weight * h.count, h.phrase),
         )
-        best = max(scores, key=lambda s: s.score, default=None)
-        score = best.score if best is not None else 0
-        exception = next((s.exception for s in scores if s.exception), None)
-        banned = next((s.banned for s in scores if s.banned), None)
-        blocked = False
-        category: str | None = None
-        if exception is not None:
-            reason, category = exception
-        elif banned is not None:
-            blocked = True
-            reason, category = banned
-        elif score > self._limit:  # strictly greater, as e2guardian
-            blocked = True
-            reason = "weighted phrase limit exceeded"
-            if best is not None and best.categories:
-                # the first of the highest, as Counter.most_common(1) gives
-                category = max(best.categories.items(), key=_value)[0]
-        elif self._decoder.unsupported:
-            reason = "not scanned: unsupported Content-Encoding"
-        elif self.truncated:
-            reason = f"scan truncated at {self.bytes_scanned} bytes"
-        else:
-            reason = "clean"
         return ScanResult(
             blocked=blocked,
-            score=score,
+            score=naughtiness,
             reason=reason,
             category=category,
             phrases=phrases,
@@ -353,3 +428,11 @@ class BodyScan:
             truncated=self.truncated,
             notes=notes,
         )
+
+
+def _decoded_note(utf8: bool) -> str:
+    what = "character references decoded" + (", Unicode case folded" if utf8 else "")
+    return (
+        f"blocked by default mode's decoded view ({what}); "
+        "e2guardian 5.3.5 allows this page (see --e2guardian-exact)"
+    )
