@@ -44,6 +44,8 @@ MAX_PATH_LENGTH = 4096
 EntryKind = Literal["domain", "url", "auto"]
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+#: ``http:/host`` or ``http:host``: browsers would guess, a list cannot judge it.
+_SPECIAL_WITHOUT_SLASHES = re.compile(r"^(?:https?|ftp|wss?):(?!//)", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 #: Labels squidGuard strips from request hosts before URL-list lookups; here
 #: they are stripped (repeatedly) from both sides, never down to a bare TLD.
@@ -96,6 +98,8 @@ def _split(text: str) -> tuple[str, str]:
     match = _SCHEME.match(text)
     if match:
         text = text[match.end() :]
+    elif _SPECIAL_WITHOUT_SLASHES.match(text):
+        raise InvalidEntry("scheme not followed by //")
     cut = len(text)
     for sep in "/?#\\":
         pos = text.find(sep)

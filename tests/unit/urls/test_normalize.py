@@ -101,7 +101,8 @@ def test_candidates_are_capped_for_hostile_urls() -> None:
 
 
 def test_bad_request_urls() -> None:
-    for url in ["http:///x", "", "http://exa mple.com/", "http://[::1/"]:
+    for url in ["http:///x", "", "http://exa mple.com/", "http://[::1/", "http:/listed.example/x",
+                "HTTPS:listed.example", "http:\\\\listed.example/"]:
         with pytest.raises(InvalidUrl):
             parse_url(url)
 
