@@ -203,9 +203,23 @@ def normalize_path(raw: str) -> str:
     real ``?`` split the path from the query and dot segments were resolved),
     and ``\\`` in the path, which is ``/`` as in browsers and IIS.
     """
+    raw = raw[:MAX_PATH_LENGTH]
+    result = _normalize_path_once(raw)
+    # Decoding or trimming can expose another dot segment (``/a/.%3Fx``,
+    # ``/a/.=``): repeat until stable, so entries and requests agree.
+    for _ in range(3):
+        if result == raw:
+            break
+        raw, result = result, _normalize_path_once(result)
+    return result
+
+
+def _normalize_path_once(raw: str) -> str:
+    """One pass of :func:`normalize_path`."""
     if not raw:
         return ""
-    raw = raw[:MAX_PATH_LENGTH]
+    if raw[0] != "/":
+        raw = "/" + raw  # as browsers send it: http://host?q is http://host/?q
     path, sep, query = raw.partition("?")
     if not _PLAIN_PATH.match(raw):
         if "\\" in path:
@@ -221,7 +235,7 @@ def normalize_path(raw: str) -> str:
         result = _decode_delimiters(result)
     result = result.rstrip(_TRAILING_BOUNDARIES)
     if result and result[0] != "/":
-        result = "/" + result
+        result = "/" + result  # the path was all dot segments: /./?x
     return result
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from icapfilter.urls.engine import UrlEngine
 from icapfilter.urls.loader import load_lists
-from icapfilter.urls.normalize import candidates, normalize_entry
+from icapfilter.urls.normalize import candidates, normalize_entry, normalize_path
 from icapfilter.urls.store import ListStore
 
 LISTS = {
@@ -111,3 +113,31 @@ def test_a_long_query_entry_is_still_reached() -> None:
     key = normalize_entry(entry, "url")
     assert key in candidates("http://cms.example/index.php?option=com_content&view=article"
                              "&id=5&Itemid=7&lang=de&utm_source=a&utm_medium=b&utm_campaign=c")
+
+
+# -- properties of the path rules ------------------------------------------------------
+
+path_text = st.text(alphabet="ab/?&=;.%2F3fA~ä\\", max_size=24)
+
+
+@given(path_text)
+@settings(max_examples=400)
+def test_path_normalization_is_idempotent(raw: str) -> None:
+    once = normalize_path(raw)
+    assert normalize_path(once) == once
+    assert once == "" or (once.startswith("/") and once[-1] not in "/?&=;")
+
+
+@given(path_text, st.sampled_from(["/", "?", "&", "=", ";", "%2F", "%3f", "%26", "%3D", "%3b"]),
+       st.text(alphabet="xyz=&", max_size=6))
+@settings(max_examples=400)
+def test_an_entry_matches_itself_followed_by_any_boundary(raw: str, boundary: str,
+                                                           more: str) -> None:
+    path = normalize_path("/" + raw)
+    assume(path)
+    key = "u:listed.example" + path
+    assert key in candidates(f"http://www.listed.example{path}{boundary}{more}")
+    # ... and with the slashes of its path percent-encoded
+    head, sep, query = path.partition("?")
+    encoded = head[1:].replace("/", "%2F")
+    assert key in candidates(f"http://listed.example/{encoded}{sep}{query}{boundary}{more}")
