@@ -190,6 +190,9 @@ class BodyScan:
         self.bytes_scanned = 0
         self.truncated = False
         self._notes: list[str] = []
+        #: Set when the scan stopped on an internal error: the caller must not
+        #: take the result as clean (filtering.PhraseScan blocks).
+        self.error: str | None = None
         self._certain = self._decoder.unsupported
         self._finished: ScanResult | None = None
         self._batch: list[bytes] = []
@@ -228,6 +231,7 @@ class BodyScan:
                 self.truncated = self._certain = True
         except Exception as exc:  # noqa: BLE001 - a body must never crash the server
             self._notes.append(f"scan stopped by internal error: {exc!r}")
+            self.error = self.error or repr(exc)
             self._certain = True
 
     def _take(self, piece: bytes) -> None:
@@ -374,6 +378,7 @@ class BodyScan:
                     view.scan_mapped(text.feed(b"", final=True).translate(view.table))
         except Exception as exc:  # noqa: BLE001
             self._notes.append(f"scan stopped by internal error: {exc!r}")
+            self.error = self.error or repr(exc)
         self._finished = self._result()
         return self._finished
 

@@ -96,12 +96,13 @@ def test_an_exception_in_a_scan_blocks_and_is_not_learned(where):
 
 
 def test_a_body_scan_that_stopped_on_an_error_blocks(policy, monkeypatch):
-    from icapfilter.content import html_text
+    # BodyScan catches it (a body must never crash the server) and sets .error
+    from icapfilter.content.decoding import ContentDecoder
 
-    def broken(self, text):
+    def broken(self, data):
         raise RecursionError("deep markup")
 
-    monkeypatch.setattr(html_text.HtmlTextExtractor, "feed", broken)
+    monkeypatch.setattr(ContentDecoder, "feed", broken)
     verdict = respond(policy, CLEAN, ("Content-Type", "text/html"))
     assert verdict.blocked and "RecursionError" in verdict.reason
 
