@@ -101,6 +101,10 @@ class InflateStage(Stage):
             self._dead = True  # an empty body
             return False
         if self.name == "gzip":
+            if head != GZIP_MAGIC and GZIP_MAGIC.startswith(head):
+                self.notes.append("gzip: body ended before the compressed stream did")
+                self._dead = True
+                return False
             if head != GZIP_MAGIC:
                 # Mislabelled plain bodies are common; scanning them is better
                 # than scanning nothing.

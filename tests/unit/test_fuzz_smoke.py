@@ -20,7 +20,7 @@ pytest.importorskip("atheris", reason="atheris is not installed (pip install -e 
 pytestmark = pytest.mark.slow  # about 20 s for the four
 
 FUZZ = Path(__file__).resolve().parents[1] / "fuzz"
-FUZZERS = ["icap_parser", "url_normalizer", "list_parser", "phrase_parser"]
+FUZZERS = ["icap_parser", "url_normalizer", "list_parser", "phrase_parser", "decoder"]
 
 
 @pytest.mark.timeout(60)

@@ -124,3 +124,12 @@ def test_zstd_and_br_are_part_of_the_default_install():
     # unscanned because an optional extra was left out.
     assert zstd_stage.AVAILABLE
     ContentDecoder("br", 1)
+
+
+def test_br_output_before_trailing_garbage_in_the_same_chunk_is_kept():
+    # The binding fails the whole call when garbage follows the end of the
+    # stream, losing its output; browsers show that output, so it is recovered.
+    body = brotli.compress(DATA) + b"\xffgarbage after the end"
+    out, d = decode(body, "br", step=len(body))
+    assert out == DATA and "trailing garbage" in d.notes[-1]
+
