@@ -31,6 +31,8 @@ MAX_HOST_LENGTH = 253
 _PLAIN = re.compile(r"^(?:[a-z0-9_\-]{1,63}\.)*[a-z0-9_\-]{1,63}\.?$")
 #: The WHATWG "ends in a number" checker, matched at the last label.
 _NUMBER = re.compile(r"(?:[0-9]+|0x[0-9a-f]*)\Z")
+_PADDED_QUAD = re.compile(r"(?=.*(?:^|\.)0[0-9])(?:(?:[01]?[0-9]{1,2}|2[0-4][0-9]|25[0-5])\.){3}"
+                          r"(?:[01]?[0-9]{1,2}|2[0-4][0-9]|25[0-5])\Z")
 #: A label of a list entry: strict LDH (plus ``_``, common in real hosts).
 _ENTRY_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_\-]{0,61}[a-z0-9_])?$")
 #: WHATWG forbidden domain code points (controls, space, ``#%/:<>?@[\]^|``, DEL).
@@ -168,6 +170,10 @@ def canonical_host(text: str, *, strict: bool = False) -> tuple[str, bool]:
         host = host[:-1]
     dot = host.rfind(".")
     if _NUMBER.match(host, dot + 1):
+        if strict and _PADDED_QUAD.match(host):
+            # a list's zero-padded dotted quad (192.168.001.010) means decimal;
+            # a browser reads the same request host as octal, another address
+            return ".".join(str(int(part)) for part in host.split(".")), True
         return parse_ipv4(host), True
     if not plain and (not host or ".." in host or host.startswith(".") or any(
             len(label) > 63 for label in host.split("."))):

@@ -194,3 +194,10 @@ def test_only_invalid_entry_is_raised_and_results_are_fixed_points(text: str) ->
         again = f"[{host[1:-1]}]" if host.startswith("[") else host
         assert canonical_host(again, strict=strict) == (host, is_ip)
         assert host == host.lower() and host.isascii()
+
+
+def test_a_zero_padded_dotted_quad_in_a_list_is_decimal_but_octal_in_a_request() -> None:
+    # list authors pad for alignment; a browser reads the same host as octal
+    assert canonical_host("192.168.001.010", strict=True) == ("192.168.1.10", True)
+    assert canonical_host("192.168.001.010") == ("192.168.1.8", True)
+    assert canonical_host("0x7f.1", strict=True) == ("127.0.0.1", True)
