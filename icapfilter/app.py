@@ -130,12 +130,25 @@ def build_policy(config: Config, store=None) -> Policy:  # type: ignore[no-untyp
     )
 
 
+# Extensions of pages that are (almost) never learned: images, media, fonts
+# and archives go through RESPMOD but are answered 204 by their Content-Type
+# at preview, unscanned, so a learned lookup for them only finds a miss.
+_MEDIA_EXTENSIONS = frozenset(
+    "jpg jpeg png gif webp avif ico bmp tif tiff svgz mp4 m4v webm mkv avi mov mp3 m4a ogg "
+    "oga wav flac woff woff2 ttf otf eot zip gz tgz bz2 xz 7z rar iso exe msi dmg deb rpm "
+    "apk".split())
+
+
 def _never_respmod(config: Config) -> frozenset[str]:
-    """The extensions of the Transfer-Ignore the server advertises to Squid."""
+    """Extensions whose learned verdict is not looked up at REQMOD: any
+    Transfer-Ignore the server advertises to Squid (never sent to RESPMOD),
+    and media types (never scanned). Skipping a lookup can only cost a mark,
+    never let a page through unscanned: the page still goes to RESPMOD."""
     from .server.runner import protocol_settings
 
     listed = protocol_settings(config).transfer_ignore
-    return frozenset(e.strip().lower() for e in listed.split(",") if e.strip() not in ("", "*"))
+    advertised = {e.strip().lower() for e in listed.split(",") if e.strip() not in ("", "*")}
+    return _MEDIA_EXTENSIONS | advertised
 
 
 def _learned_cache(config: Config, store):  # type: ignore[no-untyped-def]

@@ -245,7 +245,7 @@ class FilterPolicy:
         self.learned_mark = learned_mark and learned is not None and learned_ttl > 0
         self.ratelimit = ratelimit
         self.ratelimit_per = ratelimit_per
-        # extensions Squid never sends to RESPMOD (the Transfer-Ignore we advertise)
+        # extensions whose learned verdict is never looked up (app._never_respmod)
         self.never_respmod = never_respmod
         self._store_fault = _OnceLogger()
         self.store_faults = 0
@@ -360,8 +360,8 @@ class FilterPolicy:
         if self.phrases is None or not group.scan or request.method not in ("GET", "HEAD"):
             return None
         if self.never_respmod and _extension(request.url) in self.never_respmod:
-            # Squid never sends it to RESPMOD (Transfer-Ignore), so it was never
-            # scanned nor learned: asking the store would only find a miss, a
+            # Never scanned (an image, by its Content-Type) or never sent to
+            # RESPMOD (Transfer-Ignore), so never learned: asking would find a miss, a
             # Redis round trip for every image of a page (a quarter of the
             # warm benchmark's fetches). Skipping it can only cost a mark.
             return None
