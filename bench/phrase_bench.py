@@ -1,10 +1,10 @@
 """Phrase filter throughput, per core, with e2guardian's stock English lists.
 
 Run: python bench/phrase_bench.py [--pages 40] [--repeat 3]
-Prints MB/s of HTML (and pages/s) for: each matcher engine alone on extracted text,
-the whole decode+extract+scan path on ~60 KB gzip pages, the streaming
-extractor alone, and html5lib's tokenizer alone (the reference). The corpus
-is synthetic and seeded, so runs are comparable.
+Prints MB/s of HTML (and pages/s) for: each matcher engine alone on the
+smart pass's bytes, the whole path on ~60 KB gzip pages in default mode and
+in e2guardian-exact mode, and e2guardian's byte mapping and tag stripping
+alone. The corpus is synthetic and seeded, so runs are comparable.
 """
 
 from __future__ import annotations
@@ -21,10 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from icapfilter.content.html_text import HtmlTextExtractor  # noqa: E402
-from icapfilter.content.reference import html5lib_text  # noqa: E402
 from icapfilter.phrases import load_phrase_set, scan_bytes  # noqa: E402
-from icapfilter.phrases.normalize import TextNormalizer  # noqa: E402
+from icapfilter.phrases.bytemap import PAGE_TABLE, SmartStrip, SpaceFolder  # noqa: E402
 from icapfilter.phrases.phraseset import PhraseSet  # noqa: E402
 from tests.e2g_lists import e2g_lists_dir, english_phrase_files  # noqa: E402
 
@@ -120,14 +118,11 @@ def main() -> None:
         f"{sum(map(len, gz)) / len(gz) / 1000:.0f} KB avg gzip"
     )
 
-    def extract(p: str) -> str:
-        e = HtmlTextExtractor()
-        return e.feed(p) + e.finish()
+    def smart_bytes(b: bytes) -> bytes:
+        folder = SpaceFolder()
+        return folder.start() + folder.feed(SmartStrip().feed(b).translate(PAGE_TABLE))
 
-    texts = []
-    for p in pages:
-        n = TextNormalizer()
-        texts.append(n.start() + n.feed(extract(p)) + n.finish())
+    texts = [smart_bytes(b) for b in raw]
     text_mb = sum(map(len, texts)) / 1e6
     engines = {"pyahocorasick": PhraseSet(ps.singles, ps.combinations, engine="pyahocorasick")}
     try:
@@ -144,37 +139,29 @@ def main() -> None:
 
     hits = sum(sum(1 for _ in ps.matcher.stream().feed(s)) for s in texts) / len(texts)
 
-    def whole_path() -> None:
-        for b in gz:
-            scan_bytes(ps, b, content_type="text/html", content_encoding="gzip")
+    def whole_path(exact: bool) -> Callable[[], None]:
+        def run() -> None:
+            for b in gz:
+                scan_bytes(ps, b, content_type="text/html", content_encoding="gzip",
+                           e2guardian_exact=exact)
 
-    def extractor_only() -> None:
-        for p in pages:
-            extract(p)
+        return run
 
-    def html5lib_only() -> None:
-        for p in pages[: max(1, len(pages) // 4)]:
-            html5lib_text(p)
+    def mapping_only() -> None:
+        for b in raw:
+            smart_bytes(b)
+            b.translate(PAGE_TABLE)
 
     rows = []
     for name, eps in engines.items():
         dt = timed(matcher_only(eps), args.repeat)
-        rows.append((f"{name} alone (extracted text)", text_mb / dt, len(pages) / dt, "text"))
-    dt = timed(whole_path, args.repeat)
-    rows.append(("gunzip+charset+extract+scan+score", html_mb / dt, len(pages) / dt, "HTML"))
-    dt = timed(extractor_only, args.repeat)
-    rows.append(("streaming extractor alone", html_mb / dt, len(pages) / dt, "HTML"))
-    quarter = max(1, len(pages) // 4)
-    dt = timed(html5lib_only, 1)
-    rows.append(
-        (
-            "html5lib tokenizer alone (reference)",
-            html_mb * quarter / len(pages) / dt,
-            quarter / dt,
-            "HTML",
-        )
-    )
-    print(f"hits per page (smart text): {hits:.0f}")
+        rows.append((f"{name} alone (smart pass bytes)", text_mb / dt, len(pages) / dt, "text"))
+    for label, exact in (("default mode", False), ("e2guardian-exact mode", True)):
+        dt = timed(whole_path(exact), args.repeat)
+        rows.append((f"whole path, {label}", html_mb / dt, len(pages) / dt, "HTML"))
+    dt = timed(mapping_only, args.repeat)
+    rows.append(("byte mapping + tag stripping alone", html_mb / dt, len(pages) / dt, "HTML"))
+    print(f"hits per page (smart pass): {hits:.0f}")
     for name, mbs, pps, unit in rows:
         print(f"{name:40s} {mbs:8.1f} MB/s of {unit:4s} {pps:8.0f} pages/s")
 

@@ -77,8 +77,10 @@ def load_phrases(config: Config):  # type: ignore[no-untyped-def]
                                            [Path(x) for x in p.exception])
         sets.append(phrase_set)
         errors += errs
-    for error in errors:
-        log.warning("phrase list: %s", error)
+    from .phrases.phraseset import load_log_lines
+
+    for line in load_log_lines(errors):
+        log.warning("phrase list: %s", line)
     if len(sets) > 1:
         raise BuildError("[phrases]: use either dir or banned/weighted/exception, not both")
     phrase_set = sets[0]

@@ -256,12 +256,33 @@ def dead_entry_errors(entries: Iterable[RawEntry]) -> list[LoadError]:
                 LoadError(
                     path,
                     int(line),
-                    f"never matches: {what} <{shown}> contains {_describe(bad)}{note}",
+                    f"{DEAD_PREFIX}{what} <{shown}> contains {_describe(bad)}{note}",
                     "warning",
                 )
             )
             break
     return out
+
+
+DEAD_PREFIX = "never matches: "
+
+
+def load_log_lines(errors: Iterable[LoadError]) -> list[str]:
+    """Load problems for the server log: one line each, except entries that
+    can never match, which are named by line number, one line per file."""
+    lines: list[str] = []
+    dead: dict[str, list[int]] = {}
+    for e in errors:
+        if e.message.startswith(DEAD_PREFIX):
+            dead.setdefault(e.path, []).append(e.line)
+        else:
+            lines.append(str(e))
+    for path, numbers in dead.items():
+        lines.append(
+            f"{path}: {len(numbers)} entries never match, as in e2guardian (lines "
+            f"{', '.join(map(str, numbers))}); 'icapfilter scan --show-list-errors' says why"
+        )
+    return lines
 
 
 def _is_utf8(key: bytes) -> bool:

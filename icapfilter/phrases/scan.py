@@ -3,7 +3,7 @@
 Pipeline per batch of raw chunks (at least BATCH_BYTES, or what is left at the
 end): Content-Encoding decoder (capped) -> e2guardian's passes on the bytes
 (`bytemap`: smart pass, then raw pass) -> Aho-Corasick (matcher.py), and in
-default mode the same passes again over the decoded page (`views.Decoded`:
+default mode one more pass over the decoded smart-pass text (`views`:
 character references resolved, UTF-8 case-folded). The matcher streams keep
 their state between chunks, so a phrase split over two chunks is found, and
 every per-chunk state (inside a tag, last byte a space, an unfinished
@@ -15,8 +15,8 @@ Scoring follows `NaughtyFilter::checkme`: the passes run in order; an
 exception in a pass allows the page, a banned entry or a weight over the limit
 in a pass blocks it, and in either case the later passes never run. The
 naughtiness kept over the passes is the highest positive one (or, when none is
-positive, the lowest). Default mode's decoded views come after e2guardian's
-passes, so they can only turn an e2guardian "allow" into a block.
+positive, the lowest). Default mode's decoded view comes after e2guardian's
+passes, so it can only turn an e2guardian "allow" into a block.
 """
 
 from __future__ import annotations
@@ -179,11 +179,9 @@ class BodyScan:
         raw_table = RAW_PASS_TABLE if self._smart_mode else RAW_ONLY_TABLE
         self._raw = View("raw", matcher, raw_table, smart=False) if self._raw_mode else None
         self._views: list[View] = [v for v in (self._smart, self._raw) if v is not None]
-        # default mode's decoded views, set up once the charset is known
-        self._xsmart: View | None = None
-        self._xraw: View | None = None
-        self._xsmart_text: Decoded | ByteReferences | None = None
-        self._xraw_text: Decoded | ByteReferences | None = None
+        # default mode's decoded view, set up once the charset is known
+        self._decoded_view: View | None = None
+        self._decoded_text: Decoded | ByteReferences | None = None
         self._utf8 = False
         self._head: bytearray | None = bytearray()  # until the charset is decided
         self.charset: str | None = None
@@ -256,19 +254,16 @@ class BodyScan:
         codec, _source = page_charset(head, self._content_type, html=is_html(self._content_type))
         self.charset = codec
         if not self._exact and codec.replace("_", "-") not in _NOT_ASCII_COMPATIBLE:
+            # One decoded view: of the smart pass's text when there is one (page
+            # text, scripts and styles), else of the raw pass's. A second one
+            # for the raw pass (attributes, comments) would cost a quarter of
+            # the throughput for text no browser shows.
             utf8 = self._utf8 = codec.replace("_", "-") == "utf-8"
-            matcher = self._ps.matcher
-            if self._smart_mode:
-                table = extra_table(False, utf8)
-                self._xsmart = View("decoded smart", matcher, table, smart=True, extra=True,
-                                    utf8=utf8)
-                self._xsmart_text = Decoded() if utf8 else ByteReferences(codec)
-            if self._raw_mode:
-                table = extra_table(not self._smart_mode, utf8)
-                self._xraw = View("decoded raw", matcher, table, smart=False, extra=True,
-                                  utf8=utf8)
-                self._xraw_text = Decoded() if utf8 else ByteReferences(codec)
-            self._views += [v for v in (self._xsmart, self._xraw) if v is not None]
+            table = extra_table(not self._smart_mode, utf8)
+            self._decoded_view = View("decoded", self._ps.matcher, table, smart=self._smart_mode,
+                                      extra=True, utf8=utf8)
+            self._decoded_text = Decoded() if utf8 else ByteReferences(codec)
+            self._views.append(self._decoded_view)
         return head
 
     def _scan(self, data: bytes) -> None:
@@ -279,12 +274,12 @@ class BodyScan:
             assert self._strip is not None
             stripped = self._strip.feed(data)
             found = self._smart.feed(stripped)
-            if self._xsmart is not None:
-                self._decoded(self._xsmart, self._xsmart_text, self._smart, stripped, found)
+            if self._decoded_view is not None:
+                self._decoded(self._decoded_view, self._decoded_text, self._smart, stripped, found)
         if self._raw is not None:
             found = self._raw.feed(data)
-            if self._xraw is not None:
-                self._decoded(self._xraw, self._xraw_text, self._raw, data, found)
+            if self._decoded_view is not None and self._smart is None:
+                self._decoded(self._decoded_view, self._decoded_text, self._raw, data, found)
         self._check_certain()
 
     def _decoded(self, view: View, text: Decoded | ByteReferences | None, twin: View,
@@ -373,9 +368,9 @@ class BodyScan:
                     self.truncated = True
             if self._head is not None:
                 self._scan(self._start())
-            for view, text in ((self._xsmart, self._xsmart_text), (self._xraw, self._xraw_text)):
-                if view is not None and text is not None:
-                    view.scan_mapped(text.feed(b"", final=True).translate(view.table))
+            view, text = self._decoded_view, self._decoded_text
+            if view is not None and text is not None:
+                view.scan_mapped(text.feed(b"", final=True).translate(view.table))
         except Exception as exc:  # noqa: BLE001
             self._notes.append(f"scan stopped by internal error: {exc!r}")
             self.error = self.error or repr(exc)

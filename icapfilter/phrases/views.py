@@ -44,8 +44,22 @@ def _roundtrip_errors(exc: UnicodeError) -> tuple[bytes, int]:
 
 codecs.register_error(_ROUNDTRIP, _roundtrip_errors)
 
-#: Undecodable bytes in 0xC0-0xDD are lowercased as e2guardian would.
-_ESCAPED_LOWER = {0xDC00 + c: 0xDC00 + c + 32 for c in range(0xC0, 0xDE)}
+_LOWERED_ESCAPE = "icapfilter-lowered-escape"
+
+
+def _lowered_escape(exc: UnicodeError) -> tuple[str, int]:
+    """`surrogateescape` that lowercases 0xC0-0xDD as e2guardian does.
+
+    A byte that is not UTF-8 (an undeclared windows-1251 page) is then seen
+    in the decoded view exactly as in e2guardian's.
+    """
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    bad = exc.object[exc.start : exc.end]
+    return "".join(chr(0xDC00 + (b + 32 if 0xC0 <= b <= 0xDD else b)) for b in bad), exc.end
+
+
+codecs.register_error(_LOWERED_ESCAPE, _lowered_escape)
 
 
 def extra_table(raw_only: bool, utf8: bool) -> bytes:
@@ -139,15 +153,14 @@ class View:
 class Decoded:
     """Default mode's text transform for UTF-8 pages: references, case folding.
 
-    Decoding uses `surrogateescape`, so bytes that are not UTF-8 (an
-    undeclared windows-1251 page) come back unchanged, lowercased in
-    0xC0-0xDD as e2guardian does.
+    Bytes that are not UTF-8 (an undeclared windows-1251 page) come back as
+    they are, lowercased in 0xC0-0xDD as e2guardian does.
     """
 
     __slots__ = ("_decoder", "_carry", "_refs")
 
     def __init__(self) -> None:
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors=_LOWERED_ESCAPE)
         self._carry = ""
         self._refs = _Nbsp()
 
@@ -167,8 +180,6 @@ class Decoded:
             text = self._refs.unescape(text)
         if not text.isascii():
             text = text.casefold()
-            if "\udcc0" <= max(text):
-                text = text.translate(_ESCAPED_LOWER)
         return text.encode("utf-8", _ROUNDTRIP)
 
 
