@@ -334,6 +334,8 @@ class FilterPolicy:
             except StoreUnavailable as exc:
                 self._store_fault(f"rate limiter unavailable: {exc}")
         verdict = self.url_verdict(group, request.url)
+        if verdict is None or not verdict.blocked:
+            verdict = self._sni_verdict(group, request) or verdict
         # A client must never send the mark itself (it would skip RESPMOD): it
         # is dropped from every request allowed, whether marking is on or not,
         # and set only on a URL learned clean.
@@ -348,6 +350,18 @@ class FilterPolicy:
         if verdict.blocked:
             return verdict
         return replace(verdict, drop_request_headers=_DROP_MARK)
+
+    def _sni_verdict(self, group: Group, request: RequestInfo) -> Verdict | None:
+        """The block a CONNECT earns by the TLS server name it will ask for, when
+        that name differs from the host it named (an IP, or a front domain):
+        either name on a list refuses the tunnel."""
+        target = sni_target(request)
+        if target is None:
+            return None
+        verdict = self.url_verdict(group, target)
+        if verdict is None or not verdict.blocked:
+            return None
+        return replace(verdict, reason=f"{verdict.reason} (TLS server name {target})")
 
     def learned_page(self, request: RequestInfo) -> Verdict | None:
         """What RESPMOD would answer from the learned cache for this URL, asked
@@ -435,6 +449,22 @@ class FilterPolicy:
             return SniffingScan(new_scan, response.content_encoding,
                                 lambda mime: is_scannable(mime, settings.scan_types))
         return new_scan(response.content_type)
+
+
+def sni_target(request: RequestInfo) -> str | None:
+    """``sni:port`` for a CONNECT whose TLS server name is known and differs
+    from its target's host, else None (Squid sends ``-`` for no SNI)."""
+    if request.method.upper() != "CONNECT" or not request.sni:
+        return None
+    sni = request.sni.strip()
+    if sni in ("", "-"):
+        return None
+    host, sep, port = request.url.rpartition(":")
+    if not sep or not port.isdigit():
+        host, port = request.url, "443"
+    if sni.lower().rstrip(".") == host.strip("[]").lower().rstrip("."):
+        return None
+    return f"{sni}:{port}"
 
 
 def _extension(url: str) -> str:

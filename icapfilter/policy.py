@@ -26,6 +26,11 @@ class RequestInfo:
     method: str
     url: str
     headers: Headers
+    # The TLS server name (SNI) Squid peeked at, for a CONNECT: Squid 5 sends
+    # it only as an ICAP header (adaptation_meta X-Icapfilter-SNI "%ssl::>sni"),
+    # never in the CONNECT it builds after peeking, which names what the
+    # client's CONNECT named (often an IP). None when unknown.
+    sni: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
