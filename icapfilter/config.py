@@ -81,7 +81,8 @@ class ServerConfig:
     # page whose end it reads together with the body: send the end this much later.
     block_end_delay_ms: int = 5
     max_head_bytes: int = 65536
-    transfer_ignore: str | None = None
+    # Empty: Squid matches Transfer-Ignore against the URL the client chose.
+    transfer_ignore: str = ""
     transfer_complete: str | None = None
     pid_file: str = ""
 

@@ -176,6 +176,9 @@ class ConnectionManager:
         self._thread.join(timeout=2)
         if not self._thread.is_alive():
             self._poller.close()
+        until = time.monotonic() + 2
+        for worker in self._workers:
+            worker.join(timeout=max(0.0, until - time.monotonic()))
 
     # -- internals -----------------------------------------------------------
 

@@ -53,8 +53,7 @@ def protocol_settings(config: Config) -> ProtocolSettings:
         max_connections=s.max_connections * s.workers,
         options_ttl=s.options_ttl,
         preview=s.preview,
-        transfer_ignore=defaults.transfer_ignore if s.transfer_ignore is None
-        else s.transfer_ignore,
+        transfer_ignore=s.transfer_ignore,
         transfer_complete=defaults.transfer_complete if s.transfer_complete is None
         else s.transfer_complete,
         hold_bytes=s.hold_bytes,
