@@ -184,6 +184,7 @@ class BodyScan:
         self._decoded_text: Decoded | ByteReferences | None = None
         self._utf8 = False
         self._head: bytearray | None = bytearray()  # until the charset is decided
+        self._pending: list[bytes] = []  # the decoded view's input until then
         self.charset: str | None = None
         self.bytes_scanned = 0
         self.truncated = False
@@ -240,17 +241,21 @@ class BodyScan:
         self.bytes_scanned += len(piece)
         if self._head is not None:
             self._head += piece
-            if len(self._head) < PRESCAN_BYTES and not self.truncated:
-                return
-            piece = self._start()
         self._scan(piece)
+        if self._head is not None and (len(self._head) >= PRESCAN_BYTES or self.truncated):
+            self._start()
         if self.truncated:
             self._certain = True
 
-    def _start(self) -> bytes:
-        """Decide the charset (default mode's decoded views need it); the head."""
+    def _start(self) -> None:
+        """Decide the charset and start the decoded view on what came so far.
+
+        e2guardian's passes need no charset and run from the first byte; only
+        default mode's decoded view waits for the `<meta>` prescan.
+        """
         assert self._head is not None
         head, self._head = bytes(self._head), None
+        pending, self._pending = self._pending, []
         codec, _source = page_charset(head, self._content_type, html=is_html(self._content_type))
         self.charset = codec
         if not self._exact and codec.replace("_", "-") not in _NOT_ASCII_COMPATIBLE:
@@ -264,7 +269,13 @@ class BodyScan:
                                       extra=True, utf8=utf8)
             self._decoded_text = Decoded() if utf8 else ByteReferences(codec)
             self._views.append(self._decoded_view)
-        return head
+            twin = self._smart if self._smart is not None else self._raw
+            assert twin is not None
+            # the twin is past these chunks already: read them in full
+            self._decoded_view.in_sync = not pending
+            for data in pending:
+                self._decoded(self._decoded_view, self._decoded_text, twin, data, ())
+        self._check_certain()
 
     def _scan(self, data: bytes) -> None:
         if not data:
@@ -276,10 +287,15 @@ class BodyScan:
             found = self._smart.feed(stripped)
             if self._decoded_view is not None:
                 self._decoded(self._decoded_view, self._decoded_text, self._smart, stripped, found)
+            elif self._head is not None and not self._exact:
+                self._pending.append(stripped)
         if self._raw is not None:
             found = self._raw.feed(data)
-            if self._decoded_view is not None and self._smart is None:
-                self._decoded(self._decoded_view, self._decoded_text, self._raw, data, found)
+            if self._smart is None:
+                if self._decoded_view is not None:
+                    self._decoded(self._decoded_view, self._decoded_text, self._raw, data, found)
+                elif self._head is not None and not self._exact:
+                    self._pending.append(data)
         self._check_certain()
 
     def _decoded(self, view: View, text: Decoded | ByteReferences | None, twin: View,
@@ -367,7 +383,7 @@ class BodyScan:
                 if self._decoder.truncated:
                     self.truncated = True
             if self._head is not None:
-                self._scan(self._start())
+                self._start()
             view, text = self._decoded_view, self._decoded_text
             if view is not None and text is not None:
                 view.scan_mapped(text.feed(b"", final=True).translate(view.table))

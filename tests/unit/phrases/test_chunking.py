@@ -29,8 +29,9 @@ def phrase_set(tmp_path_factory):
         "<naughty><10>\n<naughty words><15>\n< words ><5>\n<café><3>\n<strasse><7>\n"
         "<водка><4>\n<少女><6>\n<résumé><2>\n<forbidden>,<fruit><20>\n<b naughty b><50>\n",
     )
+    ru = write(d / "russian" / "w", "<водка><8>\n".encode("cp1251"))
     e = write(d / "e", "<good context>,<never here>\n")
-    ps, errors = load_phrase_set([], [w], [e])
+    ps, errors = load_phrase_set([], [w, ru], [e])
     assert not [x for x in errors if x.level == "error"]
     return ps
 
@@ -61,10 +62,11 @@ CUTS = st.lists(st.integers(min_value=0, max_value=10_000), max_size=40)
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(cuts=CUTS, mode=MODES, wmode=WMODES)
-def test_plain_body_any_split(phrase_set, cuts, mode, wmode):
+@given(cuts=CUTS, mode=MODES, wmode=WMODES, exact=st.booleans())
+def test_plain_body_any_split(phrase_set, cuts, mode, wmode, exact):
     data = PAGE.encode()
-    kw = dict(filter_mode=mode, weighted_mode=wmode, content_type="text/html")
+    kw = dict(filter_mode=mode, weighted_mode=wmode, content_type="text/html",
+              e2guardian_exact=exact)
     whole = run(phrase_set, [data], **kw)
     assert whole[1] > 0
     assert run(phrase_set, split(data, cuts), **kw) == whole
@@ -95,14 +97,29 @@ def test_compressed_body_any_split(phrase_set, cuts, mode, enc):
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(cuts=CUTS, charset=st.sampled_from(["windows-1251", "utf-16", "utf-8-sig"]))
-def test_multibyte_charsets_any_split(phrase_set, cuts, charset):
-    text = "<html><body>водка STRASSE naughty words водка</body></html>"
+@given(
+    cuts=CUTS,
+    charset=st.sampled_from(["windows-1251", "utf-16", "utf-8-sig"]),
+    declared=st.booleans(),
+    exact=st.booleans(),
+)
+def test_multibyte_charsets_any_split(phrase_set, cuts, charset, declared, exact):
+    text = "<html><body>водка STRASSE naughty words ВОДКА</body></html>"
     data = text.encode(charset)
-    ct = f"text/html; charset={charset}" if charset != "utf-8-sig" else "text/html"
-    whole = run(phrase_set, [data], content_type=ct)
-    assert ("водка", 2) in whole[3]
-    assert run(phrase_set, split(data, cuts), content_type=ct) == whole
+    ct = f"text/html; charset={charset}" if declared and charset != "utf-8-sig" else "text/html"
+    kw = dict(content_type=ct, e2guardian_exact=exact)
+    whole = run(phrase_set, [data], **kw)
+    hits = whole[3]
+    if charset == "windows-1251":
+        # the windows-1251 entry matches its own bytes, declared or not, and
+        # e2guardian lowercases 'ВОДКА' (0xC2...) byte by byte
+        assert ("водка", 2) in hits
+    elif charset == "utf-8-sig":
+        # UTF-8 Cyrillic only matches in default mode's case-folded view
+        assert (("водка", 2) in hits) is not exact
+    else:
+        assert not any(p == "водка" for p, _ in hits)  # UTF-16: nothing matches
+    assert run(phrase_set, split(data, cuts), **kw) == whole
 
 
 @settings(
@@ -133,8 +150,10 @@ def test_multibyte_charsets_any_split(phrase_set, cuts, charset):
         max_size=60,
     ),
     cuts=CUTS,
+    exact=st.booleans(),
 )
-def test_generated_pages_any_split(phrase_set, words, cuts):
+def test_generated_pages_any_split(phrase_set, words, cuts, exact):
     data = "".join(words).encode()
-    kw = dict(filter_mode="both", weighted_mode="normal", content_type="text/html; charset=utf-8")
+    kw = dict(filter_mode="both", weighted_mode="normal", content_type="text/html; charset=utf-8",
+              e2guardian_exact=exact)
     assert run(phrase_set, split(data, cuts), **kw) == run(phrase_set, [data], **kw)

@@ -5,8 +5,7 @@ from pathlib import Path
 import pytest
 
 from icapfilter.phrases import ListKind, Weight, load_phrase_dir, load_phrase_set
-from icapfilter.phrases.normalize import clean_phrase
-from icapfilter.phrases.parser import parse_entry
+from icapfilter.phrases.parser import c_atoi, parse_entry
 from tests.unit.phrases.listhelpers import write
 
 
@@ -14,53 +13,74 @@ def singles(ps):
     return {p.text: (p.kind, p.weight, p.category) for p in ps.singles}
 
 
-def test_phrase_forms_and_boundaries():
-    assert parse_entry("<test>")[0] == ("test",)
-    assert parse_entry("< test>")[0] == (" test",)
-    assert parse_entry("<test >")[0] == ("test ",)
-    assert parse_entry("< test >")[0] == (" test ",)
-    assert parse_entry("<  Two   Words  >")[0] == (" two words ",)
+def entry(line: str, **kw):
+    r = parse_entry(line.encode("utf-8"), **kw)
+    return r.parts, r.weight, r.warnings
 
 
-def test_cleanup_follows_e2guardian_punctuation():
-    # bytes below '/', : ; = ? @ and [ \ ] ^ _ ` become spaces; '/' stays
-    assert clean_phrase("e-mail") == "e mail"
-    assert clean_phrase("a/b") == "a/b"
-    assert clean_phrase("don't") == "don t"
-    assert clean_phrase("x_y@z") == "x y z"
-    assert clean_phrase("STRASSE") == clean_phrase("Straße") == "strasse"
-    assert clean_phrase("ВОДКА") == "водка"
-    assert clean_phrase("«quoted»") == " quoted "
+def test_phrase_forms_and_boundaries_are_kept_byte_for_byte():
+    assert entry("<test>")[0] == (b"test",)
+    assert entry("< test>")[0] == (b" test",)
+    assert entry("<test >")[0] == (b"test ",)
+    assert entry("< test >")[0] == (b" test ",)
+    # e2guardian neither folds spaces nor maps punctuation in entries
+    assert entry("<  two   words  >")[0] == (b"  two   words  ",)
+    assert entry("<e-mail>")[0] == (b"e-mail",)
 
 
 def test_weights_negative_percent_and_junk():
-    assert parse_entry("<sex><10>")[1] == Weight(10)
-    assert parse_entry("<good><-25>")[1] == Weight(-25)
-    assert parse_entry("<x><+5>")[1] == Weight(5)
-    assert parse_entry("<x><10%>")[1] == Weight(10, True)
-    parts, weight, warnings, err = parse_entry("<美女明星><30>3 #beauty star")
-    assert parts == ("美女明星",) and weight == Weight(30) and not warnings and err is None
-    assert parse_entry("< nakna brdar > <40>")[:2] == ((" nakna brdar ",), Weight(40))
+    assert entry("<sex><10>")[1] == Weight(10)
+    assert entry("<good><-25>")[1] == Weight(-25)
+    assert entry("<x><+5>")[1] == Weight(5)
+    assert entry("<x><10%>")[1] == Weight(10, True)
+    assert entry("<x>< 7 >")[1] == Weight(7)  # atoi skips leading white space
+    parts, weight, warnings = entry("<美女明星><30>3 #beauty star")
+    assert parts == ("美女明星".encode(),) and weight == Weight(30) and not warnings
+
+
+def test_a_percentage_in_an_exception_list_makes_an_exception_entry():
+    parts, weight, warnings = entry("<x><10%>", exception_file=True)
+    assert (parts, weight) == ((b"x",), None) and warnings
+
+
+def test_stock_quirks_are_read_as_e2guardian_reads_them():
+    parts, weight, warnings = entry("< nakna brdar > <40>")
+    assert (parts, weight) == ((b" nakna brdar ",), None)
+    assert "ignores '<40>'" in warnings[0] and "weight" in warnings[0]
+    parts, weight, warnings = entry("<dojrzałe kobiety><porno><70>")
+    assert (parts, weight) == (("dojrzałe kobiety".encode(),), None)
+    assert "ignores '<porno><70>'" in warnings[0]
+    parts, weight, warnings = entry("<incest rape<50>")
+    assert (parts, weight, warnings) == ((b"incest rape<50",), None, ())  # dead: '<'
+    parts, weight, warnings = entry("< animais,< foda >,< burro><50>")
+    assert (parts, weight) == ((b" animais,< foda ", b" burro"), Weight(50))
+    parts, weight, warnings = entry("< pronta a soddisfare><50")
+    assert (parts, weight) == ((b" pronta a soddisfare",), None) and "'<50'" in warnings[0]
 
 
 def test_combinations():
-    assert parse_entry("<a>,<b>,<c>")[:2] == (("a", "b", "c"), None)
-    assert parse_entry("< slampor >, <xxx><60>")[:2] == ((" slampor ", "xxx"), Weight(60))
-    # e2guardian misreads these stock lines; we read them as meant, with a warning
-    parts, weight, warnings, _ = parse_entry("<dojrzałe kobiety><porno><70>")
-    assert (parts, weight) == (("dojrzałe kobiety", "porno"), Weight(70)) and warnings
-    parts, weight, warnings, _ = parse_entry("< animais,< foda >,< burro><50>")
-    assert parts == (" animais", " foda ", " burro") and weight == Weight(50) and warnings
-    parts, weight, warnings, _ = parse_entry("<incest rape<50>")
-    assert parts == ("incest rape",) and weight == Weight(50) and warnings
+    assert entry("<a>,<b>,<c>")[:2] == ((b"a", b"b", b"c"), None)
+    assert entry("< slampor >, <xxx><60>")[:2] == ((b" slampor ", b"xxx"), Weight(60))
+    # an empty part is dropped from the combination
+    parts, _, warnings = entry("<a>,<bc")
+    assert parts == (b"a",) and warnings
+    # too short after ">," to be a combination: a single phrase
+    parts, _, warnings = entry("<a>,<>")
+    assert parts == (b"a",) and warnings
+    assert parse_entry(b"<a>,<b>").combination and not parse_entry(b"<a>,<>").combination
 
 
-def test_bad_entries():
-    assert parse_entry("<ga")[3] == "phrase has no closing '>'"
-    assert parse_entry("< pronta a soddisfare><50")[:2] == ((" pronta a soddisfare",), Weight(50))
-    assert parse_entry("<>")[3] == "empty phrase"
-    assert parse_entry("<-->")[3] == "empty phrase"
-    assert parse_entry("<a>,<>")[3] == "empty phrase"
+def test_skipped_and_truncated_entries():
+    assert entry("<ga") == ((), None, ("no closing '>': e2guardian skips this line",))
+    assert entry("<>")[0] == ()
+    assert entry("<a><0>")[:2] == ((b"a",), None)
+    parts, _, warnings = entry("<" + "x" * 130 + ">")
+    assert parts == (b"x" * 127,) and "127" in warnings[0]
+
+
+def test_c_atoi():
+    assert (c_atoi(b"40>"), c_atoi(b" -3x"), c_atoi(b"x"), c_atoi(b"")) == (40, -3, 0, 0)
+    assert c_atoi(b"4294967297") == 1  # clamped to a long, then cut to an int
 
 
 def test_bad_lines_reported_with_file_and_line(tmp_path: Path):
@@ -68,9 +88,27 @@ def test_bad_lines_reported_with_file_and_line(tmp_path: Path):
     ps, errors = load_phrase_set([], [f], [])
     assert len(ps) == 2
     got = [(e.line, e.level) for e in errors]
-    assert got == [(3, "error"), (5, "warning"), (6, "error")]
-    assert str(errors[0]).startswith(f"{f}:3: error: empty phrase")
+    assert got == [(3, "warning"), (5, "warning"), (6, "error")]
+    assert str(errors[0]).startswith(f"{f}:3: warning: empty phrase")
     assert "missing" in errors[2].message
+
+
+def test_entries_are_lowercased_ascii_only_and_not_under_noconvert(tmp_path: Path):
+    f = write(tmp_path / "w", "<MiXeD Ünï><5>\n#noconvert\n<KeepCase><5>\n")
+    ps, errors = load_phrase_set([], [f], [])
+    keys = {p.key for p in ps.singles}
+    assert keys == {"mixed Ünï".encode(), b"KeepCase"}
+    dead = [e for e in errors if "never matches" in e.message]
+    assert [e.line for e in dead] == [1, 3]  # 'Ü' starts with 0xC3; 'K' is never in a page
+    assert "default mode still matches it on UTF-8 pages" in dead[0].message
+
+
+def test_dead_entries_name_the_byte_and_the_line(tmp_path: Path):
+    f = write(tmp_path / "w", "<ok.dot=at@><5>\n<e-mail><5>\n<a>,<b_c><5>\n<x<y>\n")
+    _, errors = load_phrase_set([], [f], [])
+    dead = {e.line: e.message for e in errors if "never matches" in e.message}
+    assert sorted(dead) == [2, 3, 4]
+    assert "'-'" in dead[2] and "combination part <b_c>" in dead[3] and "'<'" in dead[4]
 
 
 def test_kind_comes_from_weight_then_file(make_set):
@@ -108,8 +146,9 @@ def test_duplicates(make_set):
     assert s["dup w"][:2] == (ListKind.WEIGHTED, Weight(15))
     assert s["dup b"][0] is ListKind.BANNED
     assert s["dup e"][0] is ListKind.EXCEPTION
-    assert len(ps.combinations) == 1 and ps.combinations[0].kind is ListKind.BANNED
-    assert ps.duplicates == 5
+    # every combination line counts on its own, as in e2guardian's combination list
+    assert [c.kind for c in ps.combinations] == [ListKind.BANNED, ListKind.WEIGHTED]
+    assert ps.duplicates == 4
 
 
 def test_includes_categories_and_comments(tmp_path: Path):
@@ -174,10 +213,15 @@ def test_non_utf8_files(tmp_path: Path):
         + "<巨乳><7>\n".encode("cp932"),
     )
     ps, errors = load_phrase_set([], [latin, ru, koi, mixed], [])
-    assert errors == []
+    # the keys are the files' own bytes; the texts are for people
     assert {p.text for p in ps.singles} == {
-        "très", "garçon", "водка", "пиво", "少女", "写真", "巨乳",
+        "très", "garçon", "водка", "Пиво", "пиво", "少女", "写真", "巨乳",
     }  # fmt: skip
+    assert "водка".encode("cp1251") in {p.key for p in ps.singles}
+    # bytes 0xC0-0xDD are lowercased in pages, never in lists: windows-1251 'П'
+    # (0xCF), every KOI8-R lower-case letter, EUC-JP '写' (0xBC 0xCC) never match
+    dead = [(Path(e.path).parent.name, e.line) for e in errors if "never matches" in e.message]
+    assert dead == [("russian", 2), ("russian-koi8-r", 1), ("russian-koi8-r", 2), ("japanese", 4)]
 
 
 def test_percent_weight_resolution():

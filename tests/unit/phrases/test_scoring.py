@@ -27,16 +27,16 @@ def test_banned_phrase_blocks_and_is_case_insensitive(make_set):
 
 def test_exception_beats_banned_and_weighted(make_set):
     ps = make_set(banned="<forbidden>\n", weighted="<naughty><100>\n", exception="<medical>\n")
-    r = scan(ps, "forbidden naughty, but medical")
+    r = scan(ps, "forbidden naughty, but medical\n")
     assert not r.blocked and r.reason == "exception phrase"
-    assert r.score == 100  # still reported, for tuning
-    r = scan(ps, "forbidden medical", filter_mode="both")
+    assert r.score == 0  # e2guardian stops at an exception, before keeping any naughtiness
+    r = scan(ps, "forbidden medical\n", filter_mode="raw")
     assert not r.blocked
 
 
 def test_exception_seen_after_banned_still_wins(make_set):
     ps = make_set(banned="<forbidden>\n", exception="<medical>\n")
-    body = "forbidden " + "x " * 100_000 + " medical"
+    body = "forbidden " + "x " * 100_000 + " medical\n"
     assert not scan(ps, body).blocked
 
 
@@ -50,11 +50,11 @@ def test_combinations(make_set):
     r = scan(ps, "beta ... and later alpha")
     assert r.blocked and r.reason == "banned combination"
     assert r.phrases[0].combination and r.phrases[0].phrase == "<alpha>,<beta>"
-    r = scan(ps, "gamma delta gamma delta gamma", limit=30)
+    r = scan(ps, "gamma delta gamma delta gamma\n", limit=30)
     assert r.score == 31 and r.blocked
-    r = scan(ps, "gamma delta gamma delta gamma", limit=30, weighted_mode="normal")
+    r = scan(ps, "gamma delta gamma delta gamma\n", limit=30, weighted_mode="normal")
     assert r.score == 30 * 2 + 3  # combination counts min(count of parts)
-    r = scan(ps, "alpha beta in a safe context")
+    r = scan(ps, "alpha beta in a safe context\n")
     assert not r.blocked and r.reason == "exception combination"
 
 
@@ -68,7 +68,7 @@ def test_weighted_limit_is_strict(make_set):
 def test_negative_weights(make_set):
     ps = make_set(weighted="<bad><40>\n<education><-30>\n")
     assert scan(ps, "bad bad", limit=30).blocked
-    r = scan(ps, "bad education", limit=30)
+    r = scan(ps, "bad education\n", limit=30)
     assert r.score == 10 and not r.blocked
 
 
@@ -93,22 +93,37 @@ def test_singular_and_normal_modes(make_set):
 
 def test_word_boundaries(make_set):
     ps = make_set(weighted="< start><1>\n<end ><10>\n< whole ><100>\n")
-    assert scan(ps, "restart ends wholesome").score == 0
-    assert scan(ps, "start").score == 1  # page edges are word boundaries
-    assert scan(ps, "the end.").score == 10
-    assert scan(ps, "(whole)").score == 100
+    assert scan(ps, "restart ends wholesome\n").score == 0
+    # the smart pass starts with a space, so the page's start is a boundary...
+    assert scan(ps, "start\n").score == 1
+    assert scan(ps, "the end!\n").score == 10
+    assert scan(ps, "the end.\n").score == 0  # '.' is kept in pages: "end." is not "end "
+    assert scan(ps, "(whole)\n").score == 100
     assert scan(ps, "<b>whole</b>").score == 100
+    # ...but not its end: e2guardian never scans the smart pass's last byte
+    # and the raw pass has no edge spaces
+    assert scan(ps, "the end").score == 0
+
+
+def test_the_smart_pass_never_sees_the_last_byte(make_set):
+    # checked against e2guardian 5.3.5: the exception at the very end is missed
+    ps = make_set(banned="<forbidden>\n", exception="<medical>\n")
+    r = scan(ps, "forbidden medical", e2guardian_exact=True)
+    assert r.blocked and r.reason == "banned phrase"
+    assert not scan(ps, "forbidden medical.", e2guardian_exact=True).blocked
 
 
 def test_filter_modes(make_set):
     ps = make_set(weighted="<secret attr><10>\n<hidden><20>\n<visible text><40>\n")
     page = '<p title="secret attr">visible <b>text</b></p><script>hidden()</script>'
-    smart = scan(ps, page, filter_mode="smart")
-    raw = scan(ps, page, filter_mode="raw")
-    both = scan(ps, page, filter_mode="both")
-    assert smart.score == 40  # tags become spaces; script content dropped
+    smart = scan(ps, page, filter_mode="smart", limit=100)
+    raw = scan(ps, page, filter_mode="raw", limit=100)
+    both = scan(ps, page, filter_mode="both", limit=100)
+    assert smart.score == 40 + 20  # <...> removed (tags become a space), script text kept
     assert raw.score == 10 + 20  # markup included: "visible b text /b" has no "visible text"
     assert both.score == max(smart.score, raw.score)  # max of the passes, not the sum
+    # a pass over the limit stops e2guardian: the raw pass never runs
+    assert scan(ps, page, filter_mode="both", limit=50).score == 60
 
 
 def test_entities_decoded_in_smart_mode(make_set):
@@ -164,11 +179,14 @@ def test_scan_cap(make_set):
     assert r.reason == "scan truncated at 500 bytes"
 
 
-def test_non_html_types_are_scanned_as_text(make_set):
-    ps = make_set(weighted="<secret attr><10>\n")
-    body = b'{"k": "<p title=\'secret attr\'>"}'
-    assert scan_bytes(ps, body, content_type="application/json").score == 10
-    assert scan_bytes(ps, body, content_type="text/html").score == 0
+def test_every_type_gets_both_passes_as_in_e2guardian(make_set):
+    ps = make_set(weighted="<secret attr><10>\n<key value><20>\n")
+    body = b'{"key": "value", "k": "<p title=\'secret attr\'>"}\n'
+    for ct in ("application/json", "text/html", "text/plain"):
+        # the smart pass reads "key value"; the raw pass also sees the "tag"
+        assert scan_bytes(ps, body, content_type=ct, limit=100).score == 20, ct
+    # raw only (phrasefiltermode 0): no folding, so no "key value" either
+    assert scan_bytes(ps, body, content_type="text/plain", filter_mode="raw").score == 10
 
 
 def test_empty_set_and_empty_body(make_set):
