@@ -178,15 +178,17 @@ def helper_command() -> str:
 
 
 def squid_config(http_port: int, icap_port: int, workdir: Path, extra: str = "",
-                 tail: str = "") -> str:
+                 tail: str = "", port_options: str = "") -> str:
     """squid.conf.example for a test instance; ``extra`` lines go before its first
     http_access line (http_access rules apply in order), ``tail`` at the very end
-    (where a directive overrides the example's, e.g. ``icap_enable off``)."""
+    (where a directive overrides the example's, e.g. ``icap_enable off``),
+    ``port_options`` after the http_port line's address (``ssl-bump ...``)."""
     text = (ROOT / "squid.conf.example").read_text()
     if extra:
         text = re.sub(r"^(http_access )", lambda m: extra.rstrip("\n") + "\n" + m.group(1), text,
                       count=1, flags=re.M)
-    text = re.sub(r"^http_port 3128", f"http_port 127.0.0.1:{http_port}", text, flags=re.M)
+    text = re.sub(r"^http_port 3128", f"http_port 127.0.0.1:{http_port} {port_options}".rstrip(),
+                  text, flags=re.M)
     text = text.replace("icap://127.0.0.1:1344/", f"icap://127.0.0.1:{icap_port}/")
     return text + f"""
 # --- test instance ---
@@ -206,15 +208,18 @@ via off
 
 
 class Squid:
-    def __init__(self, icap_port: int, extra: str = "", tail: str = "") -> None:
+    def __init__(self, icap_port: int, extra: str = "", tail: str = "",
+                 hosts: tuple[str, ...] = (), port_options: str = "") -> None:
         if not os.path.exists(SQUID):
             pytest.skip("squid is not installed (the test command installs it)")
         self.workdir = Path(tempfile.mkdtemp(prefix="icapfilter-squid-", dir="/tmp"))
         os.chmod(self.workdir, 0o777)
-        (self.workdir / "hosts").write_text("127.0.0.1 localhost " + " ".join(HOSTS) + "\n")
+        (self.workdir / "hosts").write_text("127.0.0.1 localhost " + " ".join([*HOSTS, *hosts])
+                                            + "\n")
         self.port = free_port()
         self.conf = self.workdir / "squid.conf"
-        self.conf.write_text(squid_config(self.port, icap_port, self.workdir, extra, tail))
+        self.conf.write_text(squid_config(self.port, icap_port, self.workdir, extra, tail,
+                                          port_options))
         self.proc = subprocess.Popen([SQUID, "-N", "-f", str(self.conf)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._wait_ready()
