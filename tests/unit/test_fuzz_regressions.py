@@ -51,7 +51,7 @@ def test_phrase_list_include_with_a_nul_byte_is_an_error_line_not_a_crash(
     path.write_bytes(b".Include<ot\x00her>\n<porn><50>\n")
     parser = ListParser(list_dir=tmp_path)
     entries = parser.parse(path)
-    assert [e.parts for e in entries] == [("porn",)]
+    assert [e.parts for e in entries] == [(b"porn",)]
     assert [(e.line, e.level) for e in parser.errors] == [(1, "error")]
 
 
