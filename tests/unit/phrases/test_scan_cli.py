@@ -66,3 +66,16 @@ def test_usage_errors_exit_2(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert runner.invoke(scan, [str(page), "--phraselists", str(empty)]).exit_code == 2
+
+
+def test_e2guardian_exact_flag_and_dead_entries_on_show_list_errors(tmp_path):
+    d = tmp_path / "lists"
+    write(d / "weightedphraselist", "<naughty><60>\n<e-mail><5>\n")
+    page = write(tmp_path / "p.html", b"<p>n&#97;ughty</p>\n")
+    args = [str(page), "--phraselists", str(d), "--json"]
+    default = json.loads(CliRunner().invoke(scan, args).output)
+    exact = json.loads(CliRunner().invoke(scan, [*args, "--e2guardian-exact"]).output)
+    assert (default["verdict"], exact["verdict"]) == ("block", "allow")
+    assert exact["e2guardian_exact"] is True and exact["score"] == 0
+    res = CliRunner().invoke(scan, [*args, "--show-list-errors"])
+    assert f"{d / 'weightedphraselist'}:2: warning: never matches: phrase <e-mail>" in res.stderr
