@@ -123,6 +123,7 @@ class HttpsOrigin:
     port: int
     server: _TlsServer
     requests: list[str]  # "Host path" of every request served, in order
+    handshakes: list[str]  # the SNI of every TLS handshake begun, in order
 
     def url(self, host: str, path: str) -> str:
         return f"https://{host}:{self.port}{path}"
@@ -136,6 +137,7 @@ def start_https_origin(cert: Path, key: Path) -> HttpsOrigin:
     """tests.squidserver's origin pages (/page/N, /bad/N, ...) over TLS on a free
     loopback port, recording which host and path each request asked for."""
     requests: list[str] = []
+    handshakes: list[str] = []
 
     class Handler(OriginHandler):
         def do_GET(self) -> None:  # noqa: N802
@@ -144,11 +146,12 @@ def start_https_origin(cert: Path, key: Path) -> HttpsOrigin:
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
+    context.sni_callback = lambda _sock, name, _ctx: handshakes.append(name or "")
     server = _TlsServer(("127.0.0.1", 0), Handler)
     server.context = context
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                      daemon=True).start()
-    return HttpsOrigin(server.server_address[1], server, requests)
+    return HttpsOrigin(server.server_address[1], server, requests, handshakes)
 
 
 # -- a client through a proxy tunnel ----------------------------------------------

@@ -139,12 +139,13 @@ format = "json"
         proc.wait(timeout=20)
 
 
-def start_squid(icap_port: int, tls, name: str, *, rules: str | None) -> Squid:
+def start_squid(icap_port: int, tls, name: str, *, rules: str | None,
+                tail: str = "") -> Squid:
     """Squid from squid.conf.example; ``rules`` None keeps the example as it
     is (no HTTPS block), else the HTTPS block's lines as ``rules`` edited them."""
     root, bump_ca, origin_ca, _ = tls
     # As a site's Squid trusts the public CAs, the test's trusts the origin CA.
-    tail = f"tls_outgoing_options cafile={origin_ca.cert}\n"
+    tail = f"tls_outgoing_options cafile={origin_ca.cert}\n" + tail
     if rules is None:
         return Squid(icap_port, tail=tail, hosts=EXTRA_HOSTS)
     if not squid_has_openssl():
@@ -264,9 +265,15 @@ def test_spliced_connect_to_an_ip_with_a_listed_sni_is_refused(spliced, tls):
 
 def test_blocked_https_site_shows_the_block_page(bumped, tls):
     _, bump_ca, _, origin = tls
+    before = origin.handshakes.count("blocked.example.test")
+    served = len(origin.requests)
     got = curl(bumped.port, origin.url("blocked.example.test", "/"), bump_ca.cert)
     assert (got.connect_status, got.status) == (200, 403), got
     assert BLOCK_PAGE in got.body and b"adult" in got.body
+    # Bumping everything, Squid met the blocked site's server (to copy its
+    # certificate) but sent it no request: docs/https.md says so.
+    assert origin.handshakes.count("blocked.example.test") > before
+    assert len(origin.requests) == served
 
 
 @pytest.mark.parametrize("host", ["sub.blocked.example.test", IDN])
@@ -336,3 +343,54 @@ def test_connect_to_an_ip_with_the_sni_of_a_listed_no_bump_site_is_refused(bumpe
     got = through_tunnel(bumped.port, f"127.0.0.1:{origin.port}", "badbank.example.test",
                          "/page/100", origin_ca.cert)
     assert got.status is None and got.handshake_error, got
+
+
+# -- bump only what is denied: the squid-helper decides in http_access -------------------
+
+@pytest.fixture(scope="module")
+def bump_to_deny(tls):
+    """The HTTPS block spliced only, plus the squid-helper block: Squid bumps a
+    CONNECT its http_access denies, to show the helper's error page, and
+    splices the rest (docs/https.md)."""
+    from tests.squidserver import error_directory, helper_command, helper_lines
+
+    root = tls[0] / "helper"
+    bl = root / "bl"
+    (bl / "adult").mkdir(parents=True)
+    (bl / "adult" / "domains").write_text("blocked.example.test\n")
+    config = root / "icapfilter.toml"
+    config.write_text(f'[lists]\npaths = ["{bl}"]\n\n[[groups]]\nname = "default"\n'
+                      'block = ["adult"]\n')
+    errors = error_directory(root)
+    for path in [root, *root.rglob("*")]:
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    rules = "\n".join(ln for ln in https_block()[1].replace("ssl_bump bump all",
+                                                            "ssl_bump splice all").splitlines()
+                      if not ln.startswith("adaptation_access "))
+    rules = helper_lines(helper_command(), config) + "\n" + rules
+    squid = start_squid(1, tls, "deny", rules=rules,
+                        tail=f"icap_enable off\nerror_directory {errors}\n")
+    yield squid
+    squid.stop()
+
+
+def test_bump_to_deny_shows_the_helper_block_page_over_https(bump_to_deny, tls):
+    _, bump_ca, _, origin = tls
+    got = curl(bump_to_deny.port, origin.url("blocked.example.test", "/page/10"), bump_ca.cert)
+    assert (got.connect_status, got.status) == (200, 403), got
+    assert b"Blocked by the web filter" in got.body and b"listed in adult" in got.body
+
+
+def test_bump_to_deny_never_contacts_the_denied_site(bump_to_deny, tls):
+    _, bump_ca, _, origin = tls
+    before = origin.handshakes.count("sub.blocked.example.test")
+    got = curl(bump_to_deny.port, origin.url("sub.blocked.example.test", "/"), bump_ca.cert)
+    assert got.status == 403
+    assert origin.handshakes.count("sub.blocked.example.test") == before
+
+
+def test_bump_to_deny_splices_an_allowed_site(bump_to_deny, tls):
+    _, _, origin_ca, origin = tls
+    got = curl(bump_to_deny.port, origin.url("www.example.test", "/page/4000"), origin_ca.cert)
+    assert (got.exit, got.status) == (0, 200), got
+    assert got.body == page(4000)
