@@ -196,3 +196,34 @@ def test_normal_mode_carries_the_lowest_count_between_complete_combinations(make
     page = b"a b c c c d d d\n"
     r = scan_bytes(ps, page, weighted_mode="normal", limit=100, e2guardian_exact=True)
     assert r.score == 10 * 1 + 10 * 1  # not 10 + 30
+
+
+REF_TEXT = st.lists(
+    st.sampled_from(["&", "#", "x", "6F", "1", "1;", "amp", ";", "nbsp;", "oacute", " ", "é",
+                     "Ж", "Z", "\n"]),
+    max_size=40,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=REF_TEXT, cuts=st.lists(st.integers(0, 200), max_size=8))
+def test_the_decoded_views_resolve_references_whatever_the_chunking(text, cuts):
+    from icapfilter.phrases.views import ByteReferences, Decoded
+
+    for make, data in ((Decoded, text.encode()),
+                       (lambda: ByteReferences("cp1251"), text.encode("cp1251", "replace"))):
+        whole = make().feed(data, final=True)
+        view = make()
+        pieces = [view.feed(c) for c in split(data, cuts)]
+        # ASCII case is the byte table's job, so only compare it lowercased
+        assert (b"".join(pieces) + view.feed(b"", final=True)).lower() == whole.lower()
+
+
+def test_references_resolve_into_the_pages_charset():
+    from icapfilter.phrases.views import ByteReferences, Decoded
+
+    assert Decoded().feed("p&#111;rn &Eacute;COLE&nbsp;Ж".encode(), final=True) == (
+        "porn école ж".encode())
+    # windows-1251 has 'ж' (0xE6) but no 'é': that one stays a numeric reference
+    assert ByteReferences("cp1251").feed(b"&#1078; &eacute; &amp;", final=True) == (
+        b"\xe6 &#233; &")
