@@ -9,6 +9,7 @@ from pathlib import Path
 
 import xxhash
 
+from . import __version__
 from .accesslog import AccessLog
 from .blockpage import BlockPage
 from .config import Config, ConfigError
@@ -45,8 +46,13 @@ def make_store(config: Config):  # type: ignore[no-untyped-def]
     return MemoryStore()
 
 
-def _file_tag(paths: list[str]) -> str:
-    parts = []
+def _file_tag(paths: list[str], settings: str = "") -> str:
+    """The phrase tag of learned verdicts: it changes with the list files, the
+    scan settings and the engine's version, so a verdict learned under other
+    rules is never reused."""
+    from .phrases import RULES_VERSION
+
+    parts = [f"icapfilter {__version__} rules {RULES_VERSION}", settings]
     for path in sorted(set(paths)):
         try:
             st = Path(path).stat()
@@ -87,7 +93,7 @@ def load_phrases(config: Config):  # type: ignore[no-untyped-def]
     log.info("phrase lists: %d phrases and combinations from %d files, %d problems; "
              "matcher %s", len(phrase_set), len(phrase_set.files), len(errors),
              phrase_set.matcher.engine if phrase_set.matcher else "none")
-    return phrase_set, _file_tag(list(phrase_set.files))
+    return phrase_set, _file_tag(list(phrase_set.files), repr(p))
 
 
 def build_policy(config: Config, store=None) -> Policy:  # type: ignore[no-untyped-def]

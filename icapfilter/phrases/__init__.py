@@ -28,6 +28,7 @@ __all__ = [
     "Phrase",
     "PhraseHit",
     "PhraseSet",
+    "RULES_VERSION",
     "ScanResult",
     "Weight",
     "build_phrase_set",
@@ -36,3 +37,7 @@ __all__ = [
     "load_phrase_set",
     "scan_bytes",
 ]
+
+#: Raised whenever the same lists and settings can give another verdict (2: the
+#: e2guardian 5.3.5 byte rules), so verdicts learned under older rules are not reused.
+RULES_VERSION = 2
