@@ -30,6 +30,11 @@ __all__ = ["MAX_ENCODINGS", "PIECE", "ContentDecoder", "DecodeRefused"]
 MAX_ENCODINGS = 4
 
 
+#: Compression Dictionary Transport (RFC 9842): Chromium renders these, but
+#: they decode only with a dictionary the browser kept from an earlier response.
+SHARED_DICTIONARY = frozenset({"dcb", "dcz"})
+
+
 class DecodeRefused(ValueError):
     """The body's encoding cannot be scanned, yet a browser could render it."""
 
@@ -57,6 +62,9 @@ def _stages(content_encoding: str | None, notes: list[str]) -> list[Stage] | Non
             if not zstd_stage.AVAILABLE:
                 raise DecodeRefused(f"Content-Encoding zstd: {zstd_stage.WHY_UNAVAILABLE}")
             stages.append(zstd_stage.ZstdStage(notes))
+        elif name in SHARED_DICTIONARY:
+            raise DecodeRefused(f"Content-Encoding {name}: compressed against a shared "
+                                "dictionary the filter does not have")
         else:
             notes.append(f"unsupported Content-Encoding {name!r}; body not scanned")
             return None

@@ -141,3 +141,15 @@ def test_pieces_stay_bounded_in_a_chain_of_bombs():
     for piece in d.feed(zeros):
         biggest, total = max(biggest, len(piece)), total + len(piece)
     assert total == 4 << 20 and d.truncated and biggest <= 128 << 10
+
+
+@pytest.mark.parametrize("token", ["dcb", "dcz", "gzip, dcz"])
+def test_shared_dictionary_encodings_are_refused_not_left_unscanned(token):
+    # Chromium renders dcb/dcz bodies; passing them unscanned would be a bypass.
+    with pytest.raises(DecodeRefused, match="shared dictionary"):
+        ContentDecoder(token, 1 << 20)
+
+
+def test_an_encoding_no_browser_knows_is_left_unscanned():
+    d = ContentDecoder("x-made-up", 1 << 20)
+    assert d.unsupported
