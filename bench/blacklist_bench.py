@@ -21,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from icapfilter.redisstore.single import RedisStore  # noqa: E402
 from icapfilter.urls.engine import UrlEngine  # noqa: E402
 from icapfilter.urls.hashing import key_hash  # noqa: E402
 from icapfilter.urls.loader import build_table, load_lists  # noqa: E402
 from icapfilter.urls.normalize import candidates  # noqa: E402
 from icapfilter.urls.report import LoadReport  # noqa: E402
-from icapfilter.urls.store import RedisStore  # noqa: E402
 from tests.redisserver import RedisServer  # noqa: E402
 
 TLDS = ["com", "net", "org", "de", "fr", "ru", "info", "biz", "co.uk", "com.br", "pl", "it", "nl"]

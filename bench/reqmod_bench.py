@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 from bench.blacklist_bench import generate  # noqa: E402
 from bench.icap_load import reqmod_message  # noqa: E402
 from bench.serverbench import Server, run_interleaved  # noqa: E402
+from icapfilter.redisstore.single import RedisStore  # noqa: E402
 from icapfilter.urls.loader import load_lists  # noqa: E402
-from icapfilter.urls.store import RedisStore  # noqa: E402
 from tests.redisserver import redis_server  # noqa: E402
 
 

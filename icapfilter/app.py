@@ -31,16 +31,12 @@ def make_store(config: Config):  # type: ignore[no-untyped-def]
     lists spread over the masters; docs/operations.md), with the same fault
     handling as a single Redis.
     """
-    if config.store.redis.startswith("redis+cluster://"):
-        from .urls.cluster_store import FAULT_BACKOFF, ClusterStore
-
-        return ClusterStore(config.store.redis, fault_backoff=FAULT_BACKOFF)
     if config.store.redis:
-        from .urls.redis_store import FAULT_BACKOFF, RedisStore
+        from .redisstore import open_store
 
         # Short socket timeouts and fail-fast: a Redis fault must cost a request
         # half a second at most, never a worker thread (docs/operations.md).
-        return RedisStore(config.store.redis, fault_backoff=FAULT_BACKOFF)
+        return open_store(config.store.redis, fail_fast=True)
     from .urls.memory_store import MemoryStore
 
     return MemoryStore()
@@ -160,21 +156,24 @@ def _never_respmod(config: Config) -> frozenset[str]:
 
 
 def _learned_cache(config: Config, store):  # type: ignore[no-untyped-def]
-    from .urls import learned
-
     if config.store.redis:
-        return learned.RedisLearnedCache(store.client, guard=store.guard)
-    return learned.MemoryLearnedCache(config.learned.max_entries)
+        from . import redisstore
+
+        return redisstore.learned_cache(store)
+    from .learned import MemoryLearnedCache
+
+    return MemoryLearnedCache(config.learned.max_entries)
 
 
 def _rate_limiter(config: Config, store):  # type: ignore[no-untyped-def]
-    from .urls import ratelimit
-
     r = config.ratelimit
     if config.store.redis:
-        return ratelimit.RedisRateLimiter(store.client, r.requests, r.window,
-                                          guard=store.guard)
-    return ratelimit.MemoryRateLimiter(r.requests, r.window)
+        from . import redisstore
+
+        return redisstore.rate_limiter(store, r.requests, r.window)
+    from .ratelimit import MemoryRateLimiter
+
+    return MemoryRateLimiter(r.requests, r.window)
 
 
 def build(config: Config) -> Built:

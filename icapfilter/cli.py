@@ -115,11 +115,10 @@ def reload(config_path: str | None, pid_file: str | None) -> None:
         click.echo(f"icapfilter: configuration error: {exc}", err=True)
         sys.exit(2)
     if cfg.store.redis and not pid_file:
-        from .server.runner import RELOAD_CHANNEL
-        from .urls.redis_store import redis_client
+        from .redisstore import publish_reload
 
         try:
-            told = redis_client(cfg.store.redis).publish(RELOAD_CHANNEL, "reload")
+            told = publish_reload(cfg.store.redis)
         except Exception as exc:  # noqa: BLE001
             click.echo(f"icapfilter: cannot reach Redis: {exc}", err=True)
             sys.exit(1)

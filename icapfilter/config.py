@@ -22,7 +22,6 @@ class ConfigError(Exception):
     """A configuration file or value that cannot be used; the message says where and why."""
 
 
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://")
 # Upper bounds that keep a typo from exhausting the machine at start: threads
 # beyond these only wait for the GIL or for file descriptors.
 MAX_WORKERS = 256
@@ -35,16 +34,9 @@ YEAR = 365 * 86400
 def check_redis_url(url: str) -> None:
     """Raise ValueError saying what is wrong with a Redis URL (never echoing
     it: it may hold a password)."""
-    if not url.startswith(REDIS_SCHEMES):
-        scheme = url.split("://", 1)[0] + "://" if "://" in url else "no scheme"
-        raise ValueError(f"must be a {', '.join(REDIS_SCHEMES[:-1])} or {REDIS_SCHEMES[-1]} "
-                         f"URL; got {scheme[:20]!r}")
-    from redis.connection import parse_url
+    from .redisstore import check_url
 
-    try:
-        parse_url(url.replace("redis+cluster://", "redis://", 1))
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"not a valid Redis URL: {exc}") from None
+    check_url(url)
 
 
 def parse_listen(value: str) -> tuple[str, int]:

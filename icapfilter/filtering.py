@@ -29,14 +29,14 @@ from .config import GroupConfig, PhrasesConfig
 from .content.decoding import DecodeRefused
 from .content.sniff import needs_sniffing
 from .content.sniffscan import SniffingScan
+from .learned import LearnedCache
 from .phrases import PhraseSet, ScanResult, is_scannable
 from .phrases.scan import BodyScan
 from .policy import Client, RequestInfo, ResponseInfo
+from .ratelimit import RateLimiter
 from .urls.check import UNPARSEABLE
 from .urls.engine import UrlEngine, UrlHit
 from .urls.errors import InvalidUrl, StoreUnavailable
-from .urls.learned import LearnedCache
-from .urls.ratelimit import RateLimiter
 from .verdict import Verdict
 
 # The request header that tells Squid a URL's page was learned clean (see

@@ -30,7 +30,6 @@ from .server.transaction import Outcome
 log = logging.getLogger("icapfilter.stats")
 
 LATENCY_BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
-REDIS_PREFIX = "icapfilter:stats:"
 SNAPSHOT_TTL = 30  # seconds a worker's snapshot counts after its last write
 
 
@@ -235,19 +234,6 @@ def _no_sink(name: str, data: dict[str, float]) -> None:
     pass
 
 
-def redis_sink(client: Any) -> Callable[[str, dict[str, float]], None]:
-    def write(name: str, data: dict[str, float]) -> None:
-        key = REDIS_PREFIX + name
-        pipe = client.pipeline(transaction=True)
-        pipe.delete(key)
-        if data:
-            pipe.hset(key, mapping=data)
-        pipe.expire(key, SNAPSHOT_TTL)
-        pipe.execute()
-
-    return write
-
-
 def collect_files(folder: Path) -> tuple[int, dict[str, float]]:
     """Sum the snapshots written in the last SNAPSHOT_TTL seconds."""
     total: Counter[str] = Counter()
@@ -264,18 +250,6 @@ def collect_files(folder: Path) -> tuple[int, dict[str, float]]:
             continue
         count += 1
         total.update(snap.get("data", {}))
-    return count, dict(total)
-
-
-def collect_redis(client: Any) -> tuple[int, dict[str, float]]:
-    total: Counter[str] = Counter()
-    count = 0
-    for key in client.scan_iter(match=REDIS_PREFIX + "*", count=100):
-        data = client.hgetall(key)
-        if not data:
-            continue
-        count += 1
-        total.update({k.decode(): float(v) for k, v in data.items()})
     return count, dict(total)
 
 
@@ -361,12 +335,6 @@ def folder_of(config: Any) -> Path:
     return Path(config.stats.dir) if config.stats.dir else default_dir()
 
 
-def _redis_client(config: Any) -> Any:
-    from .urls.redis_store import redis_client
-
-    return redis_client(config.store.redis)
-
-
 def stats_sink(config: Any) -> Callable[[str, dict[str, float]], None]:
     """Redis when the list store is Redis (the whole fleet), else files.
 
@@ -376,7 +344,9 @@ def stats_sink(config: Any) -> Callable[[str, dict[str, float]], None]:
     ``[stats] dir`` before it starts (commands/preflight.py).
     """
     if config.store.redis:
-        return redis_sink(_redis_client(config))
+        from .redisstore import stats_sink as redis_sink
+
+        return redis_sink(config.store.redis, SNAPSHOT_TTL)
     folder = folder_of(config)
     try:
         return file_sink(folder)
@@ -388,5 +358,7 @@ def stats_sink(config: Any) -> Callable[[str, dict[str, float]], None]:
 
 def collect(config: Any) -> tuple[int, dict[str, float]]:
     if config.store.redis:
-        return collect_redis(_redis_client(config))
+        from .redisstore import collect_stats
+
+        return collect_stats(config.store.redis)
     return collect_files(folder_of(config))

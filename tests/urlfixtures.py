@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from icapfilter.urls.store import ListStore, MemoryStore, RedisStore
+from icapfilter.redisstore.single import RedisStore
+from icapfilter.urls.store import ListStore, MemoryStore
 from tests.redisserver import RedisServer, redis_available
 
 WriteTree = Callable[[dict[str, str | bytes]], Path]

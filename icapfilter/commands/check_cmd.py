@@ -10,12 +10,14 @@ from typing import Any, NoReturn
 
 import click
 
-from icapfilter.commands.lists_cmd import redis_store, redis_url_option
+from icapfilter.commands.lists_cmd import redis_url_option
+from icapfilter.redisstore import open_store
 from icapfilter.urls.check import check_or_fail_closed
 from icapfilter.urls.engine import UrlEngine
 from icapfilter.urls.errors import LoadError, StoreUnavailable
 from icapfilter.urls.loader import load_lists
-from icapfilter.urls.store import ListStore, MemoryStore
+from icapfilter.urls.memory_store import MemoryStore
+from icapfilter.urls.store import ListStore
 
 #: Decisions kept while checking many URLs: a day's log repeats its hosts.
 CACHE_SIZE = 50_000
@@ -114,7 +116,7 @@ def _list_judge(lists_path: tuple[str, ...], redis_url: str | None, prefix: str,
         for problem in report.problems[:20]:
             click.echo(str(problem), err=True)
     else:
-        store = redis_store(redis_url or "", prefix)
+        store = open_store(redis_url or "", prefix=prefix)
     engine = UrlEngine(store, cache_size=CACHE_SIZE)
     return lambda url: check_or_fail_closed(engine, url, group="default")
 

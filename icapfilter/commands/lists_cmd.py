@@ -7,10 +7,12 @@ import time
 
 import click
 
+from icapfilter.redisstore import open_store
 from icapfilter.urls.errors import LoadError, StoreUnavailable
 from icapfilter.urls.loader import load_lists
+from icapfilter.urls.memory_store import MemoryStore
 from icapfilter.urls.model import Progress
-from icapfilter.urls.store import ListStore, MemoryStore, RedisStore
+from icapfilter.urls.store import ListStore
 
 REDIS_HELP = "Redis URL of the shared list store (e.g. redis://127.0.0.1:6379/0)."
 
@@ -43,15 +45,6 @@ def redis_url_option(ctx: click.Context, param: click.Parameter, value: str | No
         except ValueError as exc:
             raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
     return value
-
-
-def redis_store(url: str, prefix: str) -> ListStore:
-    """A single Redis, or a Redis Cluster for a ``redis+cluster://`` URL."""
-    if url.startswith("redis+cluster://"):
-        from icapfilter.urls.cluster_store import ClusterStore
-
-        return ClusterStore(url, prefix=prefix)
-    return RedisStore(url, prefix=prefix)
 
 
 @click.group("lists")
@@ -98,7 +91,7 @@ def load_cmd(
     paths, redis_url, strict = _from_config(config_path, paths, redis_url, strict)
     if not paths:
         raise click.UsageError("no list to load: give PATH... or --config with [lists] paths")
-    store: ListStore = redis_store(redis_url, prefix) if redis_url else MemoryStore()
+    store: ListStore = open_store(redis_url, prefix=prefix) if redis_url else MemoryStore()
     progress = _tty_progress()
     try:
         report = load_lists(store, paths, strict=strict, progress=progress)
@@ -145,7 +138,7 @@ def status_cmd(redis_url: str | None, config_path: str | None, prefix: str) -> N
     if not redis_url:
         raise click.UsageError("lists status reads a Redis store: give --redis or --config "
                                "naming one (an in-process store lives inside the server)")
-    store = redis_store(redis_url, prefix)
+    store = open_store(redis_url, prefix=prefix)
     try:
         info = store.info()
     except StoreUnavailable as exc:

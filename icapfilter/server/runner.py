@@ -29,8 +29,6 @@ from .transaction import ProtocolSettings
 
 log = logging.getLogger("icapfilter.server")
 
-RELOAD_CHANNEL = "icapfilter:reload"
-
 
 @dataclass
 class Built:
@@ -111,20 +109,9 @@ class Worker:
 
     def _listen_for_reload(self, url: str) -> None:
         """`icapfilter reload` publishes on Redis, so a whole fleet reloads together."""
-        from ..urls.redis_store import redis_client
+        from ..redisstore import listen_for_reload
 
-        while not self._stop.is_set():
-            try:
-                pubsub = redis_client(url).pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(RELOAD_CHANNEL)
-                while not self._stop.is_set():
-                    message = pubsub.get_message(timeout=1.0)
-                    if message is not None:
-                        log.info("reload requested through Redis")
-                        self._reload.set()
-            except Exception as exc:  # noqa: BLE001 - Redis down: retry quietly
-                log.debug("reload listener: %s", exc)
-                self._stop.wait(2.0)
+        listen_for_reload(url, self._stop, self._reload.set)
 
     def reload(self) -> bool:
         try:

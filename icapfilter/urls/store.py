@@ -1,4 +1,4 @@
-"""The storage contract of the blacklist, and its two implementations.
+"""The storage contract of the blacklist.
 
 A store keeps *generations*: complete, immutable hash tables of entries. One
 of them is active; loading writes a new one beside it and switches with one
@@ -29,7 +29,9 @@ class GenerationWriter(Protocol):
 
 
 class ListStore(Protocol):
-    """What the engine and loader need; MemoryStore and RedisStore behave the same."""
+    """What the engine and loader need; the in-process store
+    (:mod:`icapfilter.urls.memory_store`) and the Redis ones
+    (:mod:`icapfilter.redisstore`) behave the same."""
 
     def lookup(self, hashes: Sequence[int]) -> tuple[str | None, list[tuple[int, ...]]]:
         """Ids for each hash in the active generation, read together with its id.
@@ -47,8 +49,8 @@ class ListStore(Protocol):
         """Start writing a generation; may raise LoadError if another load runs."""
 
 
-# Re-exported so callers import every store from one place.
+# The default implementation beside its contract (it needs nothing but the
+# standard library); the Redis stores are reached through icapfilter.redisstore.
 from icapfilter.urls.memory_store import MemoryStore  # noqa: E402
-from icapfilter.urls.redis_store import RedisStore  # noqa: E402
 
-__all__ = ["GenerationWriter", "ListStore", "MemoryStore", "Progress", "RedisStore"]
+__all__ = ["GenerationWriter", "ListStore", "MemoryStore", "Progress"]

@@ -20,7 +20,8 @@ import redis
 
 from icapfilter.app import build_policy, make_store
 from icapfilter.config import parse_config
-from icapfilter.urls.cluster_store import ClusterStore, parse_cluster_url
+from icapfilter.redisstore.client import parse_cluster_url
+from icapfilter.redisstore.cluster import ClusterStore
 from icapfilter.urls.engine import UrlEngine
 from icapfilter.urls.errors import StoreUnavailable
 from icapfilter.urls.loader import load_lists

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from icapfilter.redisstore.single import RedisStore
 from icapfilter.urls.loader import load_lists
-from icapfilter.urls.store import RedisStore
 from tests.redisserver import redis_available, redis_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis]

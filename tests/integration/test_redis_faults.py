@@ -25,9 +25,9 @@ import pytest
 from icapfilter.app import build_policy
 from icapfilter.config import parse_config
 from icapfilter.policy import Policy
+from icapfilter.redisstore.single import RedisStore
 from icapfilter.urls.errors import LoadError
 from icapfilter.urls.loader import load_lists
-from icapfilter.urls.redis_store import RedisStore
 from tests.icapserver import IcapClient, IcapResponse, reqmod, running_server
 from tests.redisserver import RedisServer, redis_available
 

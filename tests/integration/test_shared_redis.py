@@ -8,8 +8,8 @@ import pytest
 
 from icapfilter.app import build_policy
 from icapfilter.config import parse_config
+from icapfilter.redisstore.single import RedisStore
 from icapfilter.urls.loader import load_lists
-from icapfilter.urls.store import RedisStore
 from tests.icapserver import IcapClient, reqmod, running_server
 from tests.redisserver import redis_available, redis_server
 

@@ -10,12 +10,12 @@ from icapfilter.blockpage import BlockPage
 from icapfilter.config import GroupConfig, PhrasesConfig
 from icapfilter.filtering import FilterPolicy, GroupMap
 from icapfilter.icap.messages import Headers
+from icapfilter.learned import MemoryLearnedCache
 from icapfilter.policy import Client, RequestInfo, ResponseInfo
+from icapfilter.ratelimit import MemoryRateLimiter
 from icapfilter.urls.engine import UrlEngine
 from icapfilter.urls.errors import StoreUnavailable
-from icapfilter.urls.learned import MemoryLearnedCache
 from icapfilter.urls.loader import load_lists
-from icapfilter.urls.ratelimit import MemoryRateLimiter
 from icapfilter.urls.store import MemoryStore
 from icapfilter.verdict import Verdict
 

@@ -9,10 +9,10 @@ import pytest
 from icapfilter.config import GroupConfig, PhrasesConfig
 from icapfilter.filtering import LEARNED_MARK, FilterPolicy, GroupMap, PhraseScan
 from icapfilter.icap.messages import Headers
+from icapfilter.learned import MemoryLearnedCache
 from icapfilter.phrases import load_phrase_set
 from icapfilter.policy import Client, RequestInfo, ResponseInfo
 from icapfilter.urls.engine import UrlEngine
-from icapfilter.urls.learned import MemoryLearnedCache
 from icapfilter.urls.loader import load_lists
 from icapfilter.urls.store import MemoryStore
 

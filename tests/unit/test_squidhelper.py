@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from icapfilter.config import GroupConfig, PhrasesConfig
 from icapfilter.filtering import FilterPolicy, GroupMap
 from icapfilter.icap.messages import Headers
+from icapfilter.learned import MemoryLearnedCache
 from icapfilter.phrases import load_phrase_set
 from icapfilter.policy import Client, RequestInfo, ResponseInfo
 from icapfilter.squidhelper import (
@@ -30,7 +31,6 @@ from icapfilter.squidhelper import (
 )
 from icapfilter.urls.engine import UrlEngine
 from icapfilter.urls.errors import StoreUnavailable
-from icapfilter.urls.learned import MemoryLearnedCache
 from icapfilter.urls.loader import load_lists
 from icapfilter.urls.memory_store import MemoryStore
 from icapfilter.verdict import Verdict

@@ -7,10 +7,10 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from icapfilter.redisstore.single import RedisStore
 from icapfilter.urls.engine import UrlEngine
 from icapfilter.urls.errors import LoadError, StoreUnavailable
 from icapfilter.urls.loader import load_lists
-from icapfilter.urls.store import RedisStore
 from tests.redisserver import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis]

@@ -59,12 +59,11 @@ def test_lookups_never_see_a_mix_or_nothing(store: ListStore, write_tree) -> Non
 
 def test_a_crashed_loaders_lock_blocks_reloads_only_until_it_expires(
         redis_srv, write_tree, monkeypatch) -> None:  # noqa: ANN001
-    from icapfilter.urls import redis_store
+    from icapfilter.redisstore.single import RedisStore
     from icapfilter.urls.errors import LoadError
-    from icapfilter.urls.redis_store import RedisStore
 
-    monkeypatch.setattr(redis_store, "LOCK_SECONDS", 1)
     store = RedisStore(redis_srv.client())
+    store.lock_seconds = 1
     tree = write_tree({"t/porn/domains": "a.example\n"}) / "t"
     crashed = store.new_generation()  # takes the lock, then "crashes": never commits
     assert crashed.generation

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from icapfilter.urls.learned import MemoryLearnedCache, RedisLearnedCache
-from icapfilter.urls.ratelimit import MemoryRateLimiter, RedisRateLimiter
+from icapfilter.learned import MemoryLearnedCache
+from icapfilter.ratelimit import MemoryRateLimiter
+from icapfilter.redisstore.learned import RedisLearnedCache
+from icapfilter.redisstore.ratelimit import RedisRateLimiter
 
 REDIS = pytest.param("redis", marks=[pytest.mark.integration, pytest.mark.redis])
 
@@ -47,7 +49,7 @@ def test_learned_entries_expire(backend, request, monkeypatch) -> None:
     cache = learned(backend, request, local_seconds=0)
     cache.put("g", "gen", "u", "allow", ttl=1)
     if backend == "memory":
-        import icapfilter.urls.learned as mod
+        import icapfilter.learned as mod
 
         real = mod.time.monotonic
         monkeypatch.setattr(mod.time, "monotonic", lambda: real() + 2)
@@ -74,7 +76,7 @@ def test_rate_limit_fixed_window(backend, request) -> None:
 
 
 def test_redis_learned_verdict_found_once_is_kept_locally_for_a_while(request, monkeypatch):
-    import icapfilter.urls.learned as mod
+    import icapfilter.learned as mod
 
     client = request.getfixturevalue("redis_srv").client()
     client.flushall()
@@ -93,7 +95,7 @@ def test_redis_learned_verdict_found_once_is_kept_locally_for_a_while(request, m
 
 def test_redis_learned_miss_is_kept_briefly_and_replaced_by_a_verdict_stored_here(
         request, monkeypatch) -> None:
-    import icapfilter.urls.learned as mod
+    import icapfilter.learned as mod
 
     client = request.getfixturevalue("redis_srv").client()
     client.flushall()

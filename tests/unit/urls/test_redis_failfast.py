@@ -12,16 +12,12 @@ import time
 import pytest
 import redis
 
+from icapfilter.redisstore.client import CONNECT_TIMEOUT, READ_TIMEOUT, redis_client
+from icapfilter.redisstore.failfast import FailFast
+from icapfilter.redisstore.learned import RedisLearnedCache
+from icapfilter.redisstore.ratelimit import RedisRateLimiter
+from icapfilter.redisstore.single import RedisStore
 from icapfilter.urls.errors import StoreUnavailable
-from icapfilter.urls.learned import RedisLearnedCache
-from icapfilter.urls.ratelimit import RedisRateLimiter
-from icapfilter.urls.redis_store import (
-    CONNECT_TIMEOUT,
-    READ_TIMEOUT,
-    FailFast,
-    RedisStore,
-    redis_client,
-)
 from tests.redisserver import free_port
 
 ERRORS = [

@@ -1,74 +1,15 @@
-"""Learned-mode cache: remembers a verdict reached the expensive way (content scan).
+"""The learned cache in Redis, shared by every server of a fleet.
 
-Keys include the group and the list generation, so a reload or a policy
-change never reuses a stale verdict. Redis writes use ``SET ... EX ttl NX``:
-the first verdict stored wins until it expires, which keeps concurrent
-servers from flapping between two answers.
+Writes use ``SET ... EX ttl NX``: the first verdict stored wins until it
+expires, so concurrent servers do not flap between two answers.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
-from typing import Protocol
-
 import redis
-import xxhash
 
-from icapfilter.urls.redis_store import FailFast
-
-
-def learned_key(group: str, generation: str, url: str) -> str:
-    """128-bit hash of (group, generation, url): short keys, no collisions in practice."""
-    return xxhash.xxh3_128_hexdigest(f"{group}\0{generation}\0{url}".encode())
-
-
-class LearnedCache(Protocol):
-    def get(self, group: str, generation: str, url: str) -> str | None:
-        """The cached verdict, or None."""
-
-    def put(self, group: str, generation: str, url: str, verdict: str, ttl: int) -> bool:
-        """Store unless present; True when this call stored it."""
-
-
-class MemoryLearnedCache:
-    """Per-process cache bounded to ``max_entries`` (oldest evicted first)."""
-
-    def __init__(self, max_entries: int = 100_000) -> None:
-        self.max_entries = max_entries
-        self._data: OrderedDict[str, tuple[float, str]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, group: str, generation: str, url: str) -> str | None:
-        key = learned_key(group, generation, url)
-        with self._lock:
-            item = self._data.get(key)
-            if item is None:
-                return None
-            if item[0] <= time.monotonic():
-                del self._data[key]
-                return None
-            return item[1]
-
-    def put(self, group: str, generation: str, url: str, verdict: str, ttl: int) -> bool:
-        if ttl <= 0:
-            raise ValueError("ttl must be positive")
-        key = learned_key(group, generation, url)
-        now = time.monotonic()
-        with self._lock:
-            item = self._data.get(key)
-            if item is not None and item[0] > now:
-                return False
-            self._data[key] = (now + ttl, verdict)
-            self._data.move_to_end(key)
-            while len(self._data) > self.max_entries:
-                self._data.popitem(last=False)
-            return True
-
-    def discard(self, group: str, generation: str, url: str) -> None:
-        with self._lock:
-            self._data.pop(learned_key(group, generation, url), None)
+from icapfilter.learned import MemoryLearnedCache, learned_key
+from icapfilter.redisstore.failfast import FailFast
 
 
 class RedisLearnedCache:
@@ -78,9 +19,7 @@ class RedisLearnedCache:
     generation, so a copy kept ``local_seconds`` (5 minutes) can only outlive
     its Redis entry by that long, which against a ``ttl`` of hours is noise;
     it saves the round trip that learned mode otherwise pays on every request,
-    twice with ``mark_requests`` (REQMOD and RESPMOD). With 30 s, the warm
-    benchmark still spent about 7 % of the filter's time on these GETs, each
-    worker asking again for every URL every 30 s.
+    twice with ``mark_requests`` (REQMOD and RESPMOD).
 
     A miss is kept ``miss_seconds`` (2 s): pages never learned (images, JSON,
     anything not scanned) would otherwise cost a round trip on every request,
