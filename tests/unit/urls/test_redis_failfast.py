@@ -12,10 +12,9 @@ import time
 import pytest
 import redis
 
+from icapfilter.redisstore import learned_cache, open_store, rate_limiter
 from icapfilter.redisstore.client import CONNECT_TIMEOUT, READ_TIMEOUT, redis_client
 from icapfilter.redisstore.failfast import FailFast
-from icapfilter.redisstore.learned import RedisLearnedCache
-from icapfilter.redisstore.ratelimit import RedisRateLimiter
 from icapfilter.redisstore.single import RedisStore
 from icapfilter.urls.errors import StoreUnavailable
 from tests.redisserver import free_port
@@ -124,14 +123,15 @@ def test_timeouts_in_the_url_win() -> None:
 
 @pytest.mark.timeout(10)
 def test_store_learned_cache_and_rate_limiter_fail_quickly_when_redis_is_down() -> None:
-    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", fault_backoff=1.0)
+    store = open_store(f"redis://127.0.0.1:{free_port()}/0", fail_fast=True)
+    assert isinstance(store, RedisStore)
     calls = [
         lambda: store.current_generation(),
         lambda: store.lookup([1, 2, 3]),
         lambda: store.info(),
-        lambda: RedisLearnedCache(store.client, guard=store.guard).get("g", "1", "http://x/"),
-        lambda: RedisLearnedCache(store.client, guard=store.guard).put("g", "1", "u", "v", 5),
-        lambda: RedisRateLimiter(store.client, 5, 60, guard=store.guard).hit("10.0.0.1"),
+        lambda: learned_cache(store).get("g", "1", "http://x/"),
+        lambda: learned_cache(store).put("g", "1", "u", "v", 5),
+        lambda: rate_limiter(store, 5, 60).hit("10.0.0.1"),
     ]
     started = time.monotonic()
     for call in calls:
