@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import redis
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
+from redis.connection import parse_url
 from redis.retry import Retry
 
 READ_TIMEOUT = 0.5
@@ -30,6 +31,10 @@ CLUSTER_SCHEME = "redis+cluster"
 """URL scheme selecting the cluster store: ``redis+cluster://host:port[,host:port...]``."""
 SCHEMES = ("redis://", "rediss://", "unix://", CLUSTER_SCHEME + "://")
 
+# redis-py leaves these unannotated; typed here once so callers stay checked.
+_parse_url: Callable[[str], dict[str, Any]] = parse_url
+_node: Callable[[str, int], ClusterNode] = ClusterNode
+
 
 def check_url(url: str) -> None:
     """Raise ValueError saying what is wrong with a Redis URL (never echoing
@@ -38,13 +43,11 @@ def check_url(url: str) -> None:
         scheme = url.split("://", 1)[0] + "://" if "://" in url else "no scheme"
         raise ValueError(f"must be a {', '.join(SCHEMES[:-1])} or {SCHEMES[-1]} "
                          f"URL; got {scheme[:20]!r}")
-    from redis.connection import parse_url
-
     try:
         if is_cluster_url(url):  # several host:port, which parse_url refuses
             parse_cluster_url(url)
         else:
-            parse_url(url)
+            _parse_url(url)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"not a valid Redis URL: {exc}") from None
 
@@ -122,7 +125,7 @@ def cluster_client(
         **options,
     }
     return RedisCluster(
-        startup_nodes=[ClusterNode(host, port) for host, port in nodes],
+        startup_nodes=[_node(host, port) for host, port in nodes],
         retry=Retry(NoBackoff(), 1),
         **settings,
     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -96,7 +96,8 @@ class RedisStore(RedisListStore):
 def _send(conn: redis.connection.AbstractConnection, parts: list[bytes]) -> None:
     """Send packed commands and read every reply; an error reply raises."""
     commands = sum(1 for part in parts if part[:1] == b"*")
-    conn.send_packed_command([b"".join(parts)])
+    send: Callable[[list[bytes]], None] = conn.send_packed_command  # unannotated in redis-py
+    send([b"".join(parts)])
     for _ in range(commands):
         reply = conn.read_response()
         if isinstance(reply, redis.exceptions.ResponseError):
@@ -114,8 +115,8 @@ def _keep_buckets_compact(client: redis.Redis, table: Mapping[int, Ids]) -> None
     sizes = Counter(split_hash(h)[0] for h in table)
     largest = max(sizes.values(), default=0)
     try:
-        current = int(client.config_get("hash-max-listpack-entries").get(
-            "hash-max-listpack-entries", 128))
+        reply = client.config_get("hash-max-listpack-entries").get("hash-max-listpack-entries")
+        current = 128 if reply is None else int(reply)
     except (redis.exceptions.RedisError, ValueError):
         current = 128
     if largest <= current:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
+
+from redis.typing import EncodableT, FieldT
 
 from icapfilter.redisstore.client import redis_client
 from icapfilter.redisstore.failfast import unavailable
@@ -22,7 +23,9 @@ def stats_sink(url: str, ttl: int) -> Callable[[str, dict[str, float]], None]:
             pipe = client.pipeline(transaction=True)
             pipe.delete(key)
             if data:
-                pipe.hset(key, mapping=data)  # type: ignore[arg-type]
+                # a copy with the key type redis-py declares (dict keys are invariant)
+                fields: dict[FieldT, EncodableT] = {k: v for k, v in data.items()}
+                pipe.hset(key, mapping=fields)
             pipe.expire(key, ttl)
             pipe.execute()
 
@@ -32,7 +35,7 @@ def stats_sink(url: str, ttl: int) -> Callable[[str, dict[str, float]], None]:
 def collect_stats(url: str) -> tuple[int, dict[str, float]]:
     """How many workers have a live snapshot, and their counters summed."""
     client = redis_client(url)
-    total: Counter[str] = Counter()
+    total: dict[str, float] = {}
     count = 0
     with unavailable():
         for key in client.scan_iter(match=PREFIX + "*", count=100):
@@ -40,5 +43,7 @@ def collect_stats(url: str) -> tuple[int, dict[str, float]]:
             if not data:
                 continue
             count += 1
-            total.update({k.decode(): float(v) for k, v in data.items()})
-    return count, dict(total)
+            for name, value in data.items():
+                name = name.decode() if isinstance(name, bytes) else name
+                total[name] = total.get(name, 0.0) + float(value)
+    return count, total
