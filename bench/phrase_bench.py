@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from icapfilter.phrases import load_phrase_set, scan_bytes  # noqa: E402
 from icapfilter.phrases.bytemap import PAGE_TABLE, SmartStrip, SpaceFolder  # noqa: E402
 from icapfilter.phrases.phraseset import PhraseSet  # noqa: E402
+from icapfilter.scan_settings import ScanSettings  # noqa: E402
 from tests.e2g_lists import e2g_lists_dir, english_phrase_files  # noqa: E402
 
 FUNCTION_WORDS = "the of and to a in is that for it as was with be by on not he this are".split()
@@ -142,8 +143,8 @@ def main() -> None:
     def whole_path(exact: bool) -> Callable[[], None]:
         def run() -> None:
             for b in gz:
-                scan_bytes(ps, b, content_type="text/html", content_encoding="gzip",
-                           e2guardian_exact=exact)
+                scan_bytes(ps, b, ScanSettings(e2guardian_exact=exact), content_type="text/html",
+                           content_encoding="gzip")
 
         return run
 

@@ -93,7 +93,13 @@ def load_phrases(config: Config):  # type: ignore[no-untyped-def]
 
 
 def build_policy(config: Config, store=None) -> Policy:  # type: ignore[no-untyped-def]
-    from .filtering import FilterPolicy, GroupMap
+    from .policy.failure import FailurePolicy
+    from .policy.filter_policy import FilterPolicy
+    from .policy.groups import GroupMap
+    from .policy.learned import LearnedPages
+    from .policy.ratelimit import RequestLimit
+    from .policy.scanning import PageScanner
+    from .policy.url_verdict import UrlVerdicts
     from .urls.engine import UrlEngine
     from .urls.errors import LoadError, StoreUnavailable
     from .urls.loader import load_lists
@@ -119,19 +125,18 @@ def build_policy(config: Config, store=None) -> Policy:  # type: ignore[no-untyp
             log.error("list store unavailable at start (on_error=%s): %s",
                       config.store.on_error, exc)
     phrases, tag = (load_phrases(config) if config.phrases.configured else (None, "-"))
-    learned = ratelimit = None
+    scanner = None if phrases is None else PageScanner(phrases, config.phrases.scan_settings())
+    failure = FailurePolicy(config.store.on_error)
+    learned = LearnedPages()
     if config.learned.ttl > 0:
-        learned = _learned_cache(config, store)
+        learned = LearnedPages(_learned_cache(config, store), config.learned.ttl,
+                               mark=config.learned.mark_requests,
+                               never_respmod=_never_respmod(config))
+    rate_limit = None
     if config.ratelimit.requests > 0:
-        ratelimit = _rate_limiter(config, store)
-    return FilterPolicy(
-        groups=GroupMap(config.groups), urls=urls, phrases=phrases,
-        phrase_settings=config.phrases, phrase_tag=tag, on_error=config.store.on_error,
-        learned=learned, learned_ttl=config.learned.ttl,
-        learned_mark=config.learned.mark_requests, ratelimit=ratelimit,
-        ratelimit_per=config.ratelimit.per,
-        never_respmod=_never_respmod(config),
-    )
+        rate_limit = RequestLimit(_rate_limiter(config, store), config.ratelimit.per, failure)
+    return FilterPolicy(GroupMap(config.groups), UrlVerdicts(urls, failure), scanner=scanner,
+                        phrase_tag=tag, learned=learned, rate_limit=rate_limit)
 
 
 # Extensions of pages that are (almost) never learned: images, media, fonts
@@ -148,11 +153,9 @@ def _never_respmod(config: Config) -> frozenset[str]:
     Transfer-Ignore the server advertises to Squid (never sent to RESPMOD),
     and media types (never scanned). Skipping a lookup can only cost a mark,
     never let a page through unscanned: the page still goes to RESPMOD."""
-    from .server.runner import protocol_settings
+    from .transfer import TransferLists
 
-    listed = protocol_settings(config).transfer_ignore
-    advertised = {e.strip().lower() for e in listed.split(",") if e.strip() not in ("", "*")}
-    return _MEDIA_EXTENSIONS | advertised
+    return _MEDIA_EXTENSIONS | TransferLists.from_config(config.server).ignored_extensions()
 
 
 def _learned_cache(config: Config, store):  # type: ignore[no-untyped-def]

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .scan_settings import DEFAULT_LIMIT, DEFAULT_SCAN, FILTER_MODES, WEIGHTED_MODES, ScanSettings
+
 
 class ConfigError(Exception):
     """A configuration file or value that cannot be used; the message says where and why."""
@@ -61,7 +63,7 @@ class ServerConfig:
     # costs no thread, only a slot, and a slow origin behind Squid trickles too.
     message_timeout: float = 60.0
     min_body_rate: float = 256.0
-    send_timeout: float = 10.0
+    send_timeout: float = 60.0
     drain_timeout: float = 10.0
     allowed_clients: list[str] = field(default_factory=list)
     # Slots of max_connections (at most half) only allowed_clients (or loopback) may take.
@@ -133,24 +135,29 @@ class PhrasesConfig:
     banned: list[str] = field(default_factory=list)
     weighted: list[str] = field(default_factory=list)
     exception: list[str] = field(default_factory=list)
-    filter_mode: str = "both"
-    weighted_mode: str = "singular"
-    e2guardian_exact: bool = False
-    max_scan_bytes: int = 2 * 1024 * 1024
-    max_decoded_bytes: int = 8 * 1024 * 1024
-    scan_types: list[str] = field(default_factory=lambda: [
-        "text/html", "text/plain", "application/xhtml+xml", "application/json",
-        "application/javascript", "text/javascript"])
+    filter_mode: str = DEFAULT_SCAN.filter_mode
+    weighted_mode: str = DEFAULT_SCAN.weighted_mode
+    e2guardian_exact: bool = DEFAULT_SCAN.e2guardian_exact
+    max_scan_bytes: int = DEFAULT_SCAN.max_scan_bytes
+    max_decoded_bytes: int = DEFAULT_SCAN.max_decoded_bytes
+    scan_types: list[str] = field(default_factory=lambda: list(DEFAULT_SCAN.scan_types))
 
     def check(self) -> None:
-        _one_of("filter_mode", self.filter_mode, ("smart", "raw", "both"))
-        _one_of("weighted_mode", self.weighted_mode, ("singular", "normal"))
+        _one_of("filter_mode", self.filter_mode, FILTER_MODES)
+        _one_of("weighted_mode", self.weighted_mode, WEIGHTED_MODES)
         _between("max_scan_bytes", self.max_scan_bytes, 1, 1 << 30)
         _between("max_decoded_bytes", self.max_decoded_bytes, 1, 1 << 30)
 
     @property
     def configured(self) -> bool:
         return bool(self.dir or self.banned or self.weighted or self.exception)
+
+    def scan_settings(self) -> ScanSettings:
+        """The scan options, as every scan (server and ``icapfilter scan``) takes them."""
+        return ScanSettings(
+            weighted_mode=self.weighted_mode, filter_mode=self.filter_mode,
+            e2guardian_exact=self.e2guardian_exact, max_scan_bytes=self.max_scan_bytes,
+            max_decoded_bytes=self.max_decoded_bytes, scan_types=tuple(self.scan_types))
 
 
 @dataclass(frozen=True)
@@ -159,7 +166,7 @@ class GroupConfig:
     clients: list[str] = field(default_factory=list)
     block: list[str] = field(default_factory=lambda: ["*"])
     allow: list[str] = field(default_factory=list)
-    naughtiness_limit: int = 50
+    naughtiness_limit: int = DEFAULT_LIMIT
     scan: bool = True
 
     def check(self) -> None:

@@ -11,8 +11,10 @@ from typing import Any, NoReturn
 import click
 
 from icapfilter.commands.lists_cmd import redis_url_option
+from icapfilter.policy.failure import FailurePolicy
+from icapfilter.policy.groups import EVERY_LIST_BLOCKS
+from icapfilter.policy.url_verdict import UrlReport, UrlVerdicts
 from icapfilter.redisstore import open_store
-from icapfilter.urls.check import check_or_fail_closed
 from icapfilter.urls.engine import UrlEngine
 from icapfilter.urls.errors import LoadError, StoreUnavailable
 from icapfilter.urls.loader import load_lists
@@ -117,34 +119,48 @@ def _list_judge(lists_path: tuple[str, ...], redis_url: str | None, prefix: str,
             click.echo(str(problem), err=True)
     else:
         store = open_store(redis_url or "", prefix=prefix)
-    engine = UrlEngine(store, cache_size=CACHE_SIZE)
-    return lambda url: check_or_fail_closed(engine, url, group="default")
+    verdicts = UrlVerdicts(UrlEngine(store, cache_size=CACHE_SIZE), FailurePolicy())
+    return lambda url: _as_dict(verdicts.report(EVERY_LIST_BLOCKS, url),
+                                verdicts.generation)
 
 
 def _config_judge(config_path: str, client_ip: str | None, user: str | None,
                   as_json: bool) -> Judge:
     from icapfilter.app import build_policy
     from icapfilter.config import ConfigError, load_config
-    from icapfilter.filtering import FilterPolicy
     from icapfilter.policy import Client
+    from icapfilter.policy.filter_policy import FilterPolicy
 
     try:
         policy = build_policy(load_config(config_path))
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    if not isinstance(policy, FilterPolicy) or policy.urls is None:
+    if not isinstance(policy, FilterPolicy) or policy.urls.engine is None:
         _fail("the configuration names no lists and no store", as_json)
-    group = policy.groups.match(Client(client_ip, user))
-    engine = policy.urls
+    client = Client(client_ip, user)
+    return lambda url: _as_dict(policy.url_report(client, url), policy.urls.generation)
 
-    def judge(url: str) -> dict[str, Any]:
-        return check_or_fail_closed(
-            engine, url, on_error=policy.on_error, group=group.name,
-            blocks=lambda hit: group.blocks(hit.category),
-            allows=lambda hit: hit.exception or hit.category in group.allow)
 
-    return judge
+def _as_dict(report: UrlReport, generation: str) -> dict[str, Any]:
+    """What ``check`` prints for one URL: the server's verdict and what led to it."""
+    verdict, ruling = report.verdict, report.ruling
+    if report.unparseable is not None:
+        reason = f"unparseable ({report.unparseable})"
+    else:
+        reason = verdict.reason if verdict is not None else "not listed"
+    return {
+        "url": report.url,
+        "verdict": "block" if verdict is not None and verdict.blocked else "allow",
+        "reason": reason,
+        "category": verdict.category if verdict is not None else None,
+        "entry": ruling.hit.entry if ruling is not None else None,
+        "exception": ruling.hit.exception if ruling is not None else False,
+        "group": report.group.name,
+        "generation": generation,
+        "hits": [{"category": h.category, "entry": h.entry, "exception": h.exception}
+                 for h in report.hits],
+    }
 
 
 class _Out:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from ..phrases import ScanResult, load_phrase_dir
+from ..phrases import LoadError, ScanResult, load_phrase_dir
 from ..phrases.phraseset import PhraseSet
-from ..phrases.scanning import scan_bytes
+from ..phrases.scanning import feed_whole
+from ..policy.scanning import PageScanner
+from ..scan_settings import DEFAULT_LIMIT, DEFAULT_SCAN, FILTER_MODES, WEIGHTED_MODES, ScanSettings
 
 DEFAULT_LIST_DIR = Path("/etc/e2guardian/lists")
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -24,34 +27,21 @@ _GZIP_MAGIC = b"\x1f\x8b"
 def scan_file(
     phrase_set: PhraseSet,
     data: bytes,
+    settings: ScanSettings = DEFAULT_SCAN,
     *,
-    limit: int = 50,
-    weighted_mode: str = "singular",
-    filter_mode: str = "both",
+    limit: int = DEFAULT_LIMIT,
     content_type: str | None = "text/html",
-    max_scan_bytes: int = 2 * 1024 * 1024,
-    max_decoded_bytes: int = 10 * 1024 * 1024,
-    e2guardian_exact: bool = False,
 ) -> ScanResult:
-    """Scan a saved page; gzip is recognised by its magic bytes, not a header.
+    """Scan a saved page as the server scans a response of this type; gzip is
+    recognised by its magic bytes, not a header.
 
-    `e2guardian_exact` gives e2guardian 5.3.5's verdict and naughtiness
-    exactly; the default adds the decoded view (character references, Unicode
-    case folding of UTF-8 pages), which can only block more.
+    ``settings.e2guardian_exact`` gives e2guardian 5.3.5's verdict and
+    naughtiness exactly; the default adds the decoded view (character
+    references, Unicode case folding of UTF-8 pages), which can only block more.
     """
     encoding = "gzip" if data.startswith(_GZIP_MAGIC) else None
-    return scan_bytes(
-        phrase_set,
-        data,
-        limit=limit,
-        weighted_mode=weighted_mode,
-        filter_mode=filter_mode,
-        content_type=content_type,
-        content_encoding=encoding,
-        max_scan_bytes=max_scan_bytes,
-        max_decoded_bytes=max_decoded_bytes,
-        e2guardian_exact=e2guardian_exact,
-    )
+    scan = PageScanner(phrase_set, settings).new_scan(limit, content_type, encoding)
+    return feed_whole(scan, data)
 
 
 def format_result(result: ScanResult, limit: int) -> str:
@@ -89,11 +79,12 @@ def format_result(result: ScanResult, limit: int) -> str:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="Use the configured phrase lists, modes and the group's limit.")
 @click.option("--group", default=None, help="Filter group whose limit applies (with --config).")
-@click.option("--limit", type=int, default=None, help="Naughtiness limit [default: 50].")
-@click.option("--weighted-mode", type=click.Choice(["singular", "normal"]), default=None,
-              help="[default: singular]")
-@click.option("--filter-mode", type=click.Choice(["smart", "raw", "both"]), default=None,
-              help="e2guardian's phrasefiltermode 1, 0 or 2 [default: both]")
+@click.option("--limit", type=int, default=None,
+              help=f"Naughtiness limit [default: {DEFAULT_LIMIT}].")
+@click.option("--weighted-mode", type=click.Choice(WEIGHTED_MODES), default=None,
+              help=f"[default: {DEFAULT_SCAN.weighted_mode}]")
+@click.option("--filter-mode", type=click.Choice(FILTER_MODES), default=None,
+              help=f"e2guardian's phrasefiltermode 1, 0 or 2 [default: {DEFAULT_SCAN.filter_mode}]")
 @click.option("--e2guardian-exact", "e2guardian_exact", is_flag=True, default=None,
               help="e2guardian 5.3.5's verdicts exactly: no decoded view of character "
                    "references and UTF-8 case.")
@@ -121,11 +112,9 @@ def scan(
             data = Path(file).read_bytes()
     except OSError as exc:
         raise click.UsageError(f"cannot read {file}: {exc.strerror or exc}") from exc
+    errors: list[LoadError] = []
     if config_path:
-        phrase_set, errors, limit, weighted_mode, filter_mode, configured_exact = _configured(
-            config_path, group, limit, weighted_mode, filter_mode)
-        if e2guardian_exact is None:
-            e2guardian_exact = configured_exact
+        phrase_set, settings, group_limit = _configured(config_path, group)
     else:
         if group is not None:
             raise click.UsageError("--group needs --config")
@@ -134,25 +123,19 @@ def scan(
         phrase_set, errors = load_phrase_dir(list_dir)
         if len(phrase_set) == 0:
             raise click.UsageError(f"no phrase lists found in {list_dir}")
-    limit = 50 if limit is None else limit
-    weighted_mode = weighted_mode or "singular"
-    filter_mode = filter_mode or "both"
+        settings, group_limit = DEFAULT_SCAN, DEFAULT_LIMIT
+    limit = group_limit if limit is None else limit
+    overrides = {"weighted_mode": weighted_mode, "filter_mode": filter_mode,
+                 "e2guardian_exact": e2guardian_exact}
+    settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     if show_list_errors:
         for err in errors:
             click.echo(str(err), err=True)
-    result = scan_file(
-        phrase_set,
-        data,
-        limit=limit,
-        weighted_mode=weighted_mode,
-        filter_mode=filter_mode,
-        content_type=content_type,
-        e2guardian_exact=bool(e2guardian_exact),
-    )
+    result = scan_file(phrase_set, data, settings, limit=limit, content_type=content_type)
     if as_json:
         obj = result.to_dict()
         obj["limit"] = limit
-        obj["e2guardian_exact"] = bool(e2guardian_exact)
+        obj["e2guardian_exact"] = settings.e2guardian_exact
         obj["list_errors"] = sum(1 for e in errors if e.level == "error")
         obj["list_warnings"] = sum(1 for e in errors if e.level == "warning")
         click.echo(json.dumps(obj, ensure_ascii=False))
@@ -160,11 +143,11 @@ def scan(
         click.echo(format_result(result, limit))
 
 
-def _configured(config_path: str, group: str | None, limit: int | None,
-                weighted_mode: str | None, filter_mode: str | None):  # type: ignore[no-untyped-def]
-    """Phrase set, modes and the group's limit from the configuration file."""
+def _configured(config_path: str, group: str | None) -> tuple[PhraseSet, ScanSettings, int]:
+    """Phrase set, scan settings and the group's limit, as the server takes them."""
     from ..app import load_phrases
     from ..config import ConfigError, load_config
+    from ..policy.groups import GroupMap
 
     try:
         config = load_config(config_path)
@@ -173,10 +156,9 @@ def _configured(config_path: str, group: str | None, limit: int | None,
         phrase_set, _tag = load_phrases(config)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
-    groups = {g.name: g for g in config.groups}
-    if group is not None and group not in groups:
-        raise click.UsageError(f"no group {group!r} (groups: {', '.join(groups)})")
-    chosen = groups[group] if group else groups.get("default", config.groups[0])
-    return (phrase_set, [], chosen.naughtiness_limit if limit is None else limit,
-            weighted_mode or config.phrases.weighted_mode,
-            filter_mode or config.phrases.filter_mode, config.phrases.e2guardian_exact)
+    groups = GroupMap(config.groups)
+    chosen = groups.default if group is None else groups.named(group)
+    if chosen is None:
+        names = ", ".join(g.name for g in groups.groups)
+        raise click.UsageError(f"no group {group!r} (groups: {names})")
+    return phrase_set, config.phrases.scan_settings(), chosen.limit

@@ -4,17 +4,18 @@ Public API:
 
 - `load_phrase_set(banned, weighted, exception, *, list_dir=None, aliases=None)`
   and `load_phrase_dir(dir)` -> `(PhraseSet, list[LoadError])`
-- `PhraseSet.new_scan(*, limit, weighted_mode, filter_mode, content_type,
-  content_encoding, max_scan_bytes, max_decoded_bytes)` -> `BodyScan`
+- `BodyScan(phrase_set, settings, *, limit, content_type, content_encoding)`,
+  the scan options in one `ScanSettings` value (icapfilter.scan_settings)
 - `BodyScan.feed(raw_chunk)`, `BodyScan.certain`, `BodyScan.finish()` -> `ScanResult`
-- `scan_bytes(phrase_set, data, ...)` -> `ScanResult` (whole body in memory)
+- `scan_bytes(phrase_set, data, settings, ...)` -> `ScanResult` (whole body in memory)
 - `is_scannable(content_type, scan_types)`
 """
 
 from ..content.types import DEFAULT_SCAN_TYPES, is_scannable
+from ..scan_settings import FILTER_MODES, WEIGHTED_MODES, ScanSettings
 from .model import Combination, ListKind, LoadError, Phrase, PhraseHit, ScanResult, Weight
 from .phraseset import PhraseSet, build_phrase_set, load_phrase_dir, load_phrase_set
-from .scan import FILTER_MODES, WEIGHTED_MODES, BodyScan
+from .scan import BodyScan
 from .scanning import scan_bytes
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "PhraseSet",
     "RULES_VERSION",
     "ScanResult",
+    "ScanSettings",
     "Weight",
     "build_phrase_set",
     "is_scannable",

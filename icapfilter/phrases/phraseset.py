@@ -9,15 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .bytemap import dead_byte_in
 from .matcher import Matcher, build_matcher
 from .model import Combination, ListKind, LoadError, Phrase, Weight
 from .parser import ListParser, RawEntry
-
-if TYPE_CHECKING:
-    from .scan import BodyScan
 
 #: Where Debian's e2guardian package installs its lists; stock lists include
 #: each other by this absolute path.
@@ -161,33 +157,6 @@ class PhraseSet:
     def count(self, kind: ListKind, *, combinations: bool = False) -> int:
         items = self.combinations if combinations else self.singles
         return sum(1 for x in items if x.kind is kind)
-
-    def new_scan(
-        self,
-        *,
-        limit: int = 50,
-        weighted_mode: str = "singular",
-        filter_mode: str = "both",
-        content_type: str | None = None,
-        content_encoding: str | None = None,
-        max_scan_bytes: int = 2 * 1024 * 1024,
-        max_decoded_bytes: int = 10 * 1024 * 1024,
-        e2guardian_exact: bool = False,
-    ) -> BodyScan:
-        """Start scanning one response body (all per-request state lives there)."""
-        from .scan import BodyScan
-
-        return BodyScan(
-            self,
-            limit=limit,
-            weighted_mode=weighted_mode,
-            filter_mode=filter_mode,
-            content_type=content_type,
-            content_encoding=content_encoding,
-            max_scan_bytes=max_scan_bytes,
-            max_decoded_bytes=max_decoded_bytes,
-            e2guardian_exact=e2guardian_exact,
-        )
 
 
 def build_phrase_set(

@@ -23,20 +23,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from operator import itemgetter
-from typing import TYPE_CHECKING
 
 from ..content.charset import PRESCAN_BYTES, page_charset
 from ..content.decoding import ContentDecoder
 from ..content.types import is_html
+from ..scan_settings import DEFAULT_LIMIT, DEFAULT_SCAN, ScanSettings
 from .bytemap import PAGE_TABLE, RAW_ONLY_TABLE, RAW_PASS_TABLE, SmartStrip
 from .model import ListKind, PhraseHit, ScanResult
+from .phraseset import PhraseSet
 from .views import ByteReferences, Decoded, View, extra_table, needs_decoding
 
-if TYPE_CHECKING:
-    from .phraseset import PhraseSet
-
-WEIGHTED_MODES = ("singular", "normal")
-FILTER_MODES = ("smart", "raw", "both")
 #: Raw body bytes gathered before a pass through the pipeline.
 BATCH_BYTES = 16 * 1024
 _value = itemgetter(1)
@@ -150,27 +146,20 @@ class BodyScan:
     def __init__(
         self,
         phrase_set: PhraseSet,
+        settings: ScanSettings = DEFAULT_SCAN,
         *,
-        limit: int,
-        weighted_mode: str,
-        filter_mode: str,
-        content_type: str | None,
-        content_encoding: str | None,
-        max_scan_bytes: int,
-        max_decoded_bytes: int,
-        e2guardian_exact: bool = False,
+        limit: int = DEFAULT_LIMIT,
+        content_type: str | None = None,
+        content_encoding: str | None = None,
     ) -> None:
-        if weighted_mode not in WEIGHTED_MODES:
-            raise ValueError(f"weighted_mode must be one of {WEIGHTED_MODES}")
-        if filter_mode not in FILTER_MODES:
-            raise ValueError(f"filter_mode must be one of {FILTER_MODES}")
         self._ps = phrase_set
         self._limit = limit
-        self._singular = weighted_mode == "singular"
-        self._max_scan = max_scan_bytes
+        self._singular = settings.weighted_mode == "singular"
+        self._max_scan = settings.max_scan_bytes
         self._content_type = content_type
-        self._exact = e2guardian_exact
-        self._decoder = ContentDecoder(content_encoding, max_decoded_bytes)
+        self._exact = settings.e2guardian_exact
+        self._decoder = ContentDecoder(content_encoding, settings.max_decoded_bytes)
+        filter_mode = settings.filter_mode
         matcher = phrase_set.matcher
         self._smart_mode = filter_mode in ("smart", "both")
         self._raw_mode = filter_mode in ("raw", "both")
@@ -190,7 +179,7 @@ class BodyScan:
         self.truncated = False
         self._notes: list[str] = []
         #: Set when the scan stopped on an internal error: the caller must not
-        #: take the result as clean (filtering.PhraseScan blocks).
+        #: take the result as clean (policy.scanning.PhraseScan blocks).
         self.error: str | None = None
         self._certain = self._decoder.unsupported
         self._finished: ScanResult | None = None

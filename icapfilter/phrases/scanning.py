@@ -2,39 +2,43 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
+from ..scan_settings import DEFAULT_LIMIT, DEFAULT_SCAN, ScanSettings
 from .model import ScanResult
 from .phraseset import PhraseSet
+from .scan import BodyScan
 
 _CHUNK = 64 * 1024
 
 
-def scan_bytes(
-    phrase_set: PhraseSet,
-    data: bytes,
-    *,
-    limit: int = 50,
-    weighted_mode: str = "singular",
-    filter_mode: str = "both",
-    content_type: str | None = "text/html",
-    content_encoding: str | None = None,
-    max_scan_bytes: int = 2 * 1024 * 1024,
-    max_decoded_bytes: int = 10 * 1024 * 1024,
-    e2guardian_exact: bool = False,
-) -> ScanResult:
+class _Scan(Protocol):
+    @property
+    def certain(self) -> bool: ...
+    def feed(self, raw_chunk: bytes) -> None: ...
+    def finish(self) -> ScanResult: ...
+
+
+def feed_whole(scan: _Scan, data: bytes) -> ScanResult:
     """Feed `data` in network-sized chunks, exactly as the ICAP path does."""
-    scan = phrase_set.new_scan(
-        limit=limit,
-        weighted_mode=weighted_mode,
-        filter_mode=filter_mode,
-        content_type=content_type,
-        content_encoding=content_encoding,
-        max_scan_bytes=max_scan_bytes,
-        max_decoded_bytes=max_decoded_bytes,
-        e2guardian_exact=e2guardian_exact,
-    )
     view = memoryview(data)
     for i in range(0, len(data), _CHUNK):
         if scan.certain:
             break
         scan.feed(bytes(view[i : i + _CHUNK]))
     return scan.finish()
+
+
+def scan_bytes(
+    phrase_set: PhraseSet,
+    data: bytes,
+    settings: ScanSettings = DEFAULT_SCAN,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    content_type: str | None = "text/html",
+    content_encoding: str | None = None,
+) -> ScanResult:
+    """The result of one body scanned as a response of this type and encoding."""
+    scan = BodyScan(phrase_set, settings, limit=limit, content_type=content_type,
+                    content_encoding=content_encoding)
+    return feed_whole(scan, data)

@@ -49,6 +49,8 @@ class Conn(Protocol):
     # Set by resume: when the message in progress must have progressed;
     # None while the connection is between messages.
     deadline: float | None
+    # Set by resume: waiting to send (the client does not read), not to receive.
+    writing: bool
 
     def resume(self) -> bool:
         """Serve until the client's bytes run out; False when the connection must close."""
@@ -200,7 +202,7 @@ class ConnectionManager:
                 stop = False
             if not stop:
                 try:
-                    self._poller.arm(conn)
+                    self._poller.arm(conn, write=conn.writing)
                     return
                 except (OSError, ValueError):
                     self._idle.pop(conn, None)

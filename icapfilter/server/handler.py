@@ -26,7 +26,15 @@ from ..icap.errors import IcapProtocolError
 from ..policy import PolicyHolder
 from .connections import ConnectionManager
 from .ratelog import SummaryLog
-from .stream import ConnectionClosed, MessageTooSlow, SocketReader, Timeouts, Wait, send_all
+from .stream import (
+    ConnectionClosed,
+    MessageTooSlow,
+    SocketReader,
+    SocketWriter,
+    Timeouts,
+    Wait,
+    WriteDeadline,
+)
 from .transaction import Outcome, ProtocolSettings, Transaction, istag_for
 
 log = logging.getLogger("icapfilter.server")
@@ -45,9 +53,11 @@ class IcapConnection(pyicap.BaseICAPRequestHandler):
         self.server = server
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setblocking(False)
-        self.reader = SocketReader(sock, server.timeouts)
+        self.reader = SocketReader(sock, server.timeouts, trusted=server.trusted(client_address))
+        self.writer = SocketWriter(sock, server.timeouts)
         self.close_connection = False
         self.deadline: Wait = None
+        self.writing = False  # parked waiting to send, not to receive
         self._life = self._serve_all()
 
     def resume(self) -> bool:
@@ -58,18 +68,16 @@ class IcapConnection(pyicap.BaseICAPRequestHandler):
             self.deadline = next(self._life)
         except StopIteration:
             return False
+        self.writing = isinstance(self.deadline, WriteDeadline)
         return True
 
     def _serve_all(self) -> Generator[Wait, None, None]:
         while (yield from self._serve_one()):
             pass
 
-    def _send(self, data: bytes) -> None:
-        send_all(self.sock, data, self.server.timeouts.send_timeout)
-
     def _serve_one(self) -> Generator[Wait, None, bool]:
         server = self.server
-        tx = Transaction(self.reader, self._send, server.holder, server.blockpage,
+        tx = Transaction(self.reader, self.writer.send, server.holder, server.blockpage,
                          server.settings)
         try:
             keep = yield from tx.run()
@@ -77,32 +85,39 @@ class IcapConnection(pyicap.BaseICAPRequestHandler):
             return False
         except MessageTooSlow as exc:
             server.slow_clients.note(self.client_address[0], str(exc))
-            self._reject(tx, exc.status, str(exc))
-            return False
+            error = (exc.status, str(exc))
         except IcapProtocolError as exc:
-            self._reject(tx, exc.status, str(exc))
-            return False
+            error = (exc.status, str(exc))
         except OSError as exc:
             log.info("connection from %s lost: %s", self.client_address[0], exc)
             return False
         except Exception:
             log.exception("internal error in %s %s", tx.outcome.method, tx.outcome.url)
-            self._reject(tx, 500, "internal error")
-            return False
-        server.record(tx.outcome, self.client_address)
-        return keep
+            error = (500, "internal error")
+        else:
+            server.record(tx.outcome, self.client_address)
+            return keep
+        yield from self._reject(tx, *error)
+        return False
 
-    def _reject(self, tx: Transaction, status: int, message: str) -> None:
+    def _reject(self, tx: Transaction, status: int, message: str) -> Generator[Wait, None, None]:
         tx.outcome.status = status
         self.server.record(tx.outcome, self.client_address, error=message)
         if tx.answered:
             return  # the answer had started: closing is the only signal left
-        self.send_error(status, message)
+        try:
+            yield from self.writer.send(self._error(status, message))
+        except OSError:
+            pass
+
+    def _error(self, code: int, message: str | None) -> bytes:
+        return render.error_response(code, self.server.current_istag(), message or "")
 
     def send_error(self, code: int, message: str | None = None) -> None:
-        """pyicap's version writes a misspelled attribute; ours renders an ICAP error."""
+        """pyicap's version writes a misspelled attribute; ours renders an ICAP
+        error, sent at once or not at all (it never waits for the client)."""
         try:
-            self._send(render.error_response(code, self.server.current_istag(), message or ""))
+            self.sock.send(self._error(code, message))
         except OSError:
             pass
 
@@ -140,7 +155,7 @@ class IcapServer(pyicap.ICAPServer):
         head_timeout: float = 10.0,
         message_timeout: float = 60.0,
         min_body_rate: float = 256.0,
-        send_timeout: float = 10.0,
+        send_timeout: float = 60.0,
         reuse_port: bool = False,
         allowed_clients: tuple[str, ...] = (),
         recorder: Recorder | None = None,
@@ -210,8 +225,8 @@ class IcapServer(pyicap.ICAPServer):
         return address.is_loopback
 
     def process_request(self, request: socket.socket, client_address: tuple) -> None:
-        self.manager.add(IcapConnection(request, client_address, self),
-                         trusted=self.trusted(client_address))
+        conn = IcapConnection(request, client_address, self)
+        self.manager.add(conn, trusted=conn.reader.trusted)
 
     def service_actions(self) -> None:
         """Called by ``serve_forever`` every poll interval: write the summaries due."""

@@ -3,7 +3,8 @@ until it is armed anew.
 
 That is the whole contract the connection manager needs: an idle persistent
 connection waits here, a readable one is handed to one pool thread, and that
-thread arms it again when its transaction is done. On Linux this is epoll with
+thread arms it again when it has nothing more to read (or, when the client
+does not take its answer, to be reported writable). On Linux this is epoll with
 ``EPOLLONESHOT``: arming is one ``epoll_ctl`` from the pool thread, safe while
 another thread waits in ``epoll_wait``, so a connection goes back to waiting
 without waking the selector thread. Elsewhere (FreeBSD, macOS) a ``selectors``
@@ -29,8 +30,9 @@ class OneShotPoller(Protocol):
     def add(self, conn: Waitable) -> None:
         """Start watching ``conn``, armed. Any thread."""
 
-    def arm(self, conn: Waitable) -> None:
-        """Report ``conn`` once more when readable. Any thread; OSError if it is gone."""
+    def arm(self, conn: Waitable, write: bool = False) -> None:
+        """Report ``conn`` once more when readable (writable, with ``write``).
+        Any thread; OSError if it is gone."""
 
     def disarm(self, conn: Waitable) -> None:
         """Do not report ``conn`` until it is armed again. Only the polling thread."""
@@ -76,6 +78,7 @@ class EpollPoller:
     """Linux: ``EPOLLONESHOT``; arming needs no wake-up."""
 
     _ONESHOT = select.EPOLLIN | getattr(select, "EPOLLONESHOT", 0)
+    _ONESHOT_OUT = select.EPOLLOUT | getattr(select, "EPOLLONESHOT", 0)
 
     def __init__(self) -> None:
         self._ep = select.epoll()
@@ -88,8 +91,8 @@ class EpollPoller:
         self._conns[fd] = conn
         self._ep.register(fd, self._ONESHOT)
 
-    def arm(self, conn: Waitable) -> None:
-        self._ep.modify(conn.sock.fileno(), self._ONESHOT)
+    def arm(self, conn: Waitable, write: bool = False) -> None:
+        self._ep.modify(conn.sock.fileno(), self._ONESHOT_OUT if write else self._ONESHOT)
 
     def disarm(self, conn: Waitable) -> None:
         try:
@@ -134,18 +137,18 @@ class SelectorPoller:
     def __init__(self) -> None:
         self._sel = selectors.DefaultSelector()
         self._lock = threading.Lock()
-        self._pending: list[Waitable] = []
+        self._pending: list[tuple[Waitable, int]] = []
         self._wakeup = _Wakeup()
         self._sel.register(self._wakeup.r, selectors.EVENT_READ, None)
 
     def add(self, conn: Waitable) -> None:
         self.arm(conn)
 
-    def arm(self, conn: Waitable) -> None:
+    def arm(self, conn: Waitable, write: bool = False) -> None:
         if conn.sock.fileno() < 0:
             raise OSError("connection closed")
         with self._lock:
-            self._pending.append(conn)
+            self._pending.append((conn, selectors.EVENT_WRITE if write else selectors.EVENT_READ))
         self._wakeup.wake()
 
     def disarm(self, conn: Waitable) -> None:
@@ -153,8 +156,7 @@ class SelectorPoller:
 
     def remove(self, conn: Waitable) -> None:
         with self._lock:
-            if conn in self._pending:
-                self._pending.remove(conn)
+            self._pending = [(c, events) for c, events in self._pending if c is not conn]
         try:
             self._sel.unregister(conn.sock)
         except (KeyError, ValueError):
@@ -163,9 +165,9 @@ class SelectorPoller:
     def poll(self, timeout: float) -> list:
         with self._lock:
             pending, self._pending = self._pending, []
-        for conn in pending:
+        for conn, events in pending:
             try:
-                self._sel.register(conn.sock, selectors.EVENT_READ, conn)
+                self._sel.register(conn.sock, events, conn)
             except (KeyError, ValueError, OSError):
                 pass  # closed meanwhile: its owner forgets it
         ready = []

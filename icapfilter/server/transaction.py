@@ -37,6 +37,10 @@ Steps = Generator[Wait, None, bool]
 
 log = logging.getLogger("icapfilter.server")
 
+# How long a pool thread waits for a trusted client's body, after the heads and
+# after 100 Continue, before it parks the message (see SocketReader.expect).
+EXPECT_BODY = 0.05
+
 SERVICES = {"reqmod": "REQMOD", "respmod": "RESPMOD", "request": "REQMOD", "response": "RESPMOD"}
 
 
@@ -113,7 +117,7 @@ class Transaction:
     def __init__(
         self,
         reader: SocketReader,
-        send: Callable[[bytes], None],
+        send: Callable[[bytes], Generator[Wait, None, None]],
         holder: PolicyHolder,
         blockpage: BlockPage,
         settings: ProtocolSettings,
@@ -134,10 +138,11 @@ class Transaction:
             self._istag = istag_for(self.holder.current.generation)
         return self._istag
 
-    def send(self, data: bytes) -> None:
+    def send(self, data: bytes) -> Generator[Wait, None, None]:
+        """Send, parking while the client does not read (:mod:`.stream`)."""
         if data:
             self.answered = True
-            self._send(data)
+            yield from self._send(data)
 
     # -- entry point -------------------------------------------------------
 
@@ -157,7 +162,7 @@ class Transaction:
             if request.has_body:
                 self.reader.heads_done()
                 yield from self._drain(ChunkedBody(self.reader, limits), limit=None)
-            self.send(self._options(kind))
+            yield from self.send(self._options(kind))
             self.outcome.status = 200
             return request.keep_alive
         if request.method != kind:
@@ -165,6 +170,8 @@ class Transaction:
         heads = yield from self.reader.read_exact(heads_length(request))
         request = attach_heads(request, heads, limits)
         self.reader.heads_done()
+        if request.has_body:
+            self.reader.expect(EXPECT_BODY)
         policy = self.holder.current
         client = _client_of(request)
         http_req = request.http_request
@@ -246,9 +253,10 @@ class _Exchange:
                 pass
             self.preview_read = True
 
-    def continue_after_preview(self) -> None:
+    def continue_after_preview(self) -> Generator[Wait, None, None]:
         if self.in_preview and not self.complete:
-            self.tx.send(render.CONTINUE)
+            yield from self.tx.send(render.CONTINUE)
+            self.tx.reader.expect(EXPECT_BODY)
             self.body = ChunkedBody(self.tx.reader, self.tx.settings.limits)
         self.in_preview = False
 
@@ -277,7 +285,7 @@ class _Exchange:
 
     def answer_204(self) -> Steps:
         ok = yield from self.finish_reading()
-        self.tx.send(render.icap_response(204, self.headers()))
+        yield from self.tx.send(render.icap_response(204, self.headers()))
         self.tx.outcome.status = 204
         return ok
 
@@ -295,16 +303,17 @@ class _Exchange:
         answer = render.icap_response(200, self.headers(verdict), res_hdr=http_head, body=True)
         delay = self.tx.settings.reqmod_block_last_chunk_delay
         if self.request.method == "REQMOD" and delay > 0:
-            self.tx.send(answer + render.chunk(page))
+            yield from self.tx.send(answer + render.chunk(page))
             time.sleep(delay)
-            self.tx.send(render.LAST_CHUNK)
+            yield from self.tx.send(render.LAST_CHUNK)
         else:
-            self.tx.send(answer + render.chunk(page) + render.LAST_CHUNK)
+            yield from self.tx.send(answer + render.chunk(page) + render.LAST_CHUNK)
         self.tx.outcome.status = 200
         self.tx.outcome.verdict = verdict
         return (yield from self.finish_reading())
 
-    def start_echo(self, held: list[bytes], request_head: bytes | None = None) -> None:
+    def start_echo(self, held: list[bytes],
+                   request_head: bytes | None = None) -> Generator[Wait, None, None]:
         """Start a 200 answer that carries the original message back, unchanged
         but for ``request_head`` (REQMOD) when given."""
         if self.request.method == "REQMOD":
@@ -317,24 +326,24 @@ class _Exchange:
             head = render.icap_response(200, self.headers(),
                                         res_hdr=self.request.http_response.raw,
                                         body=self.body is not None)
-        self.tx.send(head + b"".join(render.chunk(piece) for piece in held))
+        yield from self.tx.send(head + b"".join(render.chunk(piece) for piece in held))
         self.tx.outcome.status = 200
 
     def echo_rest(self) -> Generator[Wait, None, None]:
         """Stream the rest of the body through, then end it."""
         if self.body is None:
             return
-        self.continue_after_preview()
+        yield from self.continue_after_preview()
         while not self.complete:
             data = yield from self.next_data()
             if data is not None:
-                self.tx.send(render.chunk(data))
-        self.tx.send(render.LAST_CHUNK)
+                yield from self.tx.send(render.chunk(data))
+        yield from self.tx.send(render.LAST_CHUNK)
 
     def allow(self, held: list[bytes]) -> Steps:
         if self.in_preview or self.request.allows(204):
             return (yield from self.answer_204())
-        self.start_echo(held)
+        yield from self.start_echo(held)
         yield from self.echo_rest()
         return True
 
@@ -368,8 +377,8 @@ class _Exchange:
             while (data := (yield from self.next_data())) is not None:
                 held.append(data)
             self.preview_read = True
-            self.continue_after_preview()
-        self.start_echo(held, head)
+            yield from self.continue_after_preview()
+        yield from self.start_echo(held, head)
         yield from self.echo_rest()
         return True
 
@@ -404,7 +413,7 @@ class _Exchange:
             if data is None:
                 if self.complete:
                     break
-                self.continue_after_preview()
+                yield from self.continue_after_preview()
                 continue
             scan.feed(data)
             if keep:
@@ -417,7 +426,7 @@ class _Exchange:
                 return (yield from self.answer_block(verdict))
             if not self.complete and keep:
                 # Scanning is over (limit reached): pass the rest through untouched.
-                self.start_echo(held)
+                yield from self.start_echo(held)
                 yield from self.echo_rest()
                 return True
             return (yield from self.allow(held))
@@ -428,8 +437,8 @@ class _Exchange:
             self.tx.outcome.verdict = verdict
             return (yield from self.answer_block(verdict))
         # Phase 2: answer now and stream, still scanning.
-        self.start_echo(held)
-        self.continue_after_preview()
+        yield from self.start_echo(held)
+        yield from self.continue_after_preview()
         while not self.complete:
             data = yield from self.next_data()
             if data is None:
@@ -439,11 +448,11 @@ class _Exchange:
                 verdict = scan.finish() if scan.certain else scan.provisional()
                 if verdict.blocked:
                     return self.late_block(verdict)
-            self.tx.send(render.chunk(data))
+            yield from self.tx.send(render.chunk(data))
         verdict = scan.finish()
         if verdict.blocked:
             return self.late_block(verdict)
-        self.tx.send(render.LAST_CHUNK)
+        yield from self.tx.send(render.LAST_CHUNK)
         self.tx.outcome.verdict = verdict
         return True
 

@@ -18,7 +18,6 @@ without pytest.
 
 from __future__ import annotations
 
-import inspect
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from icapfilter.commands.scan_cmd import scan_file
 from icapfilter.phrases import load_phrase_dir
 from icapfilter.phrases.model import ScanResult
 from icapfilter.phrases.phraseset import PhraseSet
+from icapfilter.scan_settings import ScanSettings
 from tests.e2g_pages import (
     CHARREF,
     DOCUMENTED,
@@ -68,10 +68,8 @@ class Row:
 
 def scan(ps: PhraseSet, page: Page, *, exact: bool) -> ScanResult:
     """Our verdict; `exact` selects e2guardian 5.3.5's rules (blind spots included)."""
-    kw = {"e2guardian_exact": exact}
-    if not exact and "e2guardian_exact" not in inspect.signature(scan_file).parameters:
-        kw = {}  # default mode is the default; the keyword only has to exist for exact
-    return scan_file(ps, page.data, limit=LIMIT, content_type=page.content_type, **kw)
+    return scan_file(ps, page.data, ScanSettings(e2guardian_exact=exact), limit=LIMIT,
+                     content_type=page.content_type)
 
 
 def judge_all(oracle: E2GuardianOracle, ps: PhraseSet, pages: list[Page],

@@ -96,6 +96,7 @@ class EchoConn:
         self.file = sock.makefile("rb")
         self.closed = threading.Event()
         self.deadline = None
+        self.writing = False
 
     def resume(self) -> bool:
         line = self.file.readline()

@@ -12,8 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from icapfilter.config import GroupConfig, PhrasesConfig
-from icapfilter.filtering import FilterPolicy, GroupMap
+from icapfilter.config import GroupConfig
 from icapfilter.icap.messages import Headers
 from icapfilter.learned import MemoryLearnedCache
 from icapfilter.phrases import load_phrase_set
@@ -29,11 +28,11 @@ from icapfilter.squidhelper import (
     quote_value,
     serve,
 )
-from icapfilter.urls.engine import UrlEngine
 from icapfilter.urls.errors import StoreUnavailable
 from icapfilter.urls.loader import load_lists
 from icapfilter.urls.memory_store import MemoryStore
 from icapfilter.verdict import Verdict
+from tests.policyfixtures import make_policy as compose
 
 
 def make_policy(tmp_path):
@@ -45,11 +44,11 @@ def make_policy(tmp_path):
     (bl / "whitelist" / "exceptionsitelist").write_text("ok.blocked.example.test\n")
     store = MemoryStore()
     load_lists(store, [str(bl)])
-    groups = GroupMap([GroupConfig(name="default", block=["adult"]),
-                       GroupConfig(name="staff", clients=["10.9.0.0/16", "user:boss"],
-                                   block=[])])
-    return FilterPolicy(groups=groups, urls=UrlEngine(store), phrases=None,
-                        phrase_settings=PhrasesConfig(), phrase_tag="-")
+    return compose(GROUPS, store, phrase_tag="-")
+
+
+GROUPS = [GroupConfig(name="default", block=["adult"]),
+          GroupConfig(name="staff", clients=["10.9.0.0/16", "user:boss"], block=[])]
 
 
 def test_parse_with_and_without_channel():
@@ -204,13 +203,12 @@ def test_an_unknown_acl_argument_is_answered_bh_naming_the_known_ones():
 
 
 def learned_policy(tmp_path, cache, mark=False):
-    policy = make_policy(tmp_path)
     (tmp_path / "bannedphraselist").write_text("<badword>\n")
     phrases, errors = load_phrase_set([tmp_path / "bannedphraselist"])
     assert not errors
-    return FilterPolicy(groups=policy.groups, urls=policy.urls, phrases=phrases,
-                        phrase_settings=PhrasesConfig(), phrase_tag="t",
-                        learned=cache, learned_ttl=60, learned_mark=mark)
+    policy = make_policy(tmp_path)
+    return compose(GROUPS, policy.urls.engine.store, phrases=phrases, learned=cache, ttl=60,
+                   mark=mark)
 
 
 def scan(policy, url, body):

@@ -140,6 +140,39 @@ def test_a_slow_but_steady_body_is_not_cut():
         assert srv.slow_clients.total == 0
 
 
+def test_clients_that_do_not_read_their_answers_hold_no_thread():
+    """Echoes of 8 MB bodies to clients that never read: the answers wait in
+    the poller, and two threads still serve everyone else at once."""
+    body = b"x" * (8 << 20)
+    res = http_response_head("application/octet-stream", length=len(body))
+    message = (respmod_head("http://c/", res, preview=None, allow204=False)
+               + b"%x\r\n%b\r\n0\r\n\r\n" % (len(body), body))
+    with running_server(TestPolicy(), threads=2, send_timeout=30.0) as srv:
+        port = srv.server_address[1]
+        socks = [connect(port) for _ in range(4)]
+        try:
+            for sock in socks:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                threading.Thread(target=_send_quietly, args=(sock, message),
+                                 daemon=True).start()
+            deadline = time.monotonic() + 10
+            while srv.manager.parked_count < 4 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert srv.manager.parked_count == 4
+            for _ in range(3):
+                assert answered_within(port) < 1.0
+        finally:
+            for sock in socks:
+                sock.close()
+
+
+def _send_quietly(sock: socket.socket, data: bytes) -> None:
+    try:
+        sock.sendall(data)
+    except OSError:
+        pass
+
+
 def test_huge_encapsulated_offsets_are_refused_at_once_and_never_buffered():
     """Encapsulated promising 1 GB of HTTP head: 431 before any of it is read,
     while the client keeps sending megabytes of header lines."""

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from icapfilter.content import inflate as inflate_mod
 from icapfilter.content.decoding import ContentDecoder
-from icapfilter.phrases import load_phrase_set
+from icapfilter.phrases import BodyScan, load_phrase_set
+from icapfilter.scan_settings import ScanSettings
 from tests.unit.phrases.listhelpers import write
 
 DATA = b"<p>hello compressed world</p>" * 2000
@@ -74,7 +75,7 @@ def test_corrupt_and_truncated_streams_do_not_raise():
 def test_corrupt_body_scan_still_reports(tmp_path):
     ps, _ = load_phrase_set([], [write(tmp_path / "w", "<hello><60>\n")], [])
     body = gzip.compress(DATA)[:300] + b"\xff" * 100
-    s = ps.new_scan(content_type="text/html", content_encoding="gzip")
+    s = BodyScan(ps, content_type="text/html", content_encoding="gzip")
     s.feed(body)
     r = s.finish()
     assert r.blocked and r.notes
@@ -112,7 +113,8 @@ def test_decompression_bomb_stops_at_cap_with_flat_memory():
 
 def test_bomb_through_body_scan(tmp_path):
     ps, _ = load_phrase_set([], [write(tmp_path / "w", "<zzz><1>\n")], [])
-    s = ps.new_scan(content_type="text/plain", content_encoding="gzip", max_decoded_bytes=1 << 20)
+    s = BodyScan(ps, ScanSettings(max_decoded_bytes=1 << 20), content_type="text/plain",
+                 content_encoding="gzip")
     for chunk in _bomb_chunks(64 << 20):
         s.feed(chunk)
         if s.certain:

@@ -10,7 +10,7 @@ import pytest
 
 from icapfilter.content import inflate as inflate_mod
 from icapfilter.content.decoding import MAX_ENCODINGS, ContentDecoder, DecodeRefused
-from icapfilter.phrases import load_phrase_set
+from icapfilter.phrases import BodyScan, load_phrase_set
 from tests.unit.phrases.listhelpers import write
 
 BACKENDS = [zlib] + ([inflate_mod.fast_zlib] if inflate_mod.fast_zlib is not None else [])
@@ -59,7 +59,7 @@ def test_five_members_whose_output_fills_the_piece_limit_decode_to_exactly_their
 def test_a_phrase_in_a_sixth_member_is_found(tmp_path):
     ps, _ = load_phrase_set([write(tmp_path / "b", "<forbidden words>\n")], [], [])
     body = member(b"A" * 70000) * 5 + member(b"<p>forbidden words</p>")
-    scan = ps.new_scan(content_type="text/html", content_encoding="gzip")
+    scan = BodyScan(ps, content_type="text/html", content_encoding="gzip")
     scan.feed(body)
     result = scan.finish()
     assert result.blocked and result.bytes_scanned == 350_000 + 22

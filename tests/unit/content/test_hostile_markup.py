@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from icapfilter.phrases import load_phrase_set
+from icapfilter.phrases import BodyScan, load_phrase_set
+from icapfilter.scan_settings import ScanSettings
 from tests.unit.phrases.listhelpers import write
 
 HOSTILE = {
@@ -33,8 +34,8 @@ def phrase_set(tmp_path_factory):
 @pytest.mark.parametrize("exact", [False, True])
 def test_hostile_markup_of_a_megabyte_is_scanned_in_linear_time(phrase_set, name, step, exact):
     doc = HOSTILE[name].encode()
-    scan = phrase_set.new_scan(content_type="text/html; charset=utf-8", e2guardian_exact=exact,
-                               max_scan_bytes=4 << 20)
+    scan = BodyScan(phrase_set, ScanSettings(e2guardian_exact=exact, max_scan_bytes=4 << 20),
+                    content_type="text/html; charset=utf-8")
     for i in range(0, len(doc), step or len(doc)):
         scan.feed(doc[i : i + (step or len(doc))])
     result = scan.finish()

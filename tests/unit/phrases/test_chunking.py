@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from icapfilter.phrases import load_phrase_set
+from icapfilter.phrases import BodyScan, load_phrase_set
+from icapfilter.scan_settings import ScanSettings
 from tests.unit.phrases.listhelpers import write
 
 PAGE = (
@@ -36,8 +37,10 @@ def phrase_set(tmp_path_factory):
     return ps
 
 
-def run(ps, chunks, **kw):
-    s = ps.new_scan(limit=40, **kw)
+def run(ps, chunks, *, content_type: str | None = None, content_encoding: str | None = None,
+        **settings):
+    s = BodyScan(ps, ScanSettings(**settings), limit=40, content_type=content_type,
+                 content_encoding=content_encoding)
     for c in chunks:
         s.feed(c)
     r = s.finish()

@@ -22,6 +22,9 @@ from icapfilter.phrases.bytemap import (
     dead_byte_in,
 )
 from icapfilter.phrases.scan import _keep_naughtiness
+from icapfilter.scan_settings import ScanSettings
+
+EXACT = ScanSettings(e2guardian_exact=True)
 
 
 def e2g_lower(c: int, *, smart: bool) -> int:
@@ -123,10 +126,9 @@ def test_naughtiness_kept_over_passes_prefers_the_highest_positive():
     assert _keep_naughtiness(5, -30) == 5
 
 
-def both(ps, page: bytes, **kw):
-    kw.setdefault("content_type", "text/html; charset=utf-8")
-    return (scan_bytes(ps, page, e2guardian_exact=True, **kw),
-            scan_bytes(ps, page, **kw))
+def both(ps, page: bytes, content_type: str = "text/html; charset=utf-8"):
+    return (scan_bytes(ps, page, EXACT, content_type=content_type),
+            scan_bytes(ps, page, content_type=content_type))
 
 
 def test_character_references_only_decoded_in_default_mode(make_set):
@@ -185,16 +187,17 @@ def test_punctuation_in_a_page_is_a_space_but_kept_in_an_entry(make_set):
 
 def test_a_percentage_resolving_to_zero_is_banned(make_set):
     ps = make_set(weighted="<tiny><1%>\n")
-    r = scan_bytes(ps, b"tiny\n", limit=50, e2guardian_exact=True)
+    r = scan_bytes(ps, b"tiny\n", EXACT, limit=50)
     assert r.blocked and r.reason == "banned phrase"
-    assert not scan_bytes(ps, b"tiny\n", limit=200, e2guardian_exact=True).blocked
+    assert not scan_bytes(ps, b"tiny\n", EXACT, limit=200).blocked
 
 
 def test_normal_mode_carries_the_lowest_count_between_complete_combinations(make_set):
     # e2guardian resets its running minimum only after an incomplete combination
     ps = make_set(weighted="<a>,<b><10>\n<c>,<d><10>\n")
     page = b"a b c c c d d d\n"
-    r = scan_bytes(ps, page, weighted_mode="normal", limit=100, e2guardian_exact=True)
+    r = scan_bytes(ps, page, ScanSettings(weighted_mode="normal", e2guardian_exact=True),
+                   limit=100)
     assert r.score == 10 * 1 + 10 * 1  # not 10 + 30
 
 

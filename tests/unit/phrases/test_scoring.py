@@ -2,13 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from icapfilter.phrases import ListKind, scan_bytes
+from icapfilter.phrases import BodyScan, ListKind, scan_bytes
 from icapfilter.phrases.scan import BATCH_BYTES
+from icapfilter.scan_settings import ScanSettings
 
 
-def scan(ps, html: str, **kw):
-    kw.setdefault("content_type", "text/html; charset=utf-8")
-    return scan_bytes(ps, html.encode(), **kw)
+def scan(ps, html: str, *, limit: int = 50, content_type: str = "text/html; charset=utf-8",
+         **settings):
+    return scan_bytes(ps, html.encode(), ScanSettings(**settings), limit=limit,
+                      content_type=content_type)
 
 
 def test_clean_page(make_set):
@@ -88,7 +90,7 @@ def test_singular_and_normal_modes(make_set):
     r = scan(ps, body, weighted_mode="normal")
     assert r.score == 70 and r.phrases[0].count == 7
     with pytest.raises(ValueError):
-        ps.new_scan(weighted_mode="mode2")
+        ScanSettings(weighted_mode="mode2")
 
 
 def test_word_boundaries(make_set):
@@ -133,10 +135,10 @@ def test_entities_decoded_in_smart_mode(make_set):
 
 def test_no_state_leaks_between_scans(make_set):
     ps = make_set(banned="<forbidden>\n", weighted="<word><10>\n")
-    first = ps.new_scan(limit=5)
+    first = BodyScan(ps, limit=5)
     first.feed(b"forbidden word word")
     assert first.finish().blocked
-    second = ps.new_scan(limit=5)
+    second = BodyScan(ps, limit=5)
     second.feed(b"hello")
     r = second.finish()
     assert (r.blocked, r.score, r.phrases) == (False, 0, [])
@@ -145,7 +147,7 @@ def test_no_state_leaks_between_scans(make_set):
 
 def test_certain_once_a_banned_phrase_is_scanned(make_set):
     ps = make_set(banned="<forbidden>\n", weighted="<word><10>\n")
-    s = ps.new_scan(content_type="text/html; charset=utf-8")
+    s = BodyScan(ps, content_type="text/html; charset=utf-8")
     s.feed(b"word " * 20)
     assert not s.certain
     s.feed(b"forbidden")
@@ -156,7 +158,7 @@ def test_certain_once_a_banned_phrase_is_scanned(make_set):
     assert s.finish().blocked
 
     with_exc = make_set(banned="<forbidden>\n", exception="<medical>\n")
-    s = with_exc.new_scan(content_type="text/plain")
+    s = BodyScan(with_exc, content_type="text/plain")
     s.feed(b"forbidden" + b" " * BATCH_BYTES)
     assert not s.certain  # an exception later on the page could still allow it
     s.feed(b" medical " + b" " * BATCH_BYTES)
@@ -165,7 +167,7 @@ def test_certain_once_a_banned_phrase_is_scanned(make_set):
 
 def test_a_provisional_verdict_covers_every_byte_fed(make_set):
     ps = make_set(banned="<forbidden>\n")
-    s = ps.new_scan(content_type="text/plain")
+    s = BodyScan(ps, content_type="text/plain")
     s.feed(b"clean ")
     assert not s.provisional().blocked
     s.feed(b"forbidden ")  # still gathered, not yet scanned
@@ -186,7 +188,8 @@ def test_every_type_gets_both_passes_as_in_e2guardian(make_set):
         # the smart pass reads "key value"; the raw pass also sees the "tag"
         assert scan_bytes(ps, body, content_type=ct, limit=100).score == 20, ct
     # raw only (phrasefiltermode 0): no folding, so no "key value" either
-    assert scan_bytes(ps, body, content_type="text/plain", filter_mode="raw").score == 10
+    raw_only = ScanSettings(filter_mode="raw")
+    assert scan_bytes(ps, body, raw_only, content_type="text/plain").score == 10
 
 
 def test_empty_set_and_empty_body(make_set):

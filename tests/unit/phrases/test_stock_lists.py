@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from icapfilter.phrases import ListKind, load_phrase_dir, load_phrase_set, scan_bytes
+from icapfilter.phrases import BodyScan, ListKind, load_phrase_dir, load_phrase_set, scan_bytes
+from icapfilter.scan_settings import ScanSettings
 from tests.e2g_lists import ListsUnavailable, e2g_lists_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -133,7 +134,7 @@ def test_non_latin_lists_show_real_words_and_keep_their_bytes(lists):
     assert all(not any("\u0080" <= c <= "\u00ff" for c in t) for t in texts)  # no mojibake
     # a windows-1251 page without any charset declaration matches its bytes
     page = "<p>Проститутки и проститутки</p>\n".encode("cp1251")
-    r = scan_bytes(ru, page, content_type="text/html", e2guardian_exact=True)
+    r = scan_bytes(ru, page, ScanSettings(e2guardian_exact=True), content_type="text/html")
     assert any(h.phrase == "проститутки" for h in r.phrases)
 
 
@@ -154,7 +155,7 @@ def test_both_matcher_engines_give_the_same_verdicts_and_hits_with_every_stock_l
         for chunk in (len(body), 1000, 7):
             results = []
             for ps in engines:
-                scan = ps.new_scan(limit=50, content_type="text/html; charset=utf-8")
+                scan = BodyScan(ps, limit=50, content_type="text/html; charset=utf-8")
                 for i in range(0, len(body), chunk):
                     scan.feed(body[i : i + chunk])
                 results.append(scan.finish())

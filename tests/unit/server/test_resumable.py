@@ -4,6 +4,7 @@ driven by hand here, over a socket pair, with no pool and no poller."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import pytest
@@ -11,7 +12,13 @@ import pytest
 from icapfilter.blockpage import BlockPage
 from icapfilter.icap.errors import IcapProtocolError
 from icapfilter.policy import PolicyHolder
-from icapfilter.server.stream import MessageTooSlow, SocketReader, Timeouts
+from icapfilter.server.stream import (
+    MessageTooSlow,
+    SocketReader,
+    SocketWriter,
+    Timeouts,
+    WriteDeadline,
+)
 from icapfilter.server.transaction import ProtocolSettings, Transaction
 from tests.icapserver import TestPolicy, http_response_head, reqmod, respmod_head
 
@@ -27,7 +34,12 @@ def pair():
 
 def transaction(sock: socket.socket, sent: list[bytes], timeouts: Timeouts | None = None):
     reader = SocketReader(sock, timeouts or Timeouts(), linger=0)
-    return Transaction(reader, sent.append, PolicyHolder(TestPolicy()), BlockPage.default(),
+
+    def send(data: bytes):
+        sent.append(data)
+        yield from ()
+
+    return Transaction(reader, send, PolicyHolder(TestPolicy()), BlockPage.default(),
                        ProtocolSettings())
 
 
@@ -101,3 +113,42 @@ def test_the_head_buffer_never_grows_past_the_limit_and_one_receive(pair):
             next(steps)
     assert err.value.status == 431
     assert len(reader.buffer) <= 65536 + 65536
+
+
+def test_a_send_the_client_does_not_read_parks_for_writability_then_times_out(pair):
+    ours, theirs = pair
+    writer = SocketWriter(ours, Timeouts(send_timeout=0.2), linger=0)
+    steps = writer.send(b"x" * 50_000_000)  # far more than the socket buffers hold
+    deadline = next(steps)
+    assert isinstance(deadline, WriteDeadline)
+    theirs.recv(65536)  # the client reads a little: progress, a new deadline
+    assert next(steps) >= deadline
+    time.sleep(0.3)
+    with pytest.raises(TimeoutError):
+        next(steps)
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_an_expected_body_is_awaited_briefly_for_a_trusted_client_only(pair, trusted):
+    """After the heads or 100 Continue, Squid's body is a few ms away: waiting
+    for it beats a trip through the poller, but a hostile client must not hold
+    a thread that way."""
+    ours, theirs = pair
+    reader = SocketReader(ours, Timeouts(), linger=0, trusted=trusted)
+    reader.begin_message()
+    reader.heads_done()
+    reader.expect(1.0)
+    later = threading.Timer(0.05, theirs.send, args=(b"body",))
+    later.start()
+    steps = reader.recv_some()
+    try:
+        if trusted:
+            with pytest.raises(StopIteration) as got:
+                next(steps)
+            assert got.value.value == b"body"
+        else:
+            started = time.monotonic()
+            next(steps)  # yields: the connection is parked at once
+            assert time.monotonic() - started < 0.04
+    finally:
+        later.join()

@@ -18,6 +18,7 @@ class Conn:
     def __init__(self) -> None:
         self.sock, self.peer = socket.socketpair()
         self.deadline = None
+        self.writing = False
         self.closed = threading.Event()
 
     def resume(self) -> bool:

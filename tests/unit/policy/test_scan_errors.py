@@ -7,13 +7,16 @@ import gzip
 import pytest
 import zstandard
 
-from icapfilter.config import GroupConfig, PhrasesConfig
+from icapfilter.config import GroupConfig
 from icapfilter.content.decoding import MAX_ENCODINGS
-from icapfilter.filtering import FilterPolicy, GroupMap, PhraseScan
 from icapfilter.icap.messages import Headers
 from icapfilter.phrases import load_phrase_set
 from icapfilter.policy import Client, RequestInfo, ResponseInfo
+from icapfilter.policy.filter_policy import FilterPolicy
+from icapfilter.policy.groups import GroupMap
+from icapfilter.policy.scanning import PhraseScan
 from icapfilter.verdict import Verdict
+from tests.policyfixtures import make_policy
 
 PAGE = b"<html><body><p>a page about forbidden words</p></body></html>"
 CLEAN = b"<html><body><p>a page about nothing</p></body></html>"
@@ -24,8 +27,7 @@ def policy(tmp_path) -> FilterPolicy:
     banned = tmp_path / "banned"
     banned.write_text("<forbidden words>\n")
     phrases, _ = load_phrase_set([banned])
-    return FilterPolicy(groups=GroupMap([GroupConfig(name="default")]), urls=None,
-                        phrases=phrases, phrase_settings=PhrasesConfig(), phrase_tag="t")
+    return make_policy(phrases=phrases)
 
 
 def respond(policy: FilterPolicy, body: bytes, *headers: tuple[str, str],

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import pytest
 
-from icapfilter.config import GroupConfig, PhrasesConfig
-from icapfilter.filtering import LEARNED_MARK, FilterPolicy, GroupMap, PhraseScan
+from icapfilter.config import GroupConfig
 from icapfilter.icap.messages import Headers
 from icapfilter.learned import MemoryLearnedCache
 from icapfilter.phrases import load_phrase_set
 from icapfilter.policy import Client, RequestInfo, ResponseInfo
-from icapfilter.urls.engine import UrlEngine
+from icapfilter.policy.filter_policy import FilterPolicy
+from icapfilter.policy.learned import LEARNED_MARK
+from icapfilter.policy.scanning import PhraseScan
 from icapfilter.urls.loader import load_lists
-from icapfilter.urls.store import MemoryStore
+from icapfilter.urls.memory_store import MemoryStore
+from tests.policyfixtures import make_policy
 
 HTML = ResponseInfo(200, Headers.of([("Content-Type", "text/html")]))
 
@@ -32,11 +34,10 @@ def build(tmp_path):
     def make(mark: bool = True, ttl: int = 60, scan: bool = True,
              learned: MemoryLearnedCache | None = None,
              never_respmod: frozenset[str] = frozenset()) -> FilterPolicy:
-        groups = GroupMap([GroupConfig(name="default", block=["adult"], scan=scan)])
-        return FilterPolicy(groups=groups, urls=UrlEngine(store), phrases=phrases,
-                            phrase_settings=PhrasesConfig(), phrase_tag="t",
-                            learned=learned or MemoryLearnedCache(100), learned_ttl=ttl,
-                            learned_mark=mark, never_respmod=never_respmod)
+        groups = [GroupConfig(name="default", block=["adult"], scan=scan)]
+        return make_policy(groups, store, phrases=phrases,
+                           learned=learned or MemoryLearnedCache(100), ttl=ttl, mark=mark,
+                           never_respmod=never_respmod)
     return make
 
 

@@ -6,14 +6,15 @@ import logging
 
 import pytest
 
-from icapfilter.config import GroupConfig, PhrasesConfig
-from icapfilter.filtering import UNPARSEABLE, FilterPolicy, GroupMap
+from icapfilter.config import GroupConfig
 from icapfilter.icap.messages import Headers
 from icapfilter.policy import Client, RequestInfo, ResponseInfo
+from icapfilter.policy.failure import UNPARSEABLE
+from icapfilter.policy.filter_policy import FilterPolicy
 from icapfilter.squidhelper import answer
-from icapfilter.urls.engine import UrlEngine
 from icapfilter.urls.loader import load_lists
-from icapfilter.urls.store import MemoryStore
+from icapfilter.urls.memory_store import MemoryStore
+from tests.policyfixtures import make_policy
 
 UNPARSEABLE_URLS = [
     "http://1.203.0.113.7/",      # five parts ending in a number: not a host
@@ -35,9 +36,7 @@ def store(tmp_path) -> MemoryStore:
 
 
 def policy(store: MemoryStore, on_error: str = "block") -> FilterPolicy:
-    return FilterPolicy(groups=GroupMap([GroupConfig(name="default", block=["adult"])]),
-                        urls=UrlEngine(store), phrases=None, phrase_settings=PhrasesConfig(),
-                        phrase_tag="-", on_error=on_error)
+    return make_policy([GroupConfig(name="default", block=["adult"])], store, on_error=on_error)
 
 
 def request(url: str) -> RequestInfo:

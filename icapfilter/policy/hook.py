@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from .icap.messages import Headers
-from .verdict import Verdict
+from ..icap.messages import Headers
+from ..verdict import Verdict
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from icapfilter.config import GroupConfig, PhrasesConfig
-from icapfilter.filtering import FilterPolicy, GroupMap, sni_target
+from icapfilter.config import GroupConfig
 from icapfilter.icap.messages import Headers
 from icapfilter.policy import Client, RequestInfo
-from icapfilter.urls.engine import UrlEngine
+from icapfilter.policy.url_verdict import sni_target
 from icapfilter.urls.loader import load_lists
-from icapfilter.urls.store import MemoryStore
+from icapfilter.urls.memory_store import MemoryStore
+from tests.policyfixtures import make_policy
 
 
 @pytest.fixture
@@ -22,9 +22,7 @@ def policy(tmp_path):
     (tmp_path / "exceptionsitelist").write_text("ok.blocked.test\n10.9.9.9\n")
     store = MemoryStore()
     load_lists(store, [tmp_path])
-    return FilterPolicy(groups=GroupMap([GroupConfig(name="default", block=["adult"])]),
-                        urls=UrlEngine(store), phrases=None, phrase_settings=PhrasesConfig(),
-                        phrase_tag="-")
+    return make_policy([GroupConfig(name="default", block=["adult"])], store)
 
 
 def connect(target: str, sni: str | None, method: str = "CONNECT") -> RequestInfo:

@@ -1,0 +1,34 @@
+"""The policy: what the server asks (``hook``) and the filter policy that answers.
+
+Importing this package gives the hook only (values and protocols, no engine),
+so the server depends on it without loading lists or phrase engines. The
+filter policy is composed in :mod:`.filter_policy` from one module per
+feature:
+
+- :mod:`.groups`      which filter group a client belongs to
+- :mod:`.url_verdict` what the URL lists say for a group (exceptions beat bans)
+- :mod:`.failure`     what a request gets when it cannot be judged (on_error)
+- :mod:`.ratelimit`   the per-client request limit (429)
+- :mod:`.learned`     learned page verdicts and the request mark for Squid
+- :mod:`.scanning`    which responses are scanned, and the scan's verdict
+"""
+
+from .hook import (
+    AllowAll,
+    Client,
+    Policy,
+    PolicyHolder,
+    RequestInfo,
+    ResponseInfo,
+    ResponseScan,
+)
+
+__all__ = [
+    "AllowAll",
+    "Client",
+    "Policy",
+    "PolicyHolder",
+    "RequestInfo",
+    "ResponseInfo",
+    "ResponseScan",
+]

@@ -1,0 +1,127 @@
+"""The filter policy: one feature per module, composed behind the Policy hook.
+
+Rules, in order, for a request:
+1. the client's group is found (:mod:`.groups`);
+2. over its rate limit, the client gets a 429 block page (:mod:`.ratelimit`);
+3. a URL on an exception list (or in a category the group allows) passes;
+4. a URL in a category the group blocks is blocked (:mod:`.url_verdict`);
+   a CONNECT is also judged by its TLS server name;
+5. when the list store cannot answer, or the URL cannot be parsed (no list
+   can judge it), ``[store] on_error`` decides (:mod:`.failure`);
+6. a URL on no list gets its page's learned verdict, and the mark that lets
+   Squid skip RESPMOD for a page learned clean (:mod:`.learned`).
+A response is scanned only when its URL passed without an exception, its
+group scans, and its content type is a scanned text type (:mod:`.scanning`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import xxhash
+
+from ..verdict import Verdict
+from .failure import scan_failed
+from .groups import Group, GroupMap
+from .hook import Client, RequestInfo, ResponseInfo, ResponseScan
+from .learned import LearnedPages, marked
+from .ratelimit import RequestLimit
+from .scanning import PageScanner, PhraseScan
+from .url_verdict import UrlReport, UrlVerdicts
+
+
+@lru_cache(maxsize=16)
+def _generation_digest(url_generation: str, phrase_tag: str) -> str:
+    # asked for by every transaction (ISTag, learned-cache keys); the inputs
+    # change only when lists are reloaded
+    return xxhash.xxh3_64_hexdigest(f"{url_generation}/{phrase_tag}".encode())[:16]
+
+
+class FilterPolicy:
+    """Groups, URL lists, phrase scanning, learned pages and a rate limit.
+
+    ``scanner`` is None without phrase lists, ``rate_limit`` None without a
+    limit; ``phrase_tag`` changes with the phrase lists and scan settings
+    (app.load_phrases), so the ISTag and learned verdicts follow them.
+    """
+
+    def __init__(self, groups: GroupMap, urls: UrlVerdicts, *,
+                 scanner: PageScanner | None = None, phrase_tag: str = "-",
+                 learned: LearnedPages | None = None,
+                 rate_limit: RequestLimit | None = None) -> None:
+        self.groups = groups
+        self.urls = urls
+        self.failure = urls.failure
+        self.scanner = scanner
+        self.phrase_tag = phrase_tag
+        self.learned = learned or LearnedPages()
+        self.rate_limit = rate_limit
+
+    def gauges(self) -> dict[str, float]:
+        """Counters of the engines, for statistics."""
+        data = self.failure.gauges()
+        engine = self.urls.engine
+        if engine is not None:
+            data["icapfilter_url_cache_hits_total"] = float(engine.cache_hits)
+            data["icapfilter_url_store_lookups_total"] = float(engine.store_lookups)
+        return data
+
+    @property
+    def generation(self) -> str:
+        return _generation_digest(self.urls.generation, self.phrase_tag)
+
+    # -- the hook --------------------------------------------------------------
+
+    def decide_request(self, request: RequestInfo) -> Verdict:
+        group = self.groups.match(request.client)
+        if self.rate_limit is not None:
+            limited = self.rate_limit.verdict(group, request.client)
+            if limited is not None:
+                return limited
+        verdict = self.urls.verdict(group, request.url)
+        if verdict is None or not verdict.blocked:
+            verdict = self.urls.sni_verdict(group, request) or verdict
+        learned = None
+        if verdict is None and self.learned.mark:
+            learned = self._learned_for_request(group, request)
+        return marked(verdict, learned, group)
+
+    def learned_page(self, request: RequestInfo) -> Verdict | None:
+        """What RESPMOD would answer from the learned cache for this URL, asked
+        before the response exists (the Squid helper's ``learned-clean``)."""
+        return self._learned_for_request(self.groups.match(request.client), request)
+
+    def _learned_for_request(self, group: Group, request: RequestInfo) -> Verdict | None:
+        if self.scanner is None or not group.scan:
+            return None
+        return self.learned.for_request(group, request, lambda: self.generation)
+
+    def begin_response(self, request: RequestInfo,
+                       response: ResponseInfo) -> Verdict | ResponseScan:
+        group = self.groups.match(request.client)
+        verdict = self.urls.verdict(group, request.url, scanning=self.scanner is not None)
+        if verdict is not None:
+            return verdict
+        scanner = self.scanner
+        if scanner is None or not group.scan:
+            return Verdict.allow("not scanned", group=group.name)
+        unscanned = scanner.unscanned(response)
+        if unscanned is not None:
+            return Verdict.allow(unscanned, group=group.name)
+        generation = self.generation
+        learned = self.learned.get(group, generation, request.url)
+        if learned is not None:
+            return learned
+        try:
+            scan = scanner.new_scan(group.limit, response.content_type,
+                                    response.content_encoding)
+        except Exception as exc:  # noqa: BLE001 - e.g. an encoding chain refused
+            return scan_failed(group, exc)
+        return PhraseScan(scan, group, self.learned.keeper(group, generation, request.url))
+
+    # -- for icapfilter check ----------------------------------------------------
+
+    def url_report(self, client: Client, url: str) -> UrlReport:
+        """The URL lists' verdict for this client, as REQMOD reaches it (raises
+        StoreUnavailable instead of applying on_error)."""
+        return self.urls.report(self.groups.match(client), url)

@@ -1,0 +1,147 @@
+"""What the URL lists say about a URL for one group: exceptions beat bans.
+
+The server (REQMOD, RESPMOD, the Squid helper) and ``icapfilter check`` all
+come through :meth:`UrlVerdicts.report`, so ``check`` shows what the server
+decides, down to unparseable URLs and lists that vanished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from ..urls.engine import UrlEngine, UrlHit
+from ..urls.errors import InvalidUrl, StoreUnavailable
+from ..verdict import Verdict
+from .failure import FailurePolicy, unparseable_verdict
+from .groups import Group
+from .hook import RequestInfo
+
+
+@dataclass(frozen=True, slots=True)
+class UrlRuling:
+    """The hit that decides a URL for a group, and whether it blocks."""
+
+    hit: UrlHit
+    blocked: bool
+
+    def verdict(self, group: Group) -> Verdict:
+        hit = self.hit
+        if self.blocked:
+            return Verdict.block(f"listed in {hit.category}", hit.category,
+                                 group=group.name, entry=hit.entry)
+        return Verdict.allow(f"exception list {hit.category}", category=hit.category,
+                             group=group.name, entry=hit.entry)
+
+
+def rule(group: Group, hits: Iterable[UrlHit]) -> UrlRuling | None:
+    """An exception hit (or a category the group allows) beats any blocking
+    hit; None when no hit matters to this group."""
+    hits = tuple(hits)
+    for hit in hits:
+        if hit.exception or group.allows(hit.category):
+            return UrlRuling(hit, blocked=False)
+    for hit in hits:
+        if group.blocks(hit.category):
+            return UrlRuling(hit, blocked=True)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class UrlReport:
+    """Everything behind one URL's verdict, for the server and ``icapfilter check``."""
+
+    url: str
+    group: Group
+    #: None: the URL is on no list that matters (or unparseable under on_error allow)
+    verdict: Verdict | None
+    ruling: UrlRuling | None = None
+    hits: tuple[UrlHit, ...] = ()
+    #: why the URL could not be parsed, when it could not
+    unparseable: str | None = None
+
+
+def lookup_hits(engine: UrlEngine, url: str) -> list[UrlHit]:
+    """The engine's hits; raises StoreUnavailable when no list generation is
+    active: lists that vanished (a Redis restarted without its data) must not
+    silently turn the filter off."""
+    hits = engine.lookup(url)
+    if not hits and engine.generation is None:
+        raise StoreUnavailable("no list generation is active: lists never loaded, "
+                               "or the store lost them (run `icapfilter lists load`)")
+    return hits
+
+
+class UrlVerdicts:
+    """The URL lists of one policy, with its failure policy."""
+
+    def __init__(self, engine: UrlEngine | None, failure: FailurePolicy) -> None:
+        self.engine = engine
+        self.failure = failure
+
+    @property
+    def generation(self) -> str:
+        """The lists' generation for the ISTag and learned keys; never raises."""
+        if self.engine is None:
+            return "none"
+        try:
+            return self.engine.generation or "none"
+        except StoreUnavailable:
+            return "unavailable"
+
+    def report(self, group: Group, url: str) -> UrlReport:
+        """The lists' verdict on ``url`` for ``group``; an unparseable URL gets
+        ``on_error``. Raises StoreUnavailable (the caller decides: the server
+        applies on_error, ``check`` reports the fault)."""
+        if self.engine is None:
+            return UrlReport(url, group, None)
+        try:
+            hits = tuple(lookup_hits(self.engine, url))
+        except InvalidUrl as exc:
+            verdict = unparseable_verdict(self.failure.on_error, group, exc)
+            return UrlReport(url, group, verdict, unparseable=str(exc))
+        ruling = rule(group, hits)
+        verdict = None if ruling is None else ruling.verdict(group)
+        return UrlReport(url, group, verdict, ruling, hits)
+
+    def verdict(self, group: Group, url: str, *, scanning: bool = False) -> Verdict | None:
+        """Allow (exception), block, or None when the URL is on no list that
+        matters; a store fault gets ``on_error`` (see failure.store_down_verdict)."""
+        if self.engine is None:
+            return None
+        try:
+            hits = lookup_hits(self.engine, url)
+        except InvalidUrl as exc:
+            return self.failure.unparseable_url(group, url, exc)
+        except StoreUnavailable as exc:
+            return self.failure.store_unavailable(group, exc, scanning=scanning)
+        ruling = rule(group, hits)
+        return None if ruling is None else ruling.verdict(group)
+
+    def sni_verdict(self, group: Group, request: RequestInfo) -> Verdict | None:
+        """The block a CONNECT earns by the TLS server name it will ask for, when
+        that name differs from the host it named (an IP, or a front domain):
+        either name on a list refuses the tunnel."""
+        target = sni_target(request)
+        if target is None:
+            return None
+        verdict = self.verdict(group, target)
+        if verdict is None or not verdict.blocked:
+            return None
+        return replace(verdict, reason=f"{verdict.reason} (TLS server name {target})")
+
+
+def sni_target(request: RequestInfo) -> str | None:
+    """``sni:port`` for a CONNECT whose TLS server name is known and differs
+    from its target's host, else None (Squid sends ``-`` for no SNI)."""
+    if request.method.upper() != "CONNECT" or not request.sni:
+        return None
+    sni = request.sni.strip()
+    if sni in ("", "-"):
+        return None
+    host, sep, port = request.url.rpartition(":")
+    if not sep or not port.isdigit():
+        host, port = request.url, "443"
+    if sni.lower().rstrip(".") == host.strip("[]").lower().rstrip("."):
+        return None
+    return f"{sni}:{port}"
