@@ -23,6 +23,7 @@ from ..config import Config, ConfigError, parse_listen
 from ..icap.parse import Limits
 from ..policy import Policy, PolicyHolder
 from ..stats import SnapshotWriter, Stats, collect, serve_prometheus, stats_sink
+from ..transfer import TransferLists
 from .handler import IcapServer, Recorder
 from .memory import TRIM_INTERVAL, release_free_memory
 from .transaction import ProtocolSettings
@@ -45,15 +46,15 @@ Loader = Callable[[], Config]
 
 def protocol_settings(config: Config) -> ProtocolSettings:
     s = config.server
-    defaults = ProtocolSettings()
+    transfer = TransferLists.from_config(s)
     return ProtocolSettings(
         limits=Limits(max_head_bytes=s.max_head_bytes),
         max_connections=s.max_connections * s.workers,
         options_ttl=s.options_ttl,
         preview=s.preview,
-        transfer_ignore=s.transfer_ignore,
-        transfer_complete=defaults.transfer_complete if s.transfer_complete is None
-        else s.transfer_complete,
+        transfer_preview=transfer.preview,
+        transfer_ignore=transfer.ignore,
+        transfer_complete=transfer.complete,
         hold_bytes=s.hold_bytes,
         reqmod_block_last_chunk_delay=s.block_end_delay_ms / 1000,
     )
