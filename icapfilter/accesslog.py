@@ -12,7 +12,7 @@ import threading
 import time
 from typing import TextIO
 
-from .server.transaction import Outcome
+from .outcome import Outcome
 
 
 class AccessLog:

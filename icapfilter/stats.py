@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from .server.transaction import Outcome
+from .outcome import Outcome
 
 log = logging.getLogger("icapfilter.stats")
 

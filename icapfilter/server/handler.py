@@ -23,6 +23,7 @@ import pyicap
 from ..blockpage import BlockPage
 from ..icap import render
 from ..icap.errors import IcapProtocolError
+from ..outcome import Outcome
 from ..policy import PolicyHolder
 from .connections import ConnectionManager
 from .ratelog import SummaryLog
@@ -35,7 +36,7 @@ from .stream import (
     Wait,
     WriteDeadline,
 )
-from .transaction import Outcome, ProtocolSettings, Transaction, istag_for
+from .transaction import ProtocolSettings, Transaction, istag_for
 
 log = logging.getLogger("icapfilter.server")
 

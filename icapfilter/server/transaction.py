@@ -20,7 +20,7 @@ import binascii
 import logging
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 from .. import __version__
@@ -29,6 +29,7 @@ from ..icap import render
 from ..icap.errors import IcapProtocolError
 from ..icap.messages import IcapRequest
 from ..icap.parse import EndOfBody, Limits, attach_heads, heads_length, parse_icap_head
+from ..outcome import Outcome
 from ..policy import Client, PolicyHolder, RequestInfo, ResponseInfo
 from ..verdict import Verdict
 from .stream import ChunkedBody, SocketReader, Wait
@@ -64,25 +65,6 @@ class ProtocolSettings:
     # write). Squid 5.7 closes the client connection after a REQMOD reply
     # whose body and end it reads at once (Squid bug 5187, docs/squid.md).
     reqmod_block_last_chunk_delay: float = 0.0
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What happened, for the access log."""
-
-    service: str = "-"
-    method: str = "-"
-    url: str = "-"
-    client: Client = field(default_factory=Client)
-    status: int = 0
-    verdict: Verdict | None = None
-    late: bool = False
-    body_bytes: int = 0
-    started: float = 0.0
-
-    @property
-    def duration_ms(self) -> float:
-        return (time.monotonic() - self.started) * 1e3 if self.started else 0.0
 
 
 @lru_cache(maxsize=64)

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from icapfilter.cli import main
 from icapfilter.config import Config
+from icapfilter.outcome import Outcome
 from icapfilter.policy import Client
-from icapfilter.server.transaction import Outcome
 from icapfilter.stats import (
     Stats,
     UnsafeStatsDir,
