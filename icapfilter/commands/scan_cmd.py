@@ -15,8 +15,8 @@ from pathlib import Path
 import click
 
 from ..phrases import LoadError, ScanResult, load_phrase_dir
+from ..phrases.in_memory import feed_whole
 from ..phrases.phraseset import PhraseSet
-from ..phrases.scanning import feed_whole
 from ..policy.scanning import PageScanner
 from ..scan_settings import DEFAULT_LIMIT, DEFAULT_SCAN, FILTER_MODES, WEIGHTED_MODES, ScanSettings
 

@@ -13,10 +13,10 @@ Public API:
 
 from ..content.types import DEFAULT_SCAN_TYPES, is_scannable
 from ..scan_settings import FILTER_MODES, WEIGHTED_MODES, ScanSettings
+from .body_scan import BodyScan
+from .in_memory import scan_bytes
 from .model import Combination, ListKind, LoadError, Phrase, PhraseHit, ScanResult, Weight
 from .phraseset import PhraseSet, build_phrase_set, load_phrase_dir, load_phrase_set
-from .scan import BodyScan
-from .scanning import scan_bytes
 
 __all__ = [
     "DEFAULT_SCAN_TYPES",

@@ -21,7 +21,7 @@ from icapfilter.phrases.bytemap import (
     SpaceFolder,
     dead_byte_in,
 )
-from icapfilter.phrases.scan import _keep_naughtiness
+from icapfilter.phrases.scoring import keep_naughtiness
 from icapfilter.scan_settings import ScanSettings
 
 EXACT = ScanSettings(e2guardian_exact=True)
@@ -118,12 +118,12 @@ def test_dead_bytes_are_those_a_page_never_shows():
 
 
 def test_naughtiness_kept_over_passes_prefers_the_highest_positive():
-    assert _keep_naughtiness(0, 30) == 30
-    assert _keep_naughtiness(30, 20) == 30
-    assert _keep_naughtiness(0, -10) == -10
-    assert _keep_naughtiness(-10, -30) == -30
-    assert _keep_naughtiness(-30, 5) == 5
-    assert _keep_naughtiness(5, -30) == 5
+    assert keep_naughtiness(0, 30) == 30
+    assert keep_naughtiness(30, 20) == 30
+    assert keep_naughtiness(0, -10) == -10
+    assert keep_naughtiness(-10, -30) == -30
+    assert keep_naughtiness(-30, 5) == 5
+    assert keep_naughtiness(5, -30) == 5
 
 
 def both(ps, page: bytes, content_type: str = "text/html; charset=utf-8"):

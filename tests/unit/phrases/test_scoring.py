@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from icapfilter.phrases import BodyScan, ListKind, scan_bytes
-from icapfilter.phrases.scan import BATCH_BYTES
+from icapfilter.phrases.body_scan import BATCH_BYTES
 from icapfilter.scan_settings import ScanSettings
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..scan_settings import DEFAULT_LIMIT, DEFAULT_SCAN, ScanSettings
+from .body_scan import BodyScan
 from .model import ScanResult
 from .phraseset import PhraseSet
-from .scan import BodyScan
 
 _CHUNK = 64 * 1024
 
