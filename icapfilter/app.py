@@ -117,7 +117,7 @@ def build_policy(config: Config, store=None) -> Policy:  # type: ignore[no-untyp
     # one (which would count as "lists vanished" and apply on_error).
     has_lists = bool(config.lists.paths or config.store.redis)
     urls = UrlEngine(store, cache_size=config.store.decision_cache) if has_lists else None
-    if config.store.redis:
+    if config.store.redis and urls is not None:
         try:
             log.info("list store %s: generation %s", config.store.redis.split("@")[-1],
                      urls.generation)

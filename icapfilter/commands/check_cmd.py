@@ -176,7 +176,7 @@ class _Out:
         self._stream.write(text + "\n")
 
 
-def _print(_echo: _Out, result: dict, as_json: bool, several: bool = False) -> None:
+def _print(_echo: _Out, result: dict[str, Any], as_json: bool, several: bool = False) -> None:
     if as_json:
         _echo(json.dumps(result, ensure_ascii=False))
         return

@@ -125,9 +125,11 @@ def scan(
             raise click.UsageError(f"no phrase lists found in {list_dir}")
         settings, group_limit = DEFAULT_SCAN, DEFAULT_LIMIT
     limit = group_limit if limit is None else limit
-    overrides = {"weighted_mode": weighted_mode, "filter_mode": filter_mode,
-                 "e2guardian_exact": e2guardian_exact}
-    settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    settings = replace(
+        settings, weighted_mode=weighted_mode or settings.weighted_mode,
+        filter_mode=filter_mode or settings.filter_mode,
+        e2guardian_exact=settings.e2guardian_exact if e2guardian_exact is None
+        else e2guardian_exact)
     if show_list_errors:
         for err in errors:
             click.echo(str(err), err=True)
