@@ -80,9 +80,9 @@ class RedisListStore:
         self.prefix = prefix
         self.pointer_ttl = pointer_ttl
         self.pipeline_size = self.default_pipeline_size if pipeline_size is None else pipeline_size
-        self._active_key = f"{prefix}:active"
-        self._gens_key = f"{prefix}:gens"
-        self._lock_key = f"{prefix}:lock"
+        self.active_key = f"{prefix}:active"
+        self.gens_key = f"{prefix}:gens"
+        self.lock_key = f"{prefix}:lock"
         self._pointer: tuple[float, str | None] = (0.0, None)
 
     def _connect(self, url: str, timeout: float, write_timeout: float) -> tuple[Any, Any]:
@@ -103,7 +103,7 @@ class RedisListStore:
     # -- reading -------------------------------------------------------------
     def _read_pointer(self) -> str | None:
         with self.guard():
-            generation = text(self.client.get(self._active_key))
+            generation = text(self.client.get(self.active_key))
         self._pointer = (time.monotonic(), generation)
         return generation
 
@@ -116,19 +116,20 @@ class RedisListStore:
     def info(self, generation: str | None = None) -> GenerationInfo | None:
         with self.guard():
             if generation is None:
-                generation = text(self.client.get(self._active_key))
+                generation = text(self.client.get(self.active_key))
                 if generation is None:
                     return None
             raw = self.client.get(self.meta_key(generation))
         return GenerationInfo.from_json(raw) if raw else None
 
-    def _forget_pointer(self) -> None:
+    def forget_pointer(self) -> None:
+        """After this process switched generations: the next read asks Redis."""
         self._pointer = (0.0, None)
 
     # -- writing -------------------------------------------------------------
     def generations(self) -> list[str]:
         with self.writing():
-            return sorted(text(g) or "" for g in self.write_client.smembers(self._gens_key))
+            return sorted(text(g) or "" for g in self.write_client.smembers(self.gens_key))
 
     def drop_generation(self, generation: str) -> None:
         """Delete every key of a generation."""
@@ -137,7 +138,7 @@ class RedisListStore:
     def release_lock(self, token: str) -> None:
         """Delete the load lock if it is still ours; never raises (it expires by itself)."""
         try:
-            self.write_client.eval(RELEASE, 1, self._lock_key, token)
+            self.write_client.eval(RELEASE, 1, self.lock_key, token)
         except ERRORS:
             pass
 
@@ -156,11 +157,11 @@ class LockedWriter:
         self._token = secrets.token_hex(8)
         client = store.write_client
         with store.writing():
-            if not client.set(store._lock_key, self._token, nx=True, ex=store.lock_seconds):
+            if not client.set(store.lock_key, self._token, nx=True, ex=store.lock_seconds):
                 raise LoadError("another list load is in progress (lock held in Redis)")
             try:
                 self._drop_leftovers()
-                client.sadd(store._gens_key, self.generation)
+                client.sadd(store.gens_key, self.generation)
             except BaseException:
                 self._release()
                 raise
@@ -168,7 +169,7 @@ class LockedWriter:
     def _drop_leftovers(self) -> None:
         """Generations a crashed load left behind (every one but the active one)."""
         store = self._store
-        active = text(store.write_client.get(store._active_key))
+        active = text(store.write_client.get(store.active_key))
         for stale in store.generations():
             if stale != active:
                 store.drop_generation(stale)

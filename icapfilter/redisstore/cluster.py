@@ -89,7 +89,7 @@ class ClusterStore(RedisListStore):
                  **options: Any) -> None:
         super().__init__(client_or_url, **options)
         self.grace = grace
-        self._retired_key = f"{self.prefix}:retired"
+        self.retired_key = f"{self.prefix}:retired"
         self._timers: list[threading.Timer] = []
 
     def _connect(self, url: str, timeout: float, write_timeout: float) -> tuple[Any, Any]:
@@ -112,7 +112,7 @@ class ClusterStore(RedisListStore):
             started = time.monotonic()
             with self.guard():
                 pipe = self.client.pipeline()
-                pipe.get(self._active_key)
+                pipe.get(self.active_key)
                 for bucket, field in parts:
                     pipe.hget(base + bucket, field)
                 reply = pipe.execute()
@@ -147,8 +147,8 @@ class ClusterStore(RedisListStore):
                 pipe, queued = client.pipeline(), 0
         pipe.execute()
         client.delete(self.meta_key(generation))
-        client.srem(self._gens_key, generation)
-        client.hdel(self._retired_key, generation)
+        client.srem(self.gens_key, generation)
+        client.hdel(self.retired_key, generation)
 
     def drop_later(self, generation: str) -> None:
         """Delete a replaced generation once ``grace`` has passed (non-daemon timer:
@@ -168,7 +168,7 @@ class ClusterStore(RedisListStore):
 
     def _drop_quietly(self, generation: str) -> None:
         try:
-            if text(self.write_client.get(self._active_key)) != generation:
+            if text(self.write_client.get(self.active_key)) != generation:
                 self.drop_generation(generation)
         except ERRORS:
             pass  # the next load removes it
@@ -185,8 +185,8 @@ class _ClusterWriter(LockedWriter):
         ones whose delayed delete did not run."""
         store = self._store
         client = store.write_client
-        active = text(client.get(store._active_key))
-        retired = {text(k): float(v) for k, v in client.hgetall(store._retired_key).items()}
+        active = text(client.get(store.active_key))
+        retired = {text(k): float(v) for k, v in client.hgetall(store.retired_key).items()}
         now = time.time()
         for stale in store.generations():
             if stale != active and now - retired.get(stale, 0.0) >= store.grace:
@@ -209,7 +209,7 @@ class _ClusterWriter(LockedWriter):
                 queued += 1
                 done += len(fields)
                 if queued >= store.pipeline_size:
-                    pipe.expire(store._lock_key, store.lock_seconds)
+                    pipe.expire(store.lock_key, store.lock_seconds)
                     pipe.execute()
                     pipe = store.write_client.pipeline()
                     queued = 0
@@ -224,12 +224,12 @@ class _ClusterWriter(LockedWriter):
         client = store.write_client
         with store.guard():  # a failure here: the loader aborts, the old generation stays
             client.set(store.meta_key(self.generation), info.to_json())
-            old = text(client.set(store._active_key, self.generation, get=True))
-        store._forget_pointer()
+            old = text(client.set(store.active_key, self.generation, get=True))
+        store.forget_pointer()
         replaced = old if old and old != self.generation else None
         try:
             if replaced:
-                client.hset(store._retired_key, replaced, repr(time.time()))
+                client.hset(store.retired_key, replaced, repr(time.time()))
         except ERRORS:
             pass  # switched already; unmarked, the next load drops it without grace
         finally:

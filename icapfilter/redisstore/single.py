@@ -71,7 +71,7 @@ class RedisStore(RedisListStore):
         for h in hashes:
             args.extend(split_hash(h))
         with self.guard():
-            reply = self._lookup(keys=[self._active_key], args=args)
+            reply = self._lookup(keys=[self.active_key], args=args)
         generation = text(reply[0]) if reply and reply[0] else None
         self._pointer = (time.monotonic(), generation)
         if generation is None:
@@ -89,7 +89,7 @@ class RedisStore(RedisListStore):
         for start in range(0, _ALL_BUCKETS, batch):
             pipe.unlink(*(base + b.to_bytes(2, "big") for b in range(start, start + batch)))
         pipe.delete(self.meta_key(generation))
-        pipe.srem(self._gens_key, generation)
+        pipe.srem(self.gens_key, generation)
         pipe.execute()
 
 
@@ -154,7 +154,7 @@ class _RedisWriter(LockedWriter):
             value = encode_ids(ids)
             groups.setdefault(bucket, []).append(
                 b"$6\r\n%b\r\n$%d\r\n%b\r\n" % (field, len(value), value))
-        lock = store._lock_key.encode()
+        lock = store.lock_key.encode()
         seconds = store.lock_seconds
         refresh = b"*3\r\n$6\r\nEXPIRE\r\n$%d\r\n%b\r\n$%d\r\n%d\r\n" % (
             len(lock), lock, len(str(seconds)), seconds)
@@ -191,8 +191,8 @@ class _RedisWriter(LockedWriter):
         client = store.write_client
         with unavailable():
             client.set(store.meta_key(self.generation), info.to_json())
-            old = text(client.set(store._active_key, self.generation, get=True))
-        store._forget_pointer()
+            old = text(client.set(store.active_key, self.generation, get=True))
+        store.forget_pointer()
         try:
             if old and old != self.generation:
                 store.drop_generation(old)
