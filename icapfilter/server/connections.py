@@ -20,8 +20,10 @@ to a pool thread, which answers it 408 (or closes, if its answer started).
 
 Slots: the number of open connections is capped. At the cap, a new
 connection takes the slot of the connection idle the longest (Squid reopens
-an idle persistent connection at no cost); only when every slot is inside a
-message is the newcomer answered ICAP 503 and closed (Squid then bypasses or
+an idle persistent connection at no cost, and retries a message that met
+one closing); a connection that has not sent its first message yet only
+after ``FRESH_GRACE``. Only when no slot can be freed is the newcomer
+answered ICAP 503 and closed (Squid then bypasses or
 fails over) instead of queueing forever, which is how the Go original ran out
 of goroutines. The last ``reserve`` slots (at most half) only take trusted
 clients, so other clients holding slots cannot lock Squid out.
@@ -42,6 +44,11 @@ from .readiness import OneShotPoller, one_shot_poller
 log = logging.getLogger("icapfilter.server")
 
 SWEEP_INTERVAL = 0.25
+# A connection that has not sent its first message is only evicted after this
+# long: Squid sends at once, and in a burst of new connections the newest must
+# not push out the ones whose first message is still on its way (they would
+# be closed unanswered; a 503 is the clearer answer).
+FRESH_GRACE = 1.0
 
 
 class Conn(Protocol):
@@ -78,6 +85,7 @@ class ConnectionManager:
         self._open: set[Conn] = set()
         # Parked between messages, by when they became idle (oldest first).
         self._idle: dict[Conn, float] = {}
+        self._fresh: set[Conn] = set()  # not served yet
         # Parked inside a message, with its deadline.
         self._parked: dict[Conn, float] = {}
         self._evicted: list[Conn] = []
@@ -124,9 +132,11 @@ class ConnectionManager:
         evicted = False
         with self._lock:
             accept = not self._stopping
-            if accept and len(self._open) >= limit and self._idle:
-                victim = next(iter(self._idle))
+            now = time.monotonic()
+            victim = self._evictable(now) if accept and len(self._open) >= limit else None
+            if victim is not None:
                 del self._idle[victim]
+                self._fresh.discard(victim)
                 self._open.discard(victim)
                 self._evicted.append(victim)
                 self.evictions += 1
@@ -134,7 +144,8 @@ class ConnectionManager:
             accept = accept and len(self._open) < limit
             if accept:
                 self._open.add(conn)
-                self._idle[conn] = time.monotonic()
+                self._idle[conn] = now
+                self._fresh.add(conn)
         if evicted:
             self._poller.wake()  # the poller thread closes the evicted connection
         if not accept:
@@ -153,6 +164,13 @@ class ConnectionManager:
             return False
         return True
 
+    def _evictable(self, now: float) -> Conn | None:
+        """The longest-idle connection, skipping new ones still in their grace."""
+        for conn, since in self._idle.items():
+            if conn not in self._fresh or now - since > FRESH_GRACE:
+                return conn
+        return None
+
     def shutdown(self, drain_timeout: float) -> None:
         """Stop taking work, let messages in progress finish, close the rest."""
         with self._lock:
@@ -170,6 +188,7 @@ class ConnectionManager:
             leftovers = list(self._open) + self._evicted
             self._open.clear()
             self._idle.clear()
+            self._fresh.clear()
             self._parked.clear()
             self._evicted = []
         self._poller.wake()
@@ -188,6 +207,7 @@ class ConnectionManager:
         """Back to the poller: idle, or inside a message until its deadline."""
         deadline = conn.deadline
         with self._lock:
+            self._fresh.discard(conn)
             if conn not in self._open:
                 return  # closed by shutdown meanwhile
             if deadline is None:
@@ -213,6 +233,7 @@ class ConnectionManager:
         with self._lock:
             self._open.discard(conn)
             self._idle.pop(conn, None)
+            self._fresh.discard(conn)
             self._parked.pop(conn, None)
         self._poller.remove(conn)
         conn.close()
@@ -238,6 +259,7 @@ class ConnectionManager:
                     # No new message once stopping; messages in progress finish.
                     idle = [c for c in ready if c in self._idle] + list(self._idle)
                     self._idle.clear()
+                    self._fresh.clear()
                     for conn in idle:
                         self._open.discard(conn)
                     evicted += idle
@@ -265,6 +287,7 @@ class ConnectionManager:
                 expired.append(conn)
             for conn in expired:
                 del self._idle[conn]
+                self._fresh.discard(conn)
                 self._open.discard(conn)
             late = [conn for conn, deadline in self._parked.items() if deadline <= now]
             for conn in late:

@@ -103,12 +103,11 @@ def test_1000_idle_connections_do_not_lock_out_a_new_one():
         with ExitStack() as stack:
             for _ in range(1000):
                 stack.enter_context(connect(port))
-            deadline = time.monotonic() + 10
-            while srv.manager.evictions < 500 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert srv.manager.open_count <= 500
-            assert srv.manager.rejected == 0
-            assert answered_within(port) < 1.0
+            time.sleep(1.2)  # past the grace of connections that never sent a byte
+            assert srv.manager.open_count == 500
+            for _ in range(3):
+                assert answered_within(port) < 1.0
+            assert srv.manager.evictions >= 1
 
 
 def test_a_trickler_past_its_deadline_is_cut_with_408():

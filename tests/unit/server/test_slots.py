@@ -9,20 +9,23 @@ import time
 
 import pytest
 
+from icapfilter.server import connections
 from icapfilter.server.connections import ConnectionManager
 
 
 class Conn:
-    """Waits inside a message (far deadline) once it has read a byte."""
+    """Once it has read a byte: waits inside a message (far deadline), or
+    with ``answers`` is done with it and idle again."""
 
-    def __init__(self) -> None:
+    def __init__(self, answers: bool = False) -> None:
         self.sock, self.peer = socket.socketpair()
+        self.answers = answers
         self.deadline = None
         self.writing = False
         self.closed = threading.Event()
 
     def resume(self) -> bool:
-        if self.sock.recv(100):
+        if self.sock.recv(100) and not self.answers:
             self.deadline = time.monotonic() + 60
         return True
 
@@ -50,7 +53,8 @@ def busy(manager: ConnectionManager, trusted: bool = False) -> Conn:
     return conn
 
 
-def test_at_the_cap_the_longest_idle_connection_makes_room(manager):
+def test_at_the_cap_the_longest_idle_connection_makes_room(manager, monkeypatch):
+    monkeypatch.setattr(connections, "FRESH_GRACE", 0.0)
     idle = [Conn() for _ in range(4)]
     for conn in idle:
         assert manager.add(conn)
@@ -60,6 +64,28 @@ def test_at_the_cap_the_longest_idle_connection_makes_room(manager):
     assert idle[0].closed.wait(2)
     assert not any(c.closed.is_set() for c in idle[1:])
     assert manager.evictions == 1 and manager.rejected == 0
+
+
+def test_a_new_connection_is_not_evicted_before_its_first_message_can_arrive(manager):
+    """In a burst, the newest connections must not push out the ones whose
+    first message is on its way: those get a 503, not a silent close."""
+    for _ in range(4):
+        assert manager.add(Conn())
+    assert not manager.add(Conn())
+    assert manager.evictions == 0 and manager.rejected == 1
+
+
+def test_a_connection_idle_after_a_message_can_be_evicted_at_once(manager):
+    used = Conn(answers=True)
+    assert manager.add(used)
+    used.peer.send(b"x")  # one message served, then idle
+    deadline = time.monotonic() + 3
+    while used in manager._fresh and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for _ in range(3):
+        assert manager.add(Conn())
+    assert manager.add(Conn())
+    assert used.closed.wait(2)
 
 
 def test_reserved_slots_take_only_trusted_clients(manager):
