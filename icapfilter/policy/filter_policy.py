@@ -92,9 +92,9 @@ class FilterPolicy:
         return self._learned_for_request(self.groups.match(request.client), request)
 
     def _learned_for_request(self, group: Group, request: RequestInfo) -> Verdict | None:
-        if self.scanner is None or not group.scan:
+        if self.scanner is None or not group.scan or not self.learned.asks_for(request):
             return None
-        return self.learned.for_request(group, request, lambda: self.generation)
+        return self.learned.get(group, self.generation, request.url)
 
     def begin_response(self, request: RequestInfo,
                        response: ResponseInfo) -> Verdict | ResponseScan:

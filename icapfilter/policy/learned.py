@@ -74,19 +74,16 @@ class LearnedPages:
             log.warning("ignoring a corrupt learned-cache value for %s", url)
             return None
 
-    def for_request(self, group: Group, request: RequestInfo,
-                    generation: Callable[[], str]) -> Verdict | None:
-        """The learned page verdict of a URL at request time (None for a
-        method whose response is never learned, or an extension never scanned)."""
+    def asks_for(self, request: RequestInfo) -> bool:
+        """Whether a page verdict is looked up at request time: not for a
+        method whose response is never learned, nor an extension never scanned."""
         if self.cache is None or request.method not in ("GET", "HEAD"):
-            return None
-        if self.never_respmod and extension(request.url) in self.never_respmod:
-            # Never scanned (an image, by its Content-Type) or never sent to
-            # RESPMOD (Transfer-Ignore), so never learned: asking would find a
-            # miss, a Redis round trip for every image of a page. Skipping it
-            # can only cost a mark.
-            return None
-        return self.get(group, generation(), request.url)
+            return False
+        # Never scanned (an image, by its Content-Type) or never sent to
+        # RESPMOD (Transfer-Ignore), so never learned: asking would find a
+        # miss, a Redis round trip for every image of a page. Skipping it can
+        # only cost a mark.
+        return not (self.never_respmod and extension(request.url) in self.never_respmod)
 
     def keeper(self, group: Group, generation: str, url: str) -> Callable[[Verdict], None]:
         """What a finished scan calls with its verdict, to learn it."""

@@ -7,7 +7,7 @@ decides, down to unparseable URLs and lists that vanished.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from ..urls.engine import UrlEngine, UrlHit
@@ -34,10 +34,9 @@ class UrlRuling:
                              group=group.name, entry=hit.entry)
 
 
-def rule(group: Group, hits: Iterable[UrlHit]) -> UrlRuling | None:
+def rule(group: Group, hits: Sequence[UrlHit]) -> UrlRuling | None:
     """An exception hit (or a category the group allows) beats any blocking
     hit; None when no hit matters to this group."""
-    hits = tuple(hits)
     for hit in hits:
         if hit.exception or group.allows(hit.category):
             return UrlRuling(hit, blocked=False)
@@ -115,6 +114,8 @@ class UrlVerdicts:
             return self.failure.unparseable_url(group, url, exc)
         except StoreUnavailable as exc:
             return self.failure.store_unavailable(group, exc, scanning=scanning)
+        if not hits:  # most requests
+            return None
         ruling = rule(group, hits)
         return None if ruling is None else ruling.verdict(group)
 

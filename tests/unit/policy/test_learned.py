@@ -72,9 +72,9 @@ def test_only_get_and_head_are_looked_up():
     cache = MemoryLearnedCache(10)
     pages = LearnedPages(cache, 60)
     pages.keeper(GROUP, "g", "http://a/")(Verdict.allow("clean"))
-    for method, learned in (("GET", True), ("HEAD", True), ("POST", False)):
-        request = RequestInfo(Client(), method, "http://a/", Headers())
-        assert (pages.for_request(GROUP, request, lambda: "g") is not None) is learned
+    for method, asked in (("GET", True), ("HEAD", True), ("POST", False)):
+        assert pages.asks_for(RequestInfo(Client(), method, "http://a/", Headers())) is asked
+    assert not LearnedPages().asks_for(RequestInfo(Client(), "GET", "http://a/", Headers()))
 
 
 def test_the_mark_is_set_only_on_a_page_learned_clean():
