@@ -111,3 +111,10 @@ def test_without_lists_no_url_is_judged():
     verdicts = UrlVerdicts(None, FailurePolicy())
     assert verdicts.verdict(DEFAULT, "http://porn.test/") is None
     assert verdicts.generation == "none"
+
+
+def test_icapfilter_check_reports_lists_that_vanished_as_the_fault_the_server_sees():
+    verdicts = UrlVerdicts(UrlEngine(MemoryStore()), FailurePolicy())
+    with pytest.raises(StoreUnavailable):
+        verdicts.report(DEFAULT, "http://anything.test/")
+    assert verdicts.verdict(DEFAULT, "http://anything.test/").status == 503
