@@ -32,6 +32,10 @@ from ..icap.errors import IcapProtocolError, IncompleteMessage
 from ..icap.parse import Chunk, ChunkDecoder, EndOfBody, Limits, find_head_end
 
 RECV_SIZE = 65536
+# Most a pool thread lingers on one connection between two parkings: a client
+# that sends (or reads) a byte every millisecond would otherwise keep the
+# thread forever, each wait ending just before it would park.
+LINGER_BUDGET = 0.02
 
 # What a read or a send yields while it waits: the monotonic time by which the
 # message in progress must progress (a WriteDeadline when waiting to send), or
@@ -84,6 +88,7 @@ class SocketWriter:
         self.sock = sock
         self.timeouts = timeouts
         self.linger = linger
+        self._lingered = 0.0
 
     def send(self, data: bytes) -> Generator[Wait, None, None]:
         view = memoryview(data)
@@ -97,13 +102,18 @@ class SocketWriter:
                 view = view[sent:]
                 deadline = 0.0
                 continue
-            if self.linger and _ready_within(self.sock, select.POLLOUT, self.linger):
-                continue
+            if self.linger and self._lingered < LINGER_BUDGET:
+                waited = time.monotonic()
+                ready = _ready_within(self.sock, select.POLLOUT, self.linger)
+                self._lingered += time.monotonic() - waited
+                if ready:
+                    continue
             now = time.monotonic()
             deadline = deadline or now + self.timeouts.send_timeout
             if now >= deadline:
                 raise TimeoutError(f"client read none of its answer for "
                                    f"{self.timeouts.send_timeout:g} s")
+            self._lingered = 0.0
             yield WriteDeadline(deadline)
 
 
@@ -164,6 +174,7 @@ class SocketReader:
         self.received = 0  # bytes of the message in progress
         self.last_byte = 0.0
         self._expect_until = 0.0
+        self._lingered = 0.0
 
     def begin_message(self) -> None:
         """Start the clock of the next message (its first bytes may be buffered)."""
@@ -207,16 +218,21 @@ class SocketReader:
                 pass
             except OSError as exc:
                 raise IncompleteMessage(f"connection error: {exc}") from exc
-            linger = self.linger
+            linger = self.linger if self._lingered < LINGER_BUDGET else 0.0
             if self._expect_until:
                 linger = max(linger, self._expect_until - time.monotonic())
                 self._expect_until = 0.0
-            if linger > 0 and readable_soon(self.sock, linger):
-                continue
+            if linger > 0:
+                waited = time.monotonic()
+                ready = readable_soon(self.sock, linger)
+                self._lingered += time.monotonic() - waited
+                if ready:
+                    continue
             deadline = self.deadline()
             if deadline is not None and time.monotonic() >= deadline:
                 raise MessageTooSlow("client too slow sending the head" if not self.in_body
                                      else "client too slow sending the body")
+            self._lingered = 0.0
             yield deadline
             view = _recv_buffer()  # resumed on another pool thread, maybe
         now = time.monotonic()

@@ -152,3 +152,27 @@ def test_an_expected_body_is_awaited_briefly_for_a_trusted_client_only(pair, tru
             assert time.monotonic() - started < 0.04
     finally:
         later.join()
+
+
+def test_a_client_sending_a_byte_every_millisecond_cannot_keep_the_thread(pair):
+    """Each byte lands within the 2 ms linger, so without a budget the pool
+    thread would never park this connection."""
+    ours, theirs = pair
+    reader = SocketReader(ours, Timeouts(), linger=0.002)
+    stop = threading.Event()
+
+    def drip() -> None:
+        end = time.monotonic() + 1.0  # bounded: without the budget, next() waits this long
+        while not stop.wait(0.001) and time.monotonic() < end:
+            theirs.send(b"x")
+
+    dripping = threading.Thread(target=drip)
+    dripping.start()
+    started = time.monotonic()
+    try:
+        steps = reader.read_head(65536)
+        next(steps)  # yields: parked, although bytes keep coming
+    finally:
+        stop.set()
+        dripping.join()
+    assert time.monotonic() - started < 0.2
