@@ -48,6 +48,28 @@ def test_a_readable_connection_is_reported_once_until_armed_again(poller) -> Non
     assert poller.poll(1.0) == [c]
 
 
+def test_a_connection_armed_for_writing_is_reported_when_it_can_send(poller) -> None:
+    c = pair()
+    c.sock.setblocking(False)
+    try:
+        while True:  # fill the socket buffers: not writable now
+            c.sock.send(b"x" * 65536)
+    except BlockingIOError:
+        pass
+    poller.add(c)
+    c.peer.send(b"x")
+    assert poller.poll(1.0) == [c]  # readable, as armed by add
+    poller.arm(c, write=True)
+    assert poller.poll(0.1) == []  # readable still, but armed for writing only
+    c.peer.setblocking(False)
+    try:
+        while c.peer.recv(1 << 20):  # the client reads its answer: room to send
+            pass
+    except BlockingIOError:
+        pass
+    assert poller.poll(1.0) == [c]
+
+
 def test_arming_from_another_thread_reaches_a_poll_in_progress(poller) -> None:
     c = pair()
     poller.add(c)
