@@ -13,7 +13,9 @@ import pytest
 
 from icapfilter.blockpage import BlockPage
 from icapfilter.policy import PolicyHolder
+from icapfilter.server import connections
 from icapfilter.server.handler import IcapServer
+from icapfilter.server.readiness import SelectorPoller
 from icapfilter.server.transaction import ProtocolSettings
 from tests.icapserver import (
     IcapClient,
@@ -70,7 +72,15 @@ def trickling(port: int, count: int, first: bytes, piece: bytes, every: float):
             sock.close()
 
 
-def test_40_trickling_bodies_do_not_delay_normal_requests():
+@pytest.fixture(params=["default", "selector"])
+def poller_kind(request, monkeypatch):
+    """The default poller (epoll on Linux) and the portable one (FreeBSD, macOS)."""
+    if request.param == "selector":
+        monkeypatch.setattr(connections, "one_shot_poller", SelectorPoller)
+    return request.param
+
+
+def test_40_trickling_bodies_do_not_delay_normal_requests(poller_kind):
     head = respmod_head("http://c/", RES, preview=4096, allow204=True)
     with running_server(TestPolicy(), threads=16) as srv:
         port = srv.server_address[1]
@@ -139,7 +149,7 @@ def test_a_slow_but_steady_body_is_not_cut():
         assert srv.slow_clients.total == 0
 
 
-def test_clients_that_do_not_read_their_answers_hold_no_thread():
+def test_clients_that_do_not_read_their_answers_hold_no_thread(poller_kind):
     """Echoes of 8 MB bodies to clients that never read: the answers wait in
     the poller, and two threads still serve everyone else at once."""
     body = b"x" * (8 << 20)
