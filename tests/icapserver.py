@@ -1,5 +1,6 @@
 """Test helpers: an in-process ICAP server on a free port, a raw ICAP client,
-and a small policy whose decisions tests can predict."""
+a small policy whose decisions tests can predict, and a real `icapfilter
+serve` process with its access log and a Redis holding its lists."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import socket
 import subprocess
 import sys
 import threading
-import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import pytest
 
 from icapfilter.blockpage import BlockPage
 from icapfilter.icap.parse import find_head_end
@@ -21,7 +24,8 @@ from icapfilter.policy import Policy, PolicyHolder, RequestInfo, ResponseInfo
 from icapfilter.server.handler import IcapServer
 from icapfilter.server.transaction import ProtocolSettings
 from icapfilter.verdict import Verdict
-from tests.redisserver import free_port
+from tests.polling import WaitTimeout, wait_until
+from tests.redisserver import RedisServer, free_port, redis_available
 
 
 class WordScan:
@@ -87,7 +91,7 @@ def running_server(
     settings = settings or ProtocolSettings()
     server = IcapServer(("127.0.0.1", 0), holder, BlockPage.default(), settings,
                         **kwargs)  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
                               daemon=True)
     thread.start()
     try:
@@ -260,6 +264,18 @@ class IcapResponse:
 
 # -- a real `icapfilter serve` process -----------------------------------------
 
+OPTIONS = b"OPTIONS icap://x/reqmod ICAP/1.0\r\nHost: x\r\n\r\n"
+
+
+def answers_options(port: int) -> bool:
+    try:
+        with IcapClient(port, timeout=2) as c:
+            c.transact(OPTIONS)
+    except OSError:
+        return False
+    return True
+
+
 def serve_process(*args: str, config: str | None = None) -> tuple[subprocess.Popen, int]:
     """Start `python -m icapfilter serve` on a free port; return it once it answers."""
     port = free_port()
@@ -267,18 +283,18 @@ def serve_process(*args: str, config: str | None = None) -> tuple[subprocess.Pop
     if config:
         cmd += ["--config", config]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def up() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(proc.stderr.read().decode())
-        try:
-            with IcapClient(port, timeout=2) as c:
-                c.transact(b"OPTIONS icap://x/reqmod ICAP/1.0\r\nHost: x\r\n\r\n")
-            return proc, port
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
+        return answers_options(port)
+
+    try:
+        wait_until(up, timeout=30, interval=0.02)
+    except WaitTimeout:
+        proc.kill()
+        raise RuntimeError("server did not start") from None
+    return proc, port
 
 
 def stop_process(proc: subprocess.Popen) -> int:
@@ -286,8 +302,58 @@ def stop_process(proc: subprocess.Popen) -> int:
     return proc.wait(timeout=20)
 
 
-def logged_methods(log: Path, url: str) -> list[str]:
+@contextmanager
+def serving(config: Path, *args: str) -> Iterator[int]:
+    """`icapfilter serve --config config` for the duration of the block; its port."""
+    proc, port = serve_process("--config", str(config), *args)
+    try:
+        yield port
+    finally:
+        try:
+            stop_process(proc)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass(frozen=True)
+class ServedLog:
+    """The JSON access log of the server on ``port``.
+
+    A line is written just after its answer, so a test that got a page through
+    Squid may read the log a moment too early. Each read first sends a REQMOD
+    for a marker URL and waits for the marker's line: by then every answer
+    sent before it has its line too (and a missing line is a real miss, which
+    a fixed sleep could not promise).
+    """
+
+    path: Path
+    port: int
+
+    def records(self) -> list[dict]:
+        marker = f"http://log-marker.test/{uuid.uuid4().hex}"
+        with IcapClient(self.port) as client:
+            client.transact(reqmod(marker))
+
+        def with_marker() -> str | None:
+            text = self.path.read_text()
+            return text if marker in text else None
+
+        text = wait_until(with_marker, timeout=10, message=f"no access log line for {marker}")
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def logged_methods(log: ServedLog, url: str) -> list[str]:
     """The ICAP methods of the JSON access log's records for ``url``, in order."""
-    time.sleep(0.3)  # the access log is written after the answer
-    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    return [r["method"] for r in lines if r["url"] == url]
+    return [r["method"] for r in log.records() if r["url"] == url]
+
+
+@contextmanager
+def redis_with_lists(*trees: Path) -> Iterator[RedisServer]:
+    """A Redis of its own holding ``trees``, loaded as an admin does (`icapfilter lists load`)."""
+    if not redis_available():
+        pytest.skip("redis-server is not installed (the test command installs it)")
+    with RedisServer() as redis:
+        subprocess.run([sys.executable, "-m", "icapfilter", "lists", "load", "--redis", redis.url,
+                        *map(str, trees)], check=True, capture_output=True, timeout=60)
+        yield redis

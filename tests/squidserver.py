@@ -14,12 +14,15 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from tests.polling import WaitTimeout, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SQUID = shutil.which("squid") or "/usr/sbin/squid"
@@ -101,12 +104,40 @@ class Origin:
     def url(self, host: str, path: str) -> str:
         return f"http://{host}:{self.port}{path}"
 
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
 
 def start_origin() -> Origin:
     server = ThreadingHTTPServer(("127.0.0.1", 0), OriginHandler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return Origin(server.server_address[1], server)
+
+
+def write_lists(root: Path) -> tuple[Path, Path]:
+    """The list tree (adult: blocked.example.test and one URL of
+    clean.example.test; gambling: other.test; ok.blocked.example.test an
+    exception) and the phrase lists (badword banned; casino, poker, bet
+    weighted) of the Squid tests; returns (list tree, phrase folder)."""
+    bl = root / "bl"
+    for category, domains, urls in [
+        ("adult", ["blocked.example.test"], ["clean.example.test/forbidden"]),
+        ("gambling", ["other.test"], []),
+    ]:
+        (bl / category).mkdir(parents=True)
+        (bl / category / "domains").write_text("\n".join(domains) + "\n")
+        (bl / category / "urls").write_text("\n".join(urls) + "\n")
+    (bl / "whitelist").mkdir()
+    (bl / "whitelist" / "exceptionsitelist").write_text("ok.blocked.example.test\n")
+    phrases = root / "phrases"
+    phrases.mkdir()
+    (phrases / "bannedphraselist").write_text('#listcategory: "Banned words"\n<badword>\n')
+    (phrases / "weightedphraselist").write_text(
+        '#listcategory: "Gambling"\n<casino><30>\n<poker><30>\n< bet ><10>\n')
+    (phrases / "exceptionphraselist").write_text("<homework help>\n")
+    return bl, phrases
 
 
 HELPER_BLOCK = "# --- URL filtering only: icapfilter as an external ACL helper"
@@ -137,6 +168,21 @@ def _example_block(title: str, command: str, config: Path) -> str:
     return text.replace("/usr/local/etc/icapfilter.conf", str(config))
 
 
+@contextmanager
+def helper_dir(prefix: str) -> Iterator[Path]:
+    """A folder for what Squid's helpers read, removed afterwards. Squid runs
+    them as its unprivileged user, who cannot enter pytest's temporary folders:
+    call :func:`open_to_squid` once the files are written."""
+    with tempfile.TemporaryDirectory(prefix=prefix, dir="/tmp") as folder:
+        yield Path(folder)
+
+
+def open_to_squid(root: Path) -> None:
+    """Make ``root`` and everything in it world-readable."""
+    for path in [root, *root.rglob("*")]:
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+
+
 SYSTEM_TEMPLATES = "/usr/share/squid/errors/templates"
 
 
@@ -149,8 +195,7 @@ def error_directory(root: Path) -> Path:
         pytest.skip("Squid's error templates are not installed")
     shutil.copytree(SYSTEM_TEMPLATES, errors)
     shutil.copy(ROOT / "icapfilter" / "templates" / "ERR_ICAPFILTER_BLOCKED", errors)
-    for path in [errors, *errors.rglob("*")]:
-        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    open_to_squid(errors)
     return errors
 
 
@@ -201,6 +246,7 @@ coredump_dir {workdir}
 hosts_file {workdir}/hosts
 dns_nameservers 127.0.0.1
 shutdown_lifetime 1 seconds
+pinger_enable off
 icap_service_failure_limit -1
 forwarded_for delete
 via off
@@ -208,34 +254,54 @@ via off
 
 
 class Squid:
+    """A throw-away Squid on a free port in its own work dir; a context manager
+    (stopped on exit). Subclasses change :meth:`configuration`."""
+
     def __init__(self, icap_port: int, extra: str = "", tail: str = "",
                  hosts: tuple[str, ...] = (), port_options: str = "") -> None:
         if not os.path.exists(SQUID):
             pytest.skip("squid is not installed (the test command installs it)")
+        self.icap_port = icap_port
+        self.extra, self.tail, self.port_options = extra, tail, port_options
         self.workdir = Path(tempfile.mkdtemp(prefix="icapfilter-squid-", dir="/tmp"))
         os.chmod(self.workdir, 0o777)
         (self.workdir / "hosts").write_text("127.0.0.1 localhost " + " ".join([*HOSTS, *hosts])
                                             + "\n")
         self.port = free_port()
         self.conf = self.workdir / "squid.conf"
-        self.conf.write_text(squid_config(self.port, icap_port, self.workdir, extra, tail,
-                                          port_options))
+        self.conf.write_text(self.configuration())
+        # its own process group: stop() ends Squid with its helpers and pinger
         self.proc = subprocess.Popen([SQUID, "-N", "-f", str(self.conf)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     start_new_session=True)
         self._wait_ready()
 
+    def configuration(self) -> str:
+        return squid_config(self.port, self.icap_port, self.workdir, self.extra, self.tail,
+                            self.port_options)
+
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        def accepting() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"squid exited: {self.proc.stderr.read().decode()[-2000:]}"
                                    f"\n{self.log()}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
             except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"squid did not start:\n{self.log()}")
+                return False
+            return True
+
+        try:
+            wait_until(accepting, timeout=30, interval=0.02)
+        except WaitTimeout:
+            self.stop()
+            raise RuntimeError(f"squid did not start:\n{self.log()}") from None
+
+    def __enter__(self) -> Squid:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def log(self) -> str:
         path = self.workdir / "cache.log"
@@ -262,12 +328,16 @@ class Squid:
             conn.close()
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        """Kill Squid's process group: a test instance has nothing to save, and
+        a clean shutdown takes Squid about two seconds of fixed steps."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait(timeout=10)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
         if not os.environ.get("KEEP_SQUID"):
             shutil.rmtree(self.workdir, ignore_errors=True)
 

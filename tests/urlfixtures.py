@@ -1,16 +1,17 @@
 """Fixtures shared by the URL list tests (unit and integration): list trees
-in tmp_path and both store kinds. The conftest files re-export them."""
+in tmp_path and both store kinds. The conftest files re-export them; the
+Redis they use is tests/conftest.py's ``redis_srv``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from icapfilter.redisstore.single import RedisStore
 from icapfilter.urls.store import ListStore, MemoryStore
-from tests.redisserver import RedisServer, redis_available
+from tests.redisserver import RedisServer
 
 WriteTree = Callable[[dict[str, str | bytes]], Path]
 
@@ -30,16 +31,6 @@ def write_tree(tmp_path: Path) -> WriteTree:
         return tmp_path
 
     return write
-
-
-@pytest.fixture(scope="session")
-def redis_srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    if not redis_available():
-        pytest.skip("redis-server not installed")
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.stop()
 
 
 REDIS = pytest.param("redis", marks=[pytest.mark.integration, pytest.mark.redis])

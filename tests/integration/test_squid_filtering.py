@@ -4,57 +4,31 @@ phrase lists and filter groups, both list stores."""
 from __future__ import annotations
 
 import gzip
-import signal
-import subprocess
-import sys
+from contextlib import ExitStack
 
 import pytest
 
-from tests.icapserver import serve_process
-from tests.squidserver import Squid, page, start_origin
+from tests.icapserver import redis_with_lists, serving
+from tests.squidserver import Squid, page, write_lists
 
 pytestmark = [pytest.mark.integration, pytest.mark.squid]
 
 
-def write_lists(root):
-    bl = root / "bl"
-    for category, domains, urls in [
-        ("adult", ["blocked.example.test"], ["clean.example.test/forbidden"]),
-        ("gambling", ["other.test"], []),
-    ]:
-        (bl / category).mkdir(parents=True)
-        (bl / category / "domains").write_text("\n".join(domains) + "\n")
-        (bl / category / "urls").write_text("\n".join(urls) + "\n")
-    (bl / "whitelist").mkdir()
-    (bl / "whitelist" / "exceptionsitelist").write_text("ok.blocked.example.test\n")
-    phrases = root / "phrases"
-    phrases.mkdir()
-    (phrases / "bannedphraselist").write_text('#listcategory: "Banned words"\n<badword>\n')
-    (phrases / "weightedphraselist").write_text(
-        '#listcategory: "Gambling"\n<casino><30>\n<poker><30>\n< bet ><10>\n')
-    (phrases / "exceptionphraselist").write_text("<homework help>\n")
-    return bl, phrases
-
-
 @pytest.fixture(scope="module", params=["memory", "redis"])
-def stack(request, tmp_path_factory):
+def stack(request, tmp_path_factory, origin):
     root = tmp_path_factory.mktemp("filtering")
     bl, phrases = write_lists(root)
-    redis_line = ""
-    redis = None
-    if request.param == "redis":
-        from tests.redisserver import RedisServer
-
-        redis = RedisServer().start()
-        redis_line = f'redis = "{redis.url}"\n'
-        subprocess.run([sys.executable, "-m", "icapfilter", "lists", "load", "--redis", redis.url,
-                        str(bl)], check=True, capture_output=True, timeout=60)
-    config = root / "icapfilter.toml"
-    config.write_text(f"""
+    with ExitStack() as running:
+        store = ""
+        if request.param == "redis":
+            redis = running.enter_context(redis_with_lists(bl))
+            store = f'redis = "{redis.url}"\n'
+        config = root / "icapfilter.toml"
+        config.write_text(f"""
 [store]
-{redis_line}
+{store}
 [lists]
-paths = [{'"' + str(bl) + '"' if not redis else ''}]
+paths = [{'"' + str(bl) + '"' if not store else ''}]
 
 [phrases]
 dir = "{phrases}"
@@ -64,18 +38,9 @@ name = "default"
 block = ["adult", "gambling", "Banned words"]
 naughtiness_limit = 50
 """)
-    proc, port = serve_process("--config", str(config))
-    origin = start_origin()
-    squid = Squid(port)
-    try:
+        port = running.enter_context(serving(config))
+        squid = running.enter_context(Squid(port))
         yield squid, origin
-    finally:
-        squid.stop()
-        origin.server.shutdown()
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
-        if redis is not None:
-            redis.stop()
 
 
 def test_blacklisted_domain_is_blocked_with_its_category(stack):

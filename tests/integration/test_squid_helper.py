@@ -3,33 +3,28 @@ the commented block of squid.conf.example, uncommented, with ICAP switched off."
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from pathlib import Path
-
 import pytest
 
-from tests.integration.test_squid_filtering import write_lists
 from tests.squidserver import (
     Squid,
     error_directory,
     helper_command,
+    helper_dir,
     helper_lines,
+    open_to_squid,
     page,
-    start_origin,
+    write_lists,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.squid]
 
+
 @pytest.fixture(scope="module")
-def stack():
-    # Squid runs the helper as its unprivileged user: everything it reads must
-    # be world-readable (pytest's own temporary folders are not).
-    root = Path(tempfile.mkdtemp(prefix="icapfilter-helper-", dir="/tmp"))
-    bl, _ = write_lists(root)
-    config = root / "icapfilter.toml"
-    config.write_text(f"""
+def stack(origin):
+    with helper_dir("icapfilter-helper-") as root:
+        bl, _ = write_lists(root)
+        config = root / "icapfilter.toml"
+        config.write_text(f"""
 [lists]
 paths = ["{bl}"]
 
@@ -37,18 +32,11 @@ paths = ["{bl}"]
 name = "default"
 block = ["adult", "gambling"]
 """)
-    errors = error_directory(root)
-    for path in [root, *root.rglob("*")]:
-        os.chmod(path, 0o755 if path.is_dir() else 0o644)
-    lines = helper_lines(helper_command(), config)
-    origin = start_origin()
-    squid = Squid(1, extra=lines, tail=f"icap_enable off\nerror_directory {errors}\n")
-    try:
-        yield squid, origin
-    finally:
-        squid.stop()
-        origin.server.shutdown()
-        shutil.rmtree(root, ignore_errors=True)
+        errors = error_directory(root)
+        open_to_squid(root)
+        lines = helper_lines(helper_command(), config)
+        with Squid(1, extra=lines, tail=f"icap_enable off\nerror_directory {errors}\n") as squid:
+            yield squid, origin
 
 
 def test_the_example_block_is_what_squid_runs(stack):

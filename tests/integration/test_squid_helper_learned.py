@@ -1,57 +1,48 @@
 """Learned mode without REQMOD, through a real Squid and a real Redis: the
 helper decides URLs and answers `learned-clean`, `icapfilter serve` scans in
 RESPMOD only. The squid.conf lines are squid.conf.example's two helper blocks,
-with one change: negative_ttl=2 instead of 60, so a page learned clean is asked
+with one change: negative_ttl=1 instead of 60, so a page learned clean is asked
 about again within the test's time."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.icapserver import logged_methods, serve_process
-from tests.integration.test_squid_filtering import write_lists
+from tests.icapserver import ServedLog, logged_methods, redis_with_lists, serving
 from tests.squidserver import (
     Squid,
     error_directory,
     helper_command,
+    helper_dir,
     helper_learned_lines,
+    open_to_squid,
     page,
-    start_origin,
+    write_lists,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.squid, pytest.mark.redis]
 
-NEGATIVE_TTL = 2
+NEGATIVE_TTL = 1
+
+
+def until_squid_forgets_not_learned() -> None:
+    """Squid keeps the helper's "not learned" answer for negative_ttl whole
+    seconds, and nothing outside Squid shows when it lets go: the time passing
+    is what the test relies on, so this one waits by the clock."""
+    time.sleep(NEGATIVE_TTL + 1)
 
 
 @pytest.fixture(scope="module")
-def stack():
-    from tests.redisserver import RedisServer, redis_available
-
-    if not redis_available():
-        pytest.skip("redis-server is not installed (the test command installs it)")
-    # Squid runs the helper as its unprivileged user: everything it reads must
-    # be world-readable (pytest's own temporary folders are not).
-    root = Path(tempfile.mkdtemp(prefix="icapfilter-learned-helper-", dir="/tmp"))
-    bl, phrases = write_lists(root)
-    errors = error_directory(root)
-    for path in [root, *root.rglob("*")]:
-        os.chmod(path, 0o755 if path.is_dir() else 0o644)
-    redis = RedisServer().start()
-    subprocess.run([sys.executable, "-m", "icapfilter", "lists", "load", "--redis", redis.url,
-                    str(bl)], check=True, capture_output=True, timeout=60)
-    log = root / "access.log"
-    config = root / "icapfilter.toml"
-    config.write_text(f"""
+def stack(origin):
+    with helper_dir("icapfilter-learned-helper-") as root:
+        bl, phrases = write_lists(root)
+        errors = error_directory(root)
+        log = root / "access.log"
+        with redis_with_lists(bl) as redis:
+            config = root / "icapfilter.toml"
+            config.write_text(f"""
 [store]
 redis = "{redis.url}"
 
@@ -70,22 +61,13 @@ naughtiness_limit = 50
 access = "{log}"
 format = "json"
 """)
-    os.chmod(config, 0o644)
-    proc, port = serve_process("--config", str(config))
-    lines = helper_learned_lines(helper_command(), config)
-    assert "negative_ttl=60" in lines
-    origin = start_origin()
-    squid = Squid(port, extra=lines.replace("negative_ttl=60", f"negative_ttl={NEGATIVE_TTL}"),
-                  tail=f"error_directory {errors}\n")
-    try:
-        yield squid, origin, log
-    finally:
-        squid.stop()
-        origin.server.shutdown()
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
-        redis.stop()
-        shutil.rmtree(root, ignore_errors=True)
+            open_to_squid(root)
+            lines = helper_learned_lines(helper_command(), config)
+            assert "negative_ttl=60" in lines
+            extra = lines.replace("negative_ttl=60", f"negative_ttl={NEGATIVE_TTL}")
+            with serving(config) as port, \
+                    Squid(port, extra=extra, tail=f"error_directory {errors}\n") as squid:
+                yield squid, origin, ServedLog(log, port)
 
 
 def test_page_learned_clean_is_served_with_no_icap_transaction(stack):
@@ -93,7 +75,7 @@ def test_page_learned_clean_is_served_with_no_icap_transaction(stack):
     url = origin.url("www.example.test", "/page/30000")
     assert squid.get(url).body == page(30_000)
     assert logged_methods(log, url) == ["RESPMOD"]  # no REQMOD: the helper decided the URL
-    time.sleep(NEGATIVE_TTL + 1)  # Squid's cached "not learned" expires
+    until_squid_forgets_not_learned()
     for _ in range(3):
         got = squid.get(url)
         assert got.status == 200 and got.body == page(30_000)
@@ -104,7 +86,7 @@ def test_page_with_a_banned_phrase_is_blocked_every_time(stack):
     squid, origin, log = stack
     url = origin.url("clean.example.test", "/bad/20000")
     assert squid.get(url).status == 403
-    time.sleep(NEGATIVE_TTL + 1)
+    until_squid_forgets_not_learned()
     again = squid.get(url)
     assert again.status == 403 and b"badword" in again.body
     # learned blocked is not learned clean: RESPMOD answers it from the cache
@@ -124,7 +106,7 @@ def test_gzip_page_is_scanned_once_then_passes_untouched(stack):
     url = origin.url("www.example.test", "/gzip/40000")
     first = squid.get(url)
     assert first.status == 200
-    time.sleep(NEGATIVE_TTL + 1)
+    until_squid_forgets_not_learned()
     assert squid.get(url).body == first.body
     assert logged_methods(log, url) == ["RESPMOD"]
 
@@ -148,7 +130,7 @@ def test_post_to_a_page_learned_clean_still_goes_through_respmod(stack):
     squid, origin, log = stack
     url = origin.url("www.example.test", "/page/31000")
     assert squid.get(url).status == 200
-    time.sleep(NEGATIVE_TTL + 1)
+    until_squid_forgets_not_learned()
     assert squid.get(url).status == 200
     assert logged_methods(log, url) == ["RESPMOD"]  # learned clean: the GET skipped it
     assert squid.get(url, method="POST").status == 200

@@ -4,18 +4,16 @@ from REQMOD, and a client cannot forge the mark to dodge the scan."""
 
 from __future__ import annotations
 
-import signal
-
 import pytest
 
-from tests.icapserver import logged_methods, serve_process
-from tests.squidserver import Squid, page, start_origin
+from tests.icapserver import ServedLog, logged_methods, serving
+from tests.squidserver import Squid, page
 
 pytestmark = [pytest.mark.integration, pytest.mark.squid]
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(tmp_path_factory, origin):
     root = tmp_path_factory.mktemp("learned")
     (root / "bannedphraselist").write_text('#listcategory: "Banned words"\n<badword>\n')
     log = root / "access.log"
@@ -32,16 +30,8 @@ mark_requests = true
 access = "{log}"
 format = "json"
 """)
-    proc, port = serve_process("--config", str(config))
-    origin = start_origin()
-    squid = Squid(port)
-    try:
-        yield squid, origin, log
-    finally:
-        squid.stop()
-        origin.server.shutdown()
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
+    with serving(config) as port, Squid(port) as squid:
+        yield squid, origin, ServedLog(log, port)
 
 
 def respmods(log, url: str) -> int:

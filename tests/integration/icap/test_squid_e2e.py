@@ -12,21 +12,16 @@ import gzip
 import pytest
 
 from tests.icapserver import TestPolicy, running_server
-from tests.squidserver import Squid, page, start_origin
+from tests.squidserver import Squid, page
 
 pytestmark = [pytest.mark.integration, pytest.mark.squid]
 
 
 @pytest.fixture(scope="module")
-def stack():
-    origin = start_origin()
-    with running_server(TestPolicy(generation="e2e")) as icap:
-        squid = Squid(icap.server_address[1])
-        try:
-            yield squid, origin
-        finally:
-            squid.stop()
-            origin.server.shutdown()
+def stack(origin):
+    with running_server(TestPolicy(generation="e2e")) as icap, \
+            Squid(icap.server_address[1]) as squid:
+        yield squid, origin
 
 
 SIZES = [1024, 30_000, 60_000, 64 * 1024, 65 * 1024 + 1, 66_000, 70_000, 80_000, 100_000,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.redisserver import RedisServer, redis_available
-from tests.urlfixtures import REDIS, redis_srv, store, write_tree  # noqa: F401
+from tests.urlfixtures import REDIS, store, write_tree  # noqa: F401
 
 
 @pytest.fixture

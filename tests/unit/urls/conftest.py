@@ -1,3 +1,3 @@
 """Fixtures of the URL list tests (defined once in tests/urlfixtures.py)."""
 
-from tests.urlfixtures import REDIS, redis_srv, store, write_tree  # noqa: F401
+from tests.urlfixtures import REDIS, store, write_tree  # noqa: F401
