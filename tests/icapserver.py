@@ -276,10 +276,13 @@ def answers_options(port: int) -> bool:
     return True
 
 
-def serve_process(*args: str, config: str | None = None) -> tuple[subprocess.Popen, int]:
-    """Start `python -m icapfilter serve` on a free port; return it once it answers."""
+def serve_process(*args: str, config: str | None = None,
+                  command: tuple[str, ...] = (sys.executable, "-m", "icapfilter"),
+                  ) -> tuple[subprocess.Popen, int]:
+    """Start `python -m icapfilter serve` (or ``command`` serve) on a free port;
+    return it once it answers."""
     port = free_port()
-    cmd = [sys.executable, "-m", "icapfilter", "serve", "--listen", f"127.0.0.1:{port}", *args]
+    cmd = [*command, "serve", "--listen", f"127.0.0.1:{port}", *args]
     if config:
         cmd += ["--config", config]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

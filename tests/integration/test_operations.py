@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
@@ -16,7 +15,8 @@ import pytest
 from tests.icapserver import IcapClient, reqmod
 from tests.icapserver import serve_process as start
 from tests.icapserver import stop_process as stop
-from tests.redisserver import redis_available, redis_server
+from tests.polling import PipeWatch, wait_until
+from tests.redisserver import RedisServer, redis_available, redis_server
 from tests.squidserver import free_port
 
 pytestmark = pytest.mark.integration
@@ -25,16 +25,6 @@ pytestmark = pytest.mark.integration
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "icapfilter", *args], capture_output=True,
                           text=True, timeout=60)
-
-
-def wait_for(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    return predicate()
 
 
 def test_stats_sum_every_worker_and_feed_prometheus(tmp_path):
@@ -58,7 +48,7 @@ def test_stats_sum_every_worker_and_feed_prometheus(tmp_path):
             blocked = data.get('icapfilter_requests_total{service="reqmod",verdict="block"}', 0)
             return (allowed, blocked) if allowed + blocked == 30 else None
 
-        assert wait_for(counted) == (20, 10)
+        assert wait_until(counted, interval=0.2) == (20, 10)
         text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
                                       timeout=5).read().decode()
         assert 'icapfilter_blocked_total{category="adult",group="default"} 10' in text
@@ -73,14 +63,14 @@ def test_reload_by_pid_file(tmp_path):
     conf = tmp_path / "c.toml"
     conf.write_text(f'[server]\npid_file = "{pid_file}"\n')
     proc, port = start(config=str(conf))
+    stderr = PipeWatch(proc.stderr)
     try:
         done = cli("reload", "--config", str(conf))
         assert done.returncode == 0, done.stderr
         assert f"SIGHUP sent to {proc.pid}" in done.stdout
-        time.sleep(1.0)
+        wait_until(lambda: b"reloaded" in stderr.available())
     finally:
         stop(proc)
-    assert b"reloaded" in proc.stderr.read()
 
 
 @pytest.mark.redis
@@ -91,15 +81,26 @@ def test_reload_through_redis_reaches_every_worker(tmp_path):
         conf = tmp_path / "c.toml"
         conf.write_text(f'[store]\nredis = "{redis.url}"\non_error = "allow"\n')
         proc, port = start("--workers", "2", config=str(conf))
+        stderr = PipeWatch(proc.stderr)
         try:
-            time.sleep(1.0)
+            wait_until(lambda: listeners(redis) == 2, message="workers never subscribed")
             done = cli("reload", "--config", str(conf))
             assert done.returncode == 0, done.stderr
             assert "reload sent to 2 worker(s)" in done.stdout
-            time.sleep(1.5)
+            wait_until(lambda: stderr.available().count(b"reloaded") >= 2)
         finally:
             stop(proc)
-        assert proc.stderr.read().count(b"reloaded") == 2
+        assert stderr.rest().count(b"reloaded") == 2
+
+
+def listeners(redis: RedisServer) -> int:
+    """Subscriptions on ``redis`` (each worker subscribes to the reload channel once it runs)."""
+    client = redis.client()
+    try:
+        channels = client.pubsub_channels()
+        return sum(int(n) for _, n in client.pubsub_numsub(*channels)) if channels else 0
+    finally:
+        client.close()
 
 
 def test_access_log_lines_and_reopen_on_sigusr1(tmp_path):
@@ -110,7 +111,7 @@ def test_access_log_lines_and_reopen_on_sigusr1(tmp_path):
     try:
         with IcapClient(port) as c:
             c.transact(reqmod("http://one.test/"))
-        text = wait_for(lambda: log.exists() and "one.test" in log.read_text() and log.read_text())
+        text = wait_until(lambda: "one.test" in log.read_text() and log.read_text())
         record = json.loads(next(line for line in text.splitlines() if "one.test" in line))
         for key in ("time", "client_ip", "user", "group", "method", "url", "verdict",
                     "category", "reason", "score", "bytes", "ms"):
@@ -118,10 +119,10 @@ def test_access_log_lines_and_reopen_on_sigusr1(tmp_path):
         assert record["url"] == "http://one.test/" and record["verdict"] == "allow"
         log.rename(tmp_path / "access.log.0")
         os.kill(proc.pid, signal.SIGUSR1)
-        time.sleep(1.0)
+        wait_until(log.exists)  # reopened
         with IcapClient(port) as c:
             c.transact(reqmod("http://two.test/"))
-        assert "http://two.test/" in wait_for(lambda: log.exists() and log.read_text())
+        assert wait_until(lambda: "http://two.test/" in log.read_text())
     finally:
         stop(proc)
 
@@ -147,16 +148,21 @@ def test_log_rotation_under_load_loses_no_line(tmp_path):
         for t in threads:
             t.start()
         for generation in range(3):
-            time.sleep(0.3)
-            wait_for(log.exists)
+            # rotate once the reopened file has taken lines (or the traffic is over)
+            wait_until(lambda: log.exists() and (log.stat().st_size > 0
+                                                 or not any(t.is_alive() for t in threads)))
             log.rename(tmp_path / f"access.log.{generation}")
             os.kill(proc.pid, signal.SIGUSR1)
         for t in threads:
             t.join(timeout=60)
-        time.sleep(1.0)
+        wait_until(lambda: len(logged_urls(tmp_path)) >= len(sent))
     finally:
         stop(proc)
-    logged = [json.loads(line)["url"] for path in tmp_path.glob("access.log*")
-              for line in path.read_text().splitlines()]
+    logged = logged_urls(tmp_path)
     assert len(sent) == 450
     assert sorted(u for u in logged if u != "-") == sorted(sent)
+
+
+def logged_urls(folder) -> list[str]:  # type: ignore[no-untyped-def]
+    return [json.loads(line)["url"] for path in folder.glob("access.log*")
+            for line in path.read_text().splitlines() if line.endswith("}")]

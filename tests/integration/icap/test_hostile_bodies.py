@@ -5,7 +5,6 @@ when they cannot be read."""
 from __future__ import annotations
 
 import gzip
-import subprocess
 import sys
 import time
 import zlib
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from tests.icapserver import IcapClient, free_port, respmod_head, stop_process
+from tests.icapserver import IcapClient, respmod_head, serve_process, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -42,19 +41,7 @@ def server(tmp_path_factory):
     (folder / "banned").write_text("<forbidden words>\n")
     conf = folder / "icapfilter.toml"
     conf.write_text(f'[phrases]\nbanned = ["{folder / "banned"}"]\n')
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _LAUNCH, "serve", "--listen", f"127.0.0.1:{port}",
-         "--config", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read().decode()
-        try:
-            with IcapClient(port, timeout=2) as c:
-                c.transact(b"OPTIONS icap://x/reqmod ICAP/1.0\r\nHost: x\r\n\r\n")
-            break
-        except OSError:
-            time.sleep(0.1)
+    proc, port = serve_process("--config", str(conf), command=(sys.executable, "-c", _LAUNCH))
     yield proc, port
     stop_process(proc)
 

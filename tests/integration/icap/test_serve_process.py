@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -19,8 +18,14 @@ from tests.icapserver import (
 )
 from tests.icapserver import serve_process as start
 from tests.icapserver import stop_process as stop
+from tests.polling import PipeWatch, wait_until
 
 pytestmark = pytest.mark.integration
+
+
+def workers(proc: subprocess.Popen) -> list[str]:
+    return subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                          text=True).stdout.split()
 
 
 def test_serve_without_lists_blocks_nothing():
@@ -32,15 +37,19 @@ def test_serve_without_lists_blocks_nothing():
         assert stop(proc) == 0
 
 
-def test_sigterm_lets_the_transaction_in_flight_finish():
-    proc, port = start()
+def test_sigterm_lets_the_transaction_in_flight_finish(tmp_path):
+    (tmp_path / "banned").write_text("<forbidden words>\n")
+    conf = tmp_path / "icapfilter.toml"
+    conf.write_text(f'[phrases]\nbanned = ["{tmp_path / "banned"}"]\n')  # pages get scanned
+    proc, port = start(config=str(conf))
+    stderr = PipeWatch(proc.stderr)
     try:
         with IcapClient(port) as c:
-            c.send(respmod_head("http://c/", http_response_head(), preview=None, allow204=False))
-            c.send(b"5\r\nhello\r\n")
-            time.sleep(0.3)
+            c.send(respmod_head("http://c/", http_response_head(), preview=5, allow204=False)
+                   + b"5\r\nhello\r\n0\r\n\r\n")
+            assert b" 100 " in c.read_head()  # the server is inside the transaction
             proc.send_signal(signal.SIGTERM)
-            time.sleep(0.3)
+            wait_until(lambda: b"draining" in stderr.available())
             c.send(b"6\r\n world\r\n0\r\n\r\n")
             answer = c.read_response()
             assert answer.status == 200 and answer.body == b"hello world"
@@ -54,30 +63,30 @@ def test_sighup_reloads_without_dropping_connections(tmp_path):
     conf = tmp_path / "icapfilter.toml"
     conf.write_text("[log]\nlevel = \"info\"\n")
     proc, port = start(config=str(conf))
+    stderr = PipeWatch(proc.stderr)
     try:
         with IcapClient(port) as c:
             assert c.transact(reqmod()).status == 204
             proc.send_signal(signal.SIGHUP)
-            time.sleep(1.0)
+            wait_until(lambda: b"reloaded" in stderr.available())
             assert c.transact(reqmod()).status == 204
     finally:
         assert stop(proc) == 0
-    assert b"reloaded" in proc.stderr.read()
 
 
 def test_a_bad_reload_keeps_the_running_configuration(tmp_path):
     conf = tmp_path / "icapfilter.toml"
     conf.write_text("[log]\nlevel = \"info\"\n")
     proc, port = start(config=str(conf))
+    stderr = PipeWatch(proc.stderr)
     try:
         conf.write_text("[server]\nthreds = 3\n")
         proc.send_signal(signal.SIGHUP)
-        time.sleep(1.0)
+        wait_until(lambda: b"reload failed" in stderr.available())
         with IcapClient(port) as c:
             assert c.transact(reqmod()).status == 204
     finally:
         assert stop(proc) == 0
-    assert b"reload failed" in proc.stderr.read()
 
 
 def test_bad_configuration_stops_start_up_with_file_and_key(tmp_path):
@@ -92,16 +101,14 @@ def test_bad_configuration_stops_start_up_with_file_and_key(tmp_path):
 def test_workers_share_the_port_and_a_dead_worker_is_replaced():
     proc, port = start("--workers", "2")
     try:
-        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
-                                  text=True).stdout.split()
+        children = workers(proc)
         assert len(children) == 2
         os.kill(int(children[0]), signal.SIGKILL)
-        time.sleep(2.0)
+        wait_until(lambda: children[0] not in workers(proc) and len(workers(proc)) == 2)
         for _ in range(20):
             with IcapClient(port) as c:
                 assert c.transact(reqmod()).status == 204
-        after = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
-                               text=True).stdout.split()
+        after = workers(proc)
         assert len(after) == 2 and children[0] not in after
     finally:
         assert stop(proc) == 0
