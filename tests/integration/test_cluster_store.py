@@ -29,6 +29,7 @@ from tests.icapserver import IcapClient, reqmod, running_server
 from tests.integration.urls.test_reload_concurrency import (  # noqa: F401 - run here too
     test_lookups_never_see_a_mix_or_nothing,
 )
+from tests.polling import wait_until
 from tests.redisserver import RedisClusterServers, cluster_available, free_port
 from tests.unit.urls.test_matching import (  # noqa: F401 - the shared suite, run here too
     engine,
@@ -158,14 +159,9 @@ def test_two_servers_switch_generation_together(cluster: RedisClusterServers,
         assert all(blocked(p, "http://first.test/") for p in ports)
         assert not any(blocked(p, "http://second.test/") for p in ports)
         load_lists(store, [domains_tree(tmp_path, "two", ["second.test"])])
-        deadline = time.monotonic() + 5
-        while True:
-            states = [(blocked(p, "http://second.test/"), blocked(p, "http://first.test/"))
-                      for p in ports]
-            if all(s == (True, False) for s in states) or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
-        assert states == [(True, False), (True, False)]
+        wait_until(lambda: [(blocked(p, "http://second.test/"), blocked(p, "http://first.test/"))
+                            for p in ports] == [(True, False), (True, False)],
+                   timeout=5, interval=0.1)
 
 
 def test_cluster_down_at_start_is_store_unavailable_not_a_crash() -> None:

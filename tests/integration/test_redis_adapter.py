@@ -4,13 +4,13 @@ and reload notifications (the list stores have their own suites)."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from icapfilter import redisstore
+from tests.polling import wait_until
 from tests.redisserver import RedisServer, redis_available, redis_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis, pytest.mark.timeout(30)]
@@ -42,10 +42,8 @@ def test_a_published_reload_reaches_every_listener(server: RedisServer) -> None:
     for listener in listeners:
         listener.start()
     try:
-        deadline = time.monotonic() + 10
-        while redisstore.publish_reload(server.url) < 2:  # until both have subscribed
-            assert time.monotonic() < deadline, "listeners never subscribed"
-            time.sleep(0.05)
+        wait_until(lambda: redisstore.publish_reload(server.url) >= 2,  # both subscribed
+                   message="listeners never subscribed")
         assert all(event.wait(5) for event in told)
     finally:
         stop.set()

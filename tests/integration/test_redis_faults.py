@@ -17,7 +17,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +29,7 @@ from icapfilter.redisstore.single import RedisStore
 from icapfilter.urls.errors import LoadError
 from icapfilter.urls.loader import load_lists
 from tests.icapserver import IcapClient, IcapResponse, reqmod, running_server
+from tests.polling import wait_until
 from tests.redisserver import RedisServer, redis_available
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis, pytest.mark.timeout(60)]
@@ -96,13 +97,9 @@ def normal(port: int) -> bool:
     return ask(port, "bad.test")[0] == "block" and ask(port, "good.test")[0] == "allow"
 
 
-def wait_for(condition: Callable[[], bool], within: float = RECOVER_WITHIN) -> float:
-    """Seconds until ``condition`` held; fails the test after ``within``."""
-    started = time.monotonic()
-    while not condition():
-        assert time.monotonic() - started < within, f"not back within {within}s"
-        time.sleep(0.1)
-    return time.monotonic() - started
+def back_to_normal(port: int) -> None:
+    wait_until(lambda: normal(port), timeout=RECOVER_WITHIN, interval=0.1,
+               message=f"not back within {RECOVER_WITHIN}s")
 
 
 def no_traceback(caplog: pytest.LogCaptureFixture) -> None:
@@ -127,7 +124,7 @@ def test_redis_down_at_start_applies_on_error_then_recovers_when_it_comes_up(
             assert ask_in_time(port, "good.test") == expected
         redis_srv.start()
         load_lists(RedisStore(redis_srv.url), [write_lists(tmp_path / "l", "bad.test")])
-        wait_for(lambda: normal(port))
+        back_to_normal(port)
     no_traceback(caplog)
 
 
@@ -160,11 +157,11 @@ def test_redis_killed_mid_traffic_answers_every_request_in_time_with_on_error(
         threads = [threading.Thread(target=traffic, daemon=True) for _ in range(4)]
         for thread in threads:
             thread.start()
-        time.sleep(0.5)
+        wait_until(lambda: len(results) >= 8 or errors)
         killing = time.monotonic()
         redis_srv.kill()
         killed = time.monotonic()
-        time.sleep(1.5)
+        wait_until(lambda: sum(r[0] > killed for r in results) >= 8 or errors)
         stop.set()
         for thread in threads:
             thread.join(timeout=10)
@@ -194,7 +191,7 @@ def test_redis_restart_brings_back_normal_decisions_and_reloads_the_lookup_scrip
         assert ask_in_time(port, "bad.test") == "unavailable"
         assert ask_in_time(port, "good.test") == "unavailable"
         redis_srv.start()  # same port, empty script cache: EVALSHA answers NOSCRIPT
-        wait_for(lambda: normal(port))
+        back_to_normal(port)
         stats = redis_srv.client().info("commandstats")
         assert stats["cmdstat_script|load"]["calls"] >= 1, sorted(stats)
     no_traceback(caplog)
@@ -220,7 +217,7 @@ def test_slow_or_frozen_redis_answers_within_the_socket_timeout(
         finally:
             redis_srv.thaw()
         assert set(kinds) == {"unavailable"}
-        wait_for(lambda: normal(port))
+        back_to_normal(port)
     no_traceback(caplog)
 
 
@@ -245,7 +242,7 @@ def test_error_replies_from_redis_apply_on_error_until_they_stop(
             admin.config_set("busy-reply-threshold", 50)
             busy = threading.Thread(target=_run_busy_script, args=(redis_srv,), daemon=True)
             busy.start()
-            time.sleep(0.2)
+            wait_until(lambda: answers_busy(redis_srv))
         try:
             kinds = [ask_in_time(port, host) for host in ("bad.test", "good.test") * 3]
         finally:
@@ -256,8 +253,19 @@ def test_error_replies_from_redis_apply_on_error_until_they_stop(
                 admin.delete(active)
                 admin.set(active, generation)
         assert set(kinds) == {"unavailable"}
-        wait_for(lambda: normal(port))
+        back_to_normal(port)
     no_traceback(caplog)
+
+
+def answers_busy(redis: RedisServer) -> bool:
+    client = redis.client(socket_timeout=1)
+    try:
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - redis-py's error for a BUSY reply
+        return "BUSY" in str(exc)
+    finally:
+        client.close()
+    return False
 
 
 def _run_busy_script(redis: RedisServer) -> None:
@@ -287,7 +295,7 @@ def test_reload_interrupted_by_redis_dying_keeps_serving_the_old_lists(
             load_lists(loader, [new], progress=kill_on_first_write)
         assert ask_in_time(port, "bad.test") == "unavailable"
         redis_srv.start()
-        wait_for(lambda: normal(port))
+        back_to_normal(port)
         assert ask(port, "new.test")[0] == "allow"  # the interrupted load never switched
     no_traceback(caplog)
 

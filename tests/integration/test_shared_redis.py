@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from icapfilter.app import build_policy
@@ -11,6 +9,7 @@ from icapfilter.config import parse_config
 from icapfilter.redisstore.single import RedisStore
 from icapfilter.urls.loader import load_lists
 from tests.icapserver import IcapClient, reqmod, running_server
+from tests.polling import wait_until
 from tests.redisserver import redis_available, redis_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis]
@@ -48,12 +47,10 @@ def test_two_servers_switch_generation_together(tmp_path):
             assert not any(blocked(p, "http://second.test/") for p in ports)
 
             load_lists(store, [write(tmp_path, "two", ["second.test"])])
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline:
+            def switched() -> list[tuple[str, bool, bool]] | None:
                 states = [(options_istag(p), blocked(p, "http://second.test/"),
                            blocked(p, "http://first.test/")) for p in ports]
-                if all(s[1] and not s[2] for s in states):
-                    break
-                time.sleep(0.1)
-            assert all(s[1] and not s[2] for s in states), states
+                return states if all(s[1] and not s[2] for s in states) else None
+
+            states = wait_until(switched, timeout=5, interval=0.1)
             assert states[0][0] == states[1][0] != tags[0]

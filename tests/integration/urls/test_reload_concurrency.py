@@ -69,6 +69,6 @@ def test_a_crashed_loaders_lock_blocks_reloads_only_until_it_expires(
     assert crashed.generation
     with pytest.raises(LoadError, match="another list load is in progress"):
         load_lists(store, [tree])
-    time.sleep(1.5)
+    time.sleep(1.5)  # the crashed loader's lock runs out: time passing is the behaviour
     report = load_lists(store, [tree])
     assert report.generation and store.current_generation() == report.generation
