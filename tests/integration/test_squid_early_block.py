@@ -10,7 +10,6 @@ list reload, and during the Redis outage). The server now reads the preview
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from collections import Counter
@@ -18,8 +17,8 @@ from collections import Counter
 import pytest
 
 from tests import squidserver
-from tests.icapserver import serve_process
-from tests.squidserver import Squid, start_origin
+from tests.icapserver import serving
+from tests.squidserver import Squid
 
 pytestmark = [pytest.mark.integration, pytest.mark.squid]
 
@@ -33,45 +32,38 @@ def respmod_only(text: str) -> str:
                         "adaptation_access icapfilter_req deny all")
 
 
-def test_head_block_of_a_large_page_is_always_the_block_page(tmp_path, monkeypatch):
+def test_head_block_of_a_large_page_is_always_the_block_page(tmp_path, monkeypatch, origin):
     (tmp_path / "bl" / "adult").mkdir(parents=True)
     (tmp_path / "bl" / "adult" / "domains").write_text("www.example.test\n")
     config = tmp_path / "icapfilter.toml"
     config.write_text(f'[lists]\npaths = ["{tmp_path / "bl"}"]\n\n'
                       '[[groups]]\nname = "default"\nblock = ["adult"]\n')
-    proc, port = serve_process("--config", str(config))
-    origin = start_origin()
     real_config = squidserver.squid_config
     monkeypatch.setattr(squidserver, "squid_config", lambda *a: respmod_only(real_config(*a)))
-    squid = Squid(port)
     outcomes: Counter[str] = Counter()
     lock = threading.Lock()
     deadline = time.monotonic() + 120
 
-    def fetch(worker: int) -> None:
-        for n in range(FETCHES // 8):
-            if time.monotonic() > deadline:
-                return
-            url = origin.url("www.example.test", f"/page/{PAGE}?w={worker}-{n}")
-            try:
-                got = squid.get(url)
-                outcome = (f"{got.status} {got.headers.get('x-squid-error', '')}".strip()
-                           if got.status != 403 or b"adult" not in got.body else "block page")
-            except OSError as exc:
-                outcome = type(exc).__name__
-            with lock:
-                outcomes[outcome] += 1
+    with serving(config) as port, Squid(port) as squid:
+        def fetch(worker: int) -> None:
+            for n in range(FETCHES // 8):
+                if time.monotonic() > deadline:
+                    return
+                url = origin.url("www.example.test", f"/page/{PAGE}?w={worker}-{n}")
+                try:
+                    got = squid.get(url)
+                    outcome = (f"{got.status} {got.headers.get('x-squid-error', '')}".strip()
+                               if got.status != 403 or b"adult" not in got.body
+                               else "block page")
+                except OSError as exc:
+                    outcome = type(exc).__name__
+                with lock:
+                    outcomes[outcome] += 1
 
-    try:
         threads = [threading.Thread(target=fetch, args=(i,)) for i in range(8)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-    finally:
-        squid.stop()
-        origin.server.shutdown()
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
     assert outcomes["block page"] >= FETCHES // 2, outcomes
     assert set(outcomes) == {"block page"}, outcomes
