@@ -218,13 +218,14 @@ class SocketReader:
                 pass
             except OSError as exc:
                 raise IncompleteMessage(f"connection error: {exc}") from exc
-            linger = self.linger if self._lingered < LINGER_BUDGET else 0.0
-            if self._expect_until:
-                linger = max(linger, self._expect_until - time.monotonic())
+            if self._expect_until:  # an allowance of its own, outside the budget
+                expected = self._expect_until - time.monotonic()
                 self._expect_until = 0.0
-            if linger > 0:
+                if expected > 0 and readable_soon(self.sock, expected):
+                    continue
+            if self.linger and self._lingered < LINGER_BUDGET:
                 waited = time.monotonic()
-                ready = readable_soon(self.sock, linger)
+                ready = readable_soon(self.sock, self.linger)
                 self._lingered += time.monotonic() - waited
                 if ready:
                     continue

@@ -176,3 +176,25 @@ def test_a_client_sending_a_byte_every_millisecond_cannot_keep_the_thread(pair):
         stop.set()
         dripping.join()
     assert time.monotonic() - started < 0.2
+
+
+def test_a_long_expected_wait_leaves_the_short_linger_for_the_next_message(pair):
+    """Squid's body can take tens of ms after its heads; that wait must not use
+    up the linger that catches the next message without a poller hand-off."""
+    ours, theirs = pair
+    reader = SocketReader(ours, Timeouts(), linger=0.01, trusted=True)
+    reader.begin_message()
+    reader.expect(1.0)
+    first = threading.Timer(0.05, theirs.send, args=(b"body",))  # more than the budget
+    first.start()
+    with pytest.raises(StopIteration):
+        next(reader.recv_some())
+    first.join()
+    second = threading.Timer(0.002, theirs.send, args=(b"next",))
+    second.start()
+    try:
+        with pytest.raises(StopIteration) as got:
+            next(reader.recv_some())  # caught by the linger: not parked
+        assert got.value.value == b"next"
+    finally:
+        second.join()
