@@ -143,23 +143,20 @@ class SocketReader:
     """The receive side of one connection: a buffer and the current message's clock.
 
     ``linger``: before parking, wait this long for bytes on the pool thread.
-    Squid answers a 100 Continue with the rest of the body within a fraction
-    of a millisecond, and a direct client sends its next message as soon as
-    it has the answer; a two-millisecond wait serves both without the trip
-    through the poller thread (which waits for the GIL behind scanning
-    threads). Without it the direct RESPMOD benchmark lost a tenth to a third
-    of its throughput; through Squid, which sends its next message later, it
-    costs about 10 % of the filter's CPU in the warm benchmark, less than the
-    direct client gains.
+    A direct client sends its next message as soon as it has the answer; a
+    two-millisecond wait serves it without the trip through the poller thread
+    (which waits for the GIL behind scanning threads). Without it the direct
+    RESPMOD benchmark lost a tenth to a third of its throughput. These waits
+    add up to at most ``LINGER_BUDGET`` between two parkings.
 
     :meth:`expect` lengthens the next wait, at the two points of a message
     where the client is known to send next: the body after the heads, the
     rest of it after ``100 Continue``. Squid sends its RESPMOD head as soon as
     the origin's response head arrives and the body when the origin's body
     does, often more than 2 ms later; parking there cost a poller hand-off on
-    most fetches through Squid (0.75 per fetch measured) and about a tenth of
-    the filter's CPU. Only for a ``trusted`` client (``allowed_clients``, or
-    loopback): a hostile one could hold a thread that long per message.
+    most fetches through Squid (0.75 per fetch measured). Only for a
+    ``trusted`` client (``allowed_clients``, or loopback): a hostile one could
+    hold a thread that long per message.
     """
 
     def __init__(self, sock: socket.socket, timeouts: Timeouts, linger: float = 0.002,
