@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -346,9 +347,18 @@ class ServedLog:
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def logged_methods(log: ServedLog, url: str) -> list[str]:
-    """The ICAP methods of the JSON access log's records for ``url``, in order."""
-    return [r["method"] for r in log.records() if r["url"] == url]
+def logged_methods(log: ServedLog | Path, url: str) -> list[str]:
+    """The ICAP methods of the JSON access log's records for ``url``, in order.
+
+    Give a :class:`ServedLog`; a bare path has no server to send the marker to,
+    so it is read after a fixed pause, which may be too short on a busy machine.
+    """
+    if isinstance(log, Path):
+        time.sleep(0.3)
+        records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    else:
+        records = log.records()
+    return [r["method"] for r in records if r["url"] == url]
 
 
 @contextmanager
