@@ -208,6 +208,13 @@ def _supervise(count: int, run_worker: Callable[[], int],
     def spawn(slot: int) -> None:
         pid = os.fork()
         if pid == 0:
+            # The parent's forwarding handlers must not outlive the fork: a
+            # SIGTERM that reached a worker still starting (before Worker.run
+            # installs its own) was swallowed, and the parent waited forever.
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            signal.signal(signal.SIGUSR1, signal.SIG_IGN)
             code = 1
             try:
                 code = run_worker()
