@@ -294,8 +294,9 @@ class Squid:
         try:
             wait_until(accepting, timeout=30, interval=0.02)
         except WaitTimeout:
+            log = self.log()
             self.stop()
-            raise RuntimeError(f"squid did not start:\n{self.log()}") from None
+            raise RuntimeError(f"squid did not start:\n{log}") from None
 
     def __enter__(self) -> Squid:
         return self
@@ -330,11 +331,8 @@ class Squid:
     def stop(self) -> None:
         """Kill Squid's process group: a test instance has nothing to save, and
         a clean shutdown takes Squid about two seconds of fixed steps."""
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        if self.proc.poll() is None:  # not reaped: its id still names its group
+            os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
         if self.proc.stderr is not None:
             self.proc.stderr.close()
