@@ -162,6 +162,9 @@ class Transaction:
             method=http_req.method if http_req else "-",
             url=http_req.url if http_req else "-",
             headers=http_req.headers if http_req else request.headers,
+            # Squid's `adaptation_meta X-Icapfilter-SNI "%ssl::>sni"`: an ICAP
+            # header, so a client cannot set it; it can only add a name to judge.
+            sni=request.headers.get("X-Icapfilter-SNI"),
         )
         self.outcome.client, self.outcome.url = client, info.url
         exchange = _Exchange(self, request, info)

@@ -243,15 +243,6 @@ def test_spliced_connect_to_an_ip_with_an_allowed_sni_tunnels(spliced, tls):
     assert (got.connect_status, got.status) == (200, 200), got
 
 
-# Squid 5.7 names the SNI only in the ICAP header X-Icapfilter-SNI (adaptation_meta)
-# of the CONNECT it rebuilds after peeking; the policy judges RequestInfo.sni, which
-# the ICAP server does not fill yet. Strict: the test fails once it does, so the
-# marker goes.
-NO_SNI_YET = pytest.mark.xfail(strict=True, reason="the server does not pass "
-                               "X-Icapfilter-SNI to RequestInfo.sni yet")
-
-
-@NO_SNI_YET
 def test_spliced_connect_to_an_ip_with_a_listed_sni_is_refused(spliced, tls):
     _, _, origin_ca, origin = tls
     got = through_tunnel(spliced.port, f"127.0.0.1:{origin.port}", "blocked.example.test",
@@ -335,7 +326,6 @@ def test_no_bump_site_on_a_blocklist_is_refused_by_host(bumped, tls):
         assert got.connect_status == 403 and got.status == 0, got
 
 
-@NO_SNI_YET
 def test_connect_to_an_ip_with_the_sni_of_a_listed_no_bump_site_is_refused(bumped, tls):
     """The no-bump list is matched by SNI, so this connection is spliced, not
     bumped: only the SNI can refuse it."""
