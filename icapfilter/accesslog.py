@@ -10,7 +10,7 @@ import json
 import sys
 import threading
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 from .outcome import Outcome
 
@@ -38,7 +38,7 @@ class AccessLog:
                 self._file.close()
                 self._file = None
 
-    def __call__(self, outcome: Outcome, peer: tuple, error: str | None) -> None:
+    def __call__(self, outcome: Outcome, peer: tuple[object, ...], error: str | None) -> None:
         line = self.format_line(outcome, peer, error, outcome.duration_ms)
         with self._lock:
             if self._file is not None:
@@ -46,10 +46,10 @@ class AccessLog:
                 if self._file is sys.stdout:
                     self._file.flush()
 
-    def format_line(self, outcome: Outcome, peer: tuple, error: str | None,
+    def format_line(self, outcome: Outcome, peer: tuple[object, ...], error: str | None,
                     duration_ms: float) -> str:
         verdict = outcome.verdict
-        record = {
+        record: dict[str, Any] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "icap_client": peer[0] if peer else None,
             "client_ip": outcome.client.ip,

@@ -7,6 +7,7 @@ or bad configuration.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -14,7 +15,7 @@ from . import __version__
 from .config import Config, ConfigError, load_config
 
 
-def _load(config_path: str | None, overrides: dict) -> Config:
+def _load(config_path: str | None, overrides: dict[str, Any]) -> Config:
     return load_config(config_path).with_overrides(**overrides)
 
 

@@ -284,7 +284,7 @@ _SECTIONS = {
 }
 
 
-def _at_least(name: str, value: int, minimum: int) -> None:
+def _at_least(name: str, value: float, minimum: float) -> None:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
 

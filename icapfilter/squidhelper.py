@@ -101,8 +101,7 @@ def parse_line(line: bytes, concurrency: bool | None = None) -> HelperRequest:
     ip, user, url = (_decode(f) for f in fields[:FIELDS])
     if not url:
         raise MalformedLine("empty URL", channel)
-    data = [_decode(f) for f in fields[FIELDS:]]
-    data = [d for d in data if d]
+    data = [d for d in (_decode(f) for f in fields[FIELDS:]) if d]
     if len(data) > 1 or (data and data[0] not in QUESTIONS):
         raise MalformedLine(f"unknown acl argument {' '.join(data)!r}; expected none, "
                             + " or ".join(QUESTIONS), channel)

@@ -19,7 +19,7 @@ import stat
 import tempfile
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -62,10 +62,10 @@ class Stats:
 
     def __init__(self, gauges: Callable[[], dict[str, float]] | None = None) -> None:
         self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
+        self._counts: dict[str, float] = defaultdict(float)
         self._gauges = gauges
 
-    def record(self, outcome: Outcome, peer: tuple, error: str | None) -> None:
+    def record(self, outcome: Outcome, peer: tuple[object, ...], error: str | None) -> None:
         if outcome.method == "OPTIONS":
             service = "options"
         elif outcome.method in ("REQMOD", "RESPMOD"):

@@ -73,7 +73,7 @@ class BrotliStage(Stage):
                     return b""
                 self._keep(data)
             try:
-                out = obj.process(data, output_buffer_limit=PIECE)
+                out: bytes = obj.process(data, output_buffer_limit=PIECE)
             except brotli.error:
                 self._dead = True
                 self._recover()

@@ -39,7 +39,7 @@ def python_codec(label: str | None) -> str | None:
     enc = webencodings.lookup(label.strip().strip("\"'"))
     if enc is None:
         return None
-    name = enc.codec_info.name
+    name: str = enc.codec_info.name
     if name == "x-user-defined":  # no Python codec; treat as undeclared
         return None
     return name

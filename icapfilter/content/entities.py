@@ -33,7 +33,7 @@ def split_reference_tail(text: str) -> int:
     return k
 
 
-class References(dict):
+class References(dict[str, str]):
     """Resolved references of one document, as read after the '&'."""
 
     def __missing__(self, ref: str) -> str:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import zlib
 from types import ModuleType
+from typing import cast
 
 from .stage import IN_SLICE, PIECE, Stage
 
 try:  # optional: ISA-L inflates gzip about twice as fast as zlib, same API
     from isal import isal_zlib as fast_zlib
 except ImportError:  # pragma: no cover - depends on the installation
-    fast_zlib = None
+    fast_zlib = None  # type: ignore[assignment]
 
 #: The inflate implementation used by default (`isal_zlib` when installed).
 INFLATE: ModuleType = fast_zlib or zlib
 _ERRORS: tuple[type[Exception], ...] = (zlib.error,) + (
-    (fast_zlib.error,) if fast_zlib is not None else ()
+    (cast("type[Exception]", fast_zlib.error),) if fast_zlib is not None else ()
 )
 GZIP_MAGIC = b"\x1f\x8b"
 #: Work charged for starting a gzip member: empty members cost a few

@@ -15,7 +15,7 @@ from .stage import IN_SLICE, Stage
 try:
     import zstandard
 except ImportError:  # pragma: no cover - a dependency; missing only in a broken install
-    zstandard = None
+    zstandard = None  # type: ignore[assignment]
 
 AVAILABLE = zstandard is not None
 WHY_UNAVAILABLE = "" if AVAILABLE else "the zstandard module is not installed"
@@ -40,7 +40,7 @@ class ZstdStage(Stage):
     def __init__(self, notes: list[str]) -> None:
         super().__init__(notes)
         self._dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
-        self._obj = None
+        self._obj: zstandard.ZstdDecompressionObj | None = None
         self._state = "frame"  # frame | block | data | skip
         self._left = 0  # input bytes of the current block (or skipped frame) still to come
         self._last = False
@@ -72,8 +72,9 @@ class ZstdStage(Stage):
                     continue
                 if not self._left:
                     self._state = "frame" if self._last else "block"
+                assert self._obj is not None  # set by the frame header
                 try:
-                    out = self._obj.decompress(data)
+                    out: bytes = self._obj.decompress(data)
                 except zstandard.ZstdError as exc:
                     self._corrupt(str(exc))
                     return b""

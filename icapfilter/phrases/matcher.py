@@ -36,7 +36,8 @@ _first = itemgetter(0)
 
 
 class MatchStream(Protocol):
-    tail: bytes
+    @property
+    def tail(self) -> bytes: ...
 
     def feed(self, text: bytes) -> Iterable[int]:
         """Pattern indexes of the matches that end in `text` (a continuation)."""

@@ -103,7 +103,7 @@ class PhraseHit(NamedTuple):
     phrase: str
     weight: int
     list_kind: ListKind
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count, as the name says best
     category: str | None
     combination: bool = False  # `phrase` is then "<a>,<b>"
 
@@ -125,7 +125,7 @@ class ScanResult:
     def verdict(self) -> str:
         return "block" if self.blocked else "allow"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {
             "verdict": self.verdict,
             "blocked": self.blocked,
