@@ -581,8 +581,14 @@ def versions() -> str:
         )
         return r.stdout or "?"
 
+    def installed(pkg: str) -> bool:
+        r = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True
+        )
+        return r.stdout.endswith("ok installed")
+
     pkgs = [
-        "squid",
+        "squid-openssl" if installed("squid-openssl") else "squid",
         "squidguard",
         "e2guardian",
         "c-icap",
