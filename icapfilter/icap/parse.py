@@ -84,12 +84,12 @@ def parse_header_fields(lines: list[bytes], limits: Limits, what: str) -> Header
             name, value = pairs[-1]
             pairs[-1] = (name, f"{value} {_decode(line.strip())}")
             continue
-        name, colon, value = line.partition(b":")
+        raw_name, colon, raw_value = line.partition(b":")
         if not colon:
             raise IcapProtocolError(f"{what} line {number}: header field without a colon")
-        if not _TOKEN.match(name):
+        if not _TOKEN.match(raw_name):
             raise IcapProtocolError(f"{what} line {number}: invalid header field name")
-        pairs.append((_decode(name), _decode(value.strip())))
+        pairs.append((_decode(raw_name), _decode(raw_value.strip())))
         if len(pairs) > limits.max_header_fields:
             raise IcapProtocolError(f"{what}: more than {limits.max_header_fields} fields", 431)
     return Headers(tuple(pairs))
@@ -143,13 +143,13 @@ def parse_icap_head(head: bytes, limits: Limits = Limits()) -> IcapRequest:
     encapsulated = headers.get("Encapsulated")
     if encapsulated is None and method != "OPTIONS":
         raise IcapProtocolError("missing Encapsulated header")
-    parts = parse_encapsulated(encapsulated, method) if encapsulated is not None else ()
-    for (name, start), (_, end) in zip(parts, parts[1:], strict=False):
+    sections = parse_encapsulated(encapsulated, method) if encapsulated is not None else ()
+    for (name, start), (_, end) in zip(sections, sections[1:], strict=False):
         if end - start > limits.max_head_bytes:
             raise IcapProtocolError(f"encapsulated {name} longer than {limits.max_head_bytes} "
                                     "bytes", 431)
     return IcapRequest(method=method, uri=uri, service=service, version=version,
-                       headers=headers, encapsulated=parts)
+                       headers=headers, encapsulated=sections)
 
 
 @lru_cache(maxsize=256)

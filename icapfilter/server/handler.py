@@ -17,18 +17,20 @@ import logging
 import socket
 import time
 from collections.abc import Callable, Generator
+from typing import Any
 
 import pyicap
 
 from ..blockpage import BlockPage
 from ..icap import render
 from ..icap.errors import IcapProtocolError
+from ..icap.exchange import ConnectionClosed
+from ..icap.service import istag_for
 from ..outcome import Outcome
 from ..policy import PolicyHolder
 from .connections import ConnectionManager
 from .ratelog import SummaryLog
 from .stream import (
-    ConnectionClosed,
     MessageTooSlow,
     SocketReader,
     SocketWriter,
@@ -36,17 +38,20 @@ from .stream import (
     Wait,
     WriteDeadline,
 )
-from .transaction import ProtocolSettings, Transaction, istag_for
+from .transaction import ProtocolSettings, Transaction
 
 log = logging.getLogger("icapfilter.server")
 
+# A peer address as the socket module gives it: (host, port) or (host, port, flow, scope).
+Address = tuple[Any, ...]
 
-class IcapConnection(pyicap.BaseICAPRequestHandler):
+
+class IcapConnection(pyicap.BaseICAPRequestHandler):  # type: ignore[misc]  # pyicap is untyped
     """One persistent ICAP connection: a generator that serves its messages one
     after the other and yields whenever it waits for the client, so the
     connection manager can park it without a thread (:mod:`.stream`)."""
 
-    def __init__(self, sock: socket.socket, client_address: tuple, server: IcapServer) -> None:
+    def __init__(self, sock: socket.socket, client_address: Address, server: IcapServer) -> None:
         # Not calling StreamRequestHandler.__init__: it would run pyicap's whole
         # connection loop (``handle``) in this thread and close the socket.
         self.request = self.connection = self.sock = sock
@@ -93,17 +98,17 @@ class IcapConnection(pyicap.BaseICAPRequestHandler):
             log.info("connection from %s lost: %s", self.client_address[0], exc)
             return False
         except Exception:
-            log.exception("internal error in %s %s", tx.outcome.method, tx.outcome.url)
+            outcome = tx.outcome()
+            log.exception("internal error in %s %s", outcome.method, outcome.url)
             error = (500, "internal error")
         else:
-            server.record(tx.outcome, self.client_address)
+            server.record(tx.outcome(), self.client_address)
             return keep
         yield from self._reject(tx, *error)
         return False
 
     def _reject(self, tx: Transaction, status: int, message: str) -> Generator[Wait, None, None]:
-        tx.outcome.status = status
-        self.server.record(tx.outcome, self.client_address, error=message)
+        self.server.record(tx.outcome(status), self.client_address, error=message)
         if tx.answered:
             return  # the answer had started: closing is the only signal left
         try:
@@ -134,10 +139,10 @@ class IcapConnection(pyicap.BaseICAPRequestHandler):
         self.sock.close()
 
 
-Recorder = Callable[[Outcome, tuple, str | None], None]
+Recorder = Callable[[Outcome, Address, str | None], None]
 
 
-class IcapServer(pyicap.ICAPServer):
+class IcapServer(pyicap.ICAPServer):  # type: ignore[misc]  # pyicap is untyped
     """pyicap's TCPServer with bounded concurrency, SO_REUSEPORT and a client allow-list."""
 
     allow_reuse_address = True
@@ -206,7 +211,7 @@ class IcapServer(pyicap.ICAPServer):
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         super().server_bind()
 
-    def verify_request(self, request: socket.socket, client_address: tuple) -> bool:
+    def verify_request(self, request: socket.socket, client_address: Address) -> bool:
         if not self._allowed:
             return True
         address = _address(client_address)
@@ -215,7 +220,7 @@ class IcapServer(pyicap.ICAPServer):
         self.refused.note(str(address or client_address[0]))
         return False
 
-    def trusted(self, client_address: tuple) -> bool:
+    def trusted(self, client_address: Address) -> bool:
         """May use the reserved connection slots: in ``allowed_clients`` (then
         every accepted client is), or loopback when that list is empty."""
         address = _address(client_address)
@@ -225,7 +230,7 @@ class IcapServer(pyicap.ICAPServer):
             return any(address in net for net in self._allowed)
         return address.is_loopback
 
-    def process_request(self, request: socket.socket, client_address: tuple) -> None:
+    def process_request(self, request: socket.socket, client_address: Address) -> None:
         conn = IcapConnection(request, client_address, self)
         self.manager.add(conn, trusted=conn.reader.trusted)
 
@@ -234,10 +239,10 @@ class IcapServer(pyicap.ICAPServer):
         self.refused.flush()
         self.slow_clients.flush()
 
-    def handle_error(self, request: object, client_address: tuple) -> None:
+    def handle_error(self, request: object, client_address: Address) -> None:
         log.exception("error accepting a connection from %s", client_address)
 
-    def record(self, outcome: Outcome, client_address: tuple, error: str | None = None) -> None:
+    def record(self, outcome: Outcome, client_address: Address, error: str | None = None) -> None:
         if self._recorder is not None:
             try:
                 self._recorder(outcome, client_address, error)
@@ -249,7 +254,7 @@ class IcapServer(pyicap.ICAPServer):
         self.server_close()
 
 
-def _address(client_address: tuple) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def _address(client_address: Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """The peer's address; an IPv4 client of an IPv6 socket (``::ffff:a.b.c.d``)
     as the IPv4 address, so IPv4 networks in ``allowed_clients`` match it."""
     try:

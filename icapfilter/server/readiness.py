@@ -19,7 +19,7 @@ import select
 import selectors
 import socket
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Waitable(Protocol):
@@ -41,7 +41,7 @@ class OneShotPoller(Protocol):
         """Stop watching ``conn`` (before it is closed). Any thread for a
         connection being served; only the polling thread for an armed one."""
 
-    def poll(self, timeout: float) -> list:
+    def poll(self, timeout: float) -> list[Any]:
         """Connections readable now (each disarmed); [] on timeout or wake-up."""
 
     def wake(self) -> None:
@@ -111,7 +111,7 @@ class EpollPoller:
         except (OSError, ValueError):
             pass
 
-    def poll(self, timeout: float) -> list:
+    def poll(self, timeout: float) -> list[Any]:
         ready = []
         wake_fd = self._wakeup.r.fileno()
         for fd, _ in self._ep.poll(timeout):
@@ -162,7 +162,7 @@ class SelectorPoller:
         except (KeyError, ValueError):
             pass
 
-    def poll(self, timeout: float) -> list:
+    def poll(self, timeout: float) -> list[Any]:
         with self._lock:
             pending, self._pending = self._pending, []
         for conn, events in pending:

@@ -245,8 +245,10 @@ def _supervise(count: int, run_worker: Callable[[], int],
             break
         except InterruptedError:
             continue
-        slot = children.pop(pid, None)
-        if slot is None or stopping:
+        if pid not in children:
+            continue
+        slot = children.pop(pid)
+        if stopping:
             continue
         log.error("worker %d exited (status %d); restarting it", pid, status)
         if time.monotonic() - last_restart < 1.0:

@@ -1,4 +1,7 @@
-"""Non-blocking reads with a buffer, limits and deadlines around one socket.
+"""Non-blocking reads and sends, with deadlines, around one socket.
+
+The reader keeps the connection's unread bytes (``SocketReader.buffer``); the
+sans-IO exchange (:mod:`icapfilter.icap.exchange`) parses them.
 
 No pool thread waits for a client's bytes. Every read here is a generator:
 when the socket has nothing (after a brief linger, see :class:`SocketReader`)
@@ -24,12 +27,10 @@ import select
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass
 
-from ..icap.errors import IcapProtocolError, IncompleteMessage
-from ..icap.parse import Chunk, ChunkDecoder, EndOfBody, Limits, find_head_end
+from ..icap.errors import IncompleteMessage
 
 RECV_SIZE = 65536
 # Most a pool thread lingers on one connection between two parkings: a client
@@ -117,10 +118,6 @@ class SocketWriter:
             yield WriteDeadline(deadline)
 
 
-class ConnectionClosed(Exception):
-    """The peer closed the connection cleanly between two messages."""
-
-
 class MessageTooSlow(IncompleteMessage):
     """A message did not arrive within its deadline: answered 408 (or closed)."""
 
@@ -204,7 +201,7 @@ class SocketReader:
         return min(stalled, self.started + max(t.message_timeout,
                                                self.received / t.min_body_rate))
 
-    def _recv(self) -> Reading:
+    def receive(self) -> Reading:
         """The next bytes from the socket, b"" at EOF; parks while there are none."""
         view = _recv_buffer()
         while True:
@@ -239,70 +236,3 @@ class SocketReader:
         self.last_byte = now
         self.received += size
         return bytes(view[:size])
-
-    def read_head(self, limit: int) -> Reading:
-        """One head ending in a blank line; ConnectionClosed if EOF before any byte.
-
-        The buffer never holds more than ``limit`` plus one receive."""
-        searched = 0
-        while True:
-            end = find_head_end(self.buffer, max(0, searched - 3))
-            if end >= 0:
-                if end > limit:
-                    raise IcapProtocolError("ICAP head too large", 431)
-                head = bytes(self.buffer[:end])
-                del self.buffer[:end]
-                return head
-            if len(self.buffer) > limit:
-                raise IcapProtocolError("ICAP head too large", 431)
-            searched = len(self.buffer)
-            data = yield from self._recv()
-            if not data:
-                if self.buffer.strip():
-                    raise IncompleteMessage("connection closed inside the ICAP head")
-                raise ConnectionClosed()
-            self.buffer += data
-
-    def read_exact(self, size: int) -> Reading:
-        """``size`` bytes; the caller bounds ``size`` (the encapsulated heads)."""
-        while len(self.buffer) < size:
-            data = yield from self._recv()
-            if not data:
-                raise IncompleteMessage("connection closed inside the encapsulated heads")
-            self.buffer += data
-        result = bytes(self.buffer[:size])
-        del self.buffer[:size]
-        return result
-
-    def recv_some(self) -> Reading:
-        data = yield from self._recv()
-        if not data:
-            raise IncompleteMessage("connection closed inside a chunked body")
-        return data
-
-
-class ChunkedBody:
-    """One chunked body read from a :class:`SocketReader`, an event at a time.
-
-    Bytes that follow the body stay in the reader's buffer for the next message.
-    """
-
-    def __init__(self, reader: SocketReader, limits: Limits) -> None:
-        self._reader = reader
-        self._decoder = ChunkDecoder(limits)
-        self._queue: deque[Chunk | EndOfBody] = deque()
-        self._take(bytes(reader.buffer))
-
-    def _take(self, data: bytes) -> None:
-        if data:
-            self._reader.buffer.clear()
-            self._queue.extend(self._decoder.feed(data))
-
-    def next(self) -> Generator[Wait, None, bytes | EndOfBody]:
-        while not self._queue:
-            self._queue.extend(self._decoder.feed((yield from self._reader.recv_some())))
-        event = self._queue.popleft()
-        if isinstance(event, EndOfBody):
-            self._reader.buffer[:0] = self._decoder.leftover
-            return event
-        return event.data

@@ -32,8 +32,9 @@ def pair():
     theirs.close()
 
 
-def transaction(sock: socket.socket, sent: list[bytes], timeouts: Timeouts | None = None):
-    reader = SocketReader(sock, timeouts or Timeouts(), linger=0)
+def transaction(sock: socket.socket, sent: list[bytes], timeouts: Timeouts | None = None,
+                linger: float = 0):
+    reader = SocketReader(sock, timeouts or Timeouts(), linger=linger)
 
     def send(data: bytes):
         sent.append(data)
@@ -100,8 +101,9 @@ def test_body_deadline_follows_the_average_rate(pair):
 
 def test_the_head_buffer_never_grows_past_the_limit_and_one_receive(pair):
     ours, theirs = pair
-    reader = SocketReader(ours, Timeouts(), linger=0)
-    steps = reader.read_head(65536)
+    tx = transaction(ours, [])
+    reader = tx.reader
+    steps = tx.run()
     theirs.setblocking(False)
     sent = 0
     with pytest.raises(IcapProtocolError) as err:
@@ -140,7 +142,7 @@ def test_an_expected_body_is_awaited_briefly_for_a_trusted_client_only(pair, tru
     reader.expect(1.0)
     later = threading.Timer(0.05, theirs.send, args=(b"body",))
     later.start()
-    steps = reader.recv_some()
+    steps = reader.receive()
     try:
         if trusted:
             with pytest.raises(StopIteration) as got:
@@ -158,7 +160,7 @@ def test_a_client_sending_a_byte_every_millisecond_cannot_keep_the_thread(pair):
     """Each byte lands within the 2 ms linger, so without a budget the pool
     thread would never park this connection."""
     ours, theirs = pair
-    reader = SocketReader(ours, Timeouts(), linger=0.002)
+    tx = transaction(ours, [], linger=0.002)
     stop = threading.Event()
 
     def drip() -> None:
@@ -170,7 +172,7 @@ def test_a_client_sending_a_byte_every_millisecond_cannot_keep_the_thread(pair):
     dripping.start()
     started = time.monotonic()
     try:
-        steps = reader.read_head(65536)
+        steps = tx.run()
         next(steps)  # yields: parked, although bytes keep coming
     finally:
         stop.set()
@@ -188,13 +190,13 @@ def test_a_long_expected_wait_leaves_the_short_linger_for_the_next_message(pair)
     first = threading.Timer(0.05, theirs.send, args=(b"body",))  # more than the budget
     first.start()
     with pytest.raises(StopIteration):
-        next(reader.recv_some())
+        next(reader.receive())
     first.join()
     second = threading.Timer(0.002, theirs.send, args=(b"next",))
     second.start()
     try:
         with pytest.raises(StopIteration) as got:
-            next(reader.recv_some())  # caught by the linger: not parked
+            next(reader.receive())  # caught by the linger: not parked
         assert got.value.value == b"next"
     finally:
         second.join()
