@@ -17,14 +17,14 @@ from collections.abc import Callable, Generator
 from .. import __version__
 from ..blockpage import BlockPage
 from ..icap.exchange import Exchange, Expect, Receive, Send
-from ..icap.service import ProtocolSettings, istag_for
+from ..icap.service import ProtocolSettings
 from ..outcome import Outcome
 from ..policy import Client, PolicyHolder
 from ..verdict import Verdict
 from .judge import PolicyJudge
 from .stream import SocketReader, Wait
 
-__all__ = ["EXPECT_BODY", "SOFTWARE", "ProtocolSettings", "Transaction", "istag_for"]
+__all__ = ["EXPECT_BODY", "SOFTWARE", "ProtocolSettings", "Transaction"]
 
 log = logging.getLogger("icapfilter.server")
 
