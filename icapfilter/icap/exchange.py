@@ -62,6 +62,8 @@ class Exchange(MessageReader, Generic[V]):
     attributes say what happened, for the access log.
     """
 
+    __slots__ = ("judge", "software", "request", "status", "verdict", "late", "answered")
+
     def __init__(self, buffer: bytearray, judge: Judge[V], settings: ProtocolSettings,
                  software: str = "icapfilter") -> None:
         super().__init__(buffer, settings)
@@ -87,7 +89,7 @@ class Exchange(MessageReader, Generic[V]):
             if request.has_body:
                 self._open_body()
                 yield from self._drain(limit=None)
-            yield from self._send(options_response(kind, self.settings, self.judge.istag,
+            yield self._out(options_response(kind, self.settings, self.judge.istag,
                                                    self.software))
             self.status = 200
             return request.keep_alive
@@ -104,7 +106,7 @@ class Exchange(MessageReader, Generic[V]):
 
     def _continue_after_preview(self) -> Generator[Command, bytes | None, None]:
         if self.in_preview and not self.complete:
-            yield from self._send(render.CONTINUE)
+            yield self._out(render.CONTINUE)
             yield EXPECT
             self._open_body()
         self.in_preview = False
@@ -124,10 +126,11 @@ class Exchange(MessageReader, Generic[V]):
 
     # -- answering ---------------------------------------------------------
 
-    def _send(self, data: bytes) -> Generator[Command, bytes | None, None]:
-        if data:
-            self.answered = True
-            yield Send(data)
+    def _out(self, data: bytes) -> Send:
+        """The command to send ``data`` (never empty); from then on an error
+        can only close the connection."""
+        self.answered = True
+        return Send(data)
 
     def _headers(self, verdict: V | None = None) -> list[tuple[str, str]]:
         result = [("ISTag", self.judge.istag), ("Server", self.software)]
@@ -138,8 +141,8 @@ class Exchange(MessageReader, Generic[V]):
         return result
 
     def _answer_204(self) -> Steps:
-        ok = yield from self._finish_reading()
-        yield from self._send(render.icap_response(204, self._headers()))
+        ok = True if self.complete else (yield from self._finish_reading())
+        yield self._out(render.icap_response(204, self._headers()))
         self.status = 204
         return ok
 
@@ -157,11 +160,11 @@ class Exchange(MessageReader, Generic[V]):
         answer = render.icap_response(200, self._headers(verdict), res_hdr=http_head, body=True)
         delay = self.settings.reqmod_block_last_chunk_delay
         if self.request.method == "REQMOD" and delay > 0:
-            yield from self._send(answer + render.chunk(page))
+            yield self._out(answer + render.chunk(page))
             yield Pause(delay)
-            yield from self._send(render.LAST_CHUNK)
+            yield self._out(render.LAST_CHUNK)
         else:
-            yield from self._send(answer + render.chunk(page) + render.LAST_CHUNK)
+            yield self._out(answer + render.chunk(page) + render.LAST_CHUNK)
         self.status = 200
         self.verdict = verdict
         return (yield from self._finish_reading())
@@ -182,7 +185,7 @@ class Exchange(MessageReader, Generic[V]):
             assert request.http_response is not None
             head = render.icap_response(200, self._headers(),
                                         res_hdr=request.http_response.raw, body=body)
-        yield from self._send(head + b"".join(render.chunk(piece) for piece in held))
+        yield self._out(head + b"".join(render.chunk(piece) for piece in held))
         self.status = 200
 
     def _echo_rest(self) -> Generator[Command, bytes | None, None]:
@@ -193,8 +196,8 @@ class Exchange(MessageReader, Generic[V]):
         while not self.complete:
             data = yield from self._next_data()
             if data is not None:
-                yield from self._send(render.chunk(data))
-        yield from self._send(render.LAST_CHUNK)
+                yield self._out(render.chunk(data))
+        yield self._out(render.LAST_CHUNK)
 
     def _allow(self, held: list[bytes]) -> Steps:
         assert self.request is not None
@@ -306,11 +309,11 @@ class Exchange(MessageReader, Generic[V]):
                 verdict = scan.finish() if scan.certain else scan.provisional()
                 if verdict.blocked:
                     return self._late_block(verdict)
-            yield from self._send(render.chunk(data))
+            yield self._out(render.chunk(data))
         verdict = scan.finish()
         if verdict.blocked:
             return self._late_block(verdict)
-        yield from self._send(render.LAST_CHUNK)
+        yield self._out(render.LAST_CHUNK)
         self.verdict = verdict
         return True
 

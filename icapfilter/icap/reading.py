@@ -16,12 +16,15 @@ class MessageReader:
     """The read side of an exchange. ``buffer`` holds the connection's unread
     bytes; bytes past this message stay in it for the next one."""
 
+    __slots__ = ("buffer", "settings", "body_bytes", "_decoder", "_events", "in_preview",
+                 "complete", "preview_read")
+    _events: deque[Chunk | EndOfBody]  # set by _open_body
+
     def __init__(self, buffer: bytearray, settings: ProtocolSettings) -> None:
         self.buffer = buffer
         self.settings = settings
         self.body_bytes = 0
         self._decoder: ChunkDecoder | None = None
-        self._events: deque[Chunk | EndOfBody] = deque()
         self.in_preview = False
         self.complete = True  # the whole body has been read
         self.preview_read = False  # the end of the preview has been read
@@ -64,7 +67,7 @@ class MessageReader:
     def _open_body(self) -> None:
         """Start decoding a chunked body, beginning with the bytes buffered."""
         self._decoder = decoder = ChunkDecoder(self.settings.limits)
-        self._events.clear()
+        self._events = deque()
         self.complete = False
         if self.buffer:
             data = bytes(self.buffer)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Generator
 
 from .. import __version__
 from ..blockpage import BlockPage
-from ..icap.exchange import Exchange, Expect, Receive, Send
+from ..icap.exchange import Exchange, Expect, Pause, Receive, Send
 from ..icap.service import ProtocolSettings
 from ..outcome import Outcome
 from ..policy import Client, PolicyHolder
@@ -70,16 +70,18 @@ class Transaction:
                 keep: bool = stop.value
                 break
             value = None
-            if isinstance(command, Receive):
+            if type(command) is Receive:
                 if command.in_body:
                     reader.heads_done()
                 value = yield from reader.receive()
-            elif isinstance(command, Send):
+            elif type(command) is Send:
                 yield from self._send(command.data)
-            elif isinstance(command, Expect):
+            elif type(command) is Expect:
                 reader.expect(EXPECT_BODY)
-            else:
+            elif type(command) is Pause:
                 time.sleep(command.seconds)
+            else:
+                raise TypeError(f"unknown exchange command {command!r}")
         if self.exchange.late:
             verdict = self.exchange.verdict
             log.warning("late block after streaming started, answer aborted: %s (%s)",
