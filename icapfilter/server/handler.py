@@ -7,7 +7,7 @@ Python 3.10+ (it checks handlers with an ABC alias removed from
 malformed headers and sends a random ISTag on every reply. We keep it as the
 base classes and replace those parts here:
 the per-connection loop is driven by :class:`ConnectionManager`, and each
-transaction is parsed by the sans-IO :mod:`icapfilter.icap.parse`.
+message is run by the sans-IO :mod:`icapfilter.icap.exchange` (:mod:`.transaction`).
 """
 
 from __future__ import annotations

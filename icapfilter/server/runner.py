@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from ..blockpage import BlockPage
 from ..config import Config, ConfigError, parse_listen
 from ..icap.parse import Limits
+from ..icap.service import ProtocolSettings
 from ..policy import Policy, PolicyHolder
 from ..stats import SnapshotWriter, Stats, collect, serve_prometheus, stats_sink
 from ..transfer import TransferLists
 from .handler import IcapServer, Recorder
 from .memory import TRIM_INTERVAL, release_free_memory
-from .transaction import ProtocolSettings
 
 log = logging.getLogger("icapfilter.server")
 
