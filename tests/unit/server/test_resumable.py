@@ -200,3 +200,24 @@ def test_a_long_expected_wait_leaves_the_short_linger_for_the_next_message(pair)
         assert got.value.value == b"next"
     finally:
         second.join()
+
+
+def test_a_reload_while_the_connection_waits_applies_to_its_next_message(pair):
+    """The policy is read when the message's heads are in, not when the
+    connection starts waiting for them."""
+    ours, theirs = pair
+    holder = PolicyHolder(TestPolicy(generation="old"))
+    sent: list[bytes] = []
+
+    def send(data: bytes):
+        sent.append(data)
+        yield from ()
+
+    steps = Transaction(SocketReader(ours, Timeouts(), linger=0), send, holder,
+                        BlockPage.default(), ProtocolSettings()).run()
+    assert next(steps) is None  # idle, waiting for the next message
+    holder.swap(TestPolicy(generation="new"))
+    theirs.send(b"OPTIONS icap://127.0.0.1/reqmod ICAP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+    with pytest.raises(StopIteration):
+        next(steps)
+    assert b'ISTag: "if-new"' in sent[0]
