@@ -11,6 +11,7 @@ folding: only there may the two modes differ.
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -62,6 +63,7 @@ def _lowered_escape(exc: UnicodeError) -> tuple[str, int]:
 codecs.register_error(_LOWERED_ESCAPE, _lowered_escape)
 
 
+@functools.cache
 def extra_table(raw_only: bool, utf8: bool) -> bytes:
     base = RAW_ONLY_TABLE if raw_only else RAW_PASS_TABLE
     if not utf8:
