@@ -8,11 +8,9 @@ between messages, or inside a message with that message's deadline. So
 trickling bodies and slowloris heads hold connection slots, never threads.
 
 Squid sends one message per connection at a time, so this hand-off happens on
-almost every transaction: it is a ``SimpleQueue`` put and get, and on Linux
-one ``epoll_ctl`` to re-arm, with no wake-up of the poller thread. With a
-``ThreadPoolExecutor`` future, two selector (un)registrations and a wake-up
-per transaction instead, the filter spent 0.46 ms of CPU per fetch in the
-warm benchmark through Squid; with this, 0.39 ms.
+almost every transaction; it is kept to a ``SimpleQueue`` put and get and, on
+Linux, one ``epoll_ctl`` to re-arm, with no wake-up of the poller thread
+(what that saves is measured in docs/benchmarks-compare.md).
 
 The poller thread also sweeps, a few times a second: idle connections past
 ``idle_timeout`` are closed, and a parked message past its deadline is handed
@@ -23,10 +21,9 @@ connection takes the slot of the connection idle the longest (Squid reopens
 an idle persistent connection at no cost, and retries a message that met
 one closing); a connection that has not sent its first message yet only
 after ``FRESH_GRACE``. Only when no slot can be freed is the newcomer
-answered ICAP 503 and closed (Squid then bypasses or
-fails over) instead of queueing forever, which is how the Go original ran out
-of goroutines. The last ``reserve`` slots (at most half) only take trusted
-clients, so other clients holding slots cannot lock Squid out.
+answered ICAP 503 and closed (Squid then bypasses or fails over) instead
+of queueing without end. The last ``reserve`` slots (at most half) only take
+trusted clients, so other clients holding slots cannot lock Squid out.
 """
 
 from __future__ import annotations

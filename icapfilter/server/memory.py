@@ -1,15 +1,10 @@
 """Giving freed heap memory back to the system (glibc only).
 
-A worker allocates and frees body buffers of every size from a few hundred
-bytes to 64 KiB (each ``recv``) and more, from up to ``threads`` threads.
+A worker allocates and frees body buffers of every size, from many threads;
 glibc keeps what is freed in its heaps for reuse, and fragmentation makes
-those heaps creep upwards. Measured in one worker, with the soak's mix sent straight over ICAP
-(8 clients, a list reload every 15 s, 5 minutes): the bytes in use stayed at
-9.1-9.8 MB while the free bytes held by the allocator grew from 6.2 to 11.0 MB,
-and RSS from 47.4 to 52.8 MB, growing more slowly as time went on. Trimming
-every 20 s gave 46.0 MB instead of 51.7 MB after 200 s (5.7 MB less, about
-half the slope). ``malloc_trim(0)`` took 0.2 ms with little to give back and 11 ms
-for 14 MB in a synthetic test, holding each arena's lock meanwhile. Elsewhere
+those heaps creep upwards, so a worker trims them now and then. The trim
+holds each arena's lock while it runs, hence an interval rather than a trim
+per message (measurements: docs/operations.md, "Soak and memory"). Elsewhere
 (FreeBSD's jemalloc, musl) it does not exist and :func:`release_free_memory`
 does nothing.
 """
