@@ -86,11 +86,12 @@ class TestPolicy:
 def running_server(
     policy: Policy | None = None,
     settings: ProtocolSettings | None = None,
+    address: tuple[str, int] = ("127.0.0.1", 0),
     **kwargs: object,
 ) -> Iterator[IcapServer]:
     holder = PolicyHolder(policy or TestPolicy())
     settings = settings or ProtocolSettings()
-    server = IcapServer(("127.0.0.1", 0), holder, BlockPage.default(), settings,
+    server = IcapServer(address, holder, BlockPage.default(), settings,
                         **kwargs)  # type: ignore[arg-type]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
                               daemon=True)

@@ -11,12 +11,8 @@ from contextlib import ExitStack, contextmanager
 
 import pytest
 
-from icapfilter.blockpage import BlockPage
-from icapfilter.policy import PolicyHolder
 from icapfilter.server import connections
-from icapfilter.server.handler import IcapServer
 from icapfilter.server.readiness import SelectorPoller
-from icapfilter.server.transaction import ProtocolSettings
 from tests.icapserver import (
     IcapClient,
     TestPolicy,
@@ -217,18 +213,8 @@ def _rss_kb(pid: int) -> int:
 
 @pytest.fixture
 def dual_stack_server():
-    holder = PolicyHolder(TestPolicy())
-    server = IcapServer(("::", 0), holder, BlockPage.default(), ProtocolSettings(),
-                        allowed_clients=("127.0.0.1/32",))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                              daemon=True)
-    thread.start()
-    try:
+    with running_server(address=("::", 0), allowed_clients=("127.0.0.1/32",)) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.drain_and_close(2.0)
-        thread.join(timeout=5)
 
 
 def test_ipv4_client_of_an_ipv6_listener_matches_ipv4_allowed_clients(dual_stack_server):
