@@ -12,13 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import ServerConfig
+from .icap.service import ProtocolSettings
 
-TRANSFER_PREVIEW = "*"
-# Empty by default: Squid matches Transfer-Ignore against the URL, which the
-# client controls (page.html?x=.png would skip RESPMOD). Images and other
-# unscanned types are answered 204 at preview by their Content-Type.
-TRANSFER_IGNORE = ""
-TRANSFER_COMPLETE = "html, htm, shtml, xhtml"
+# The defaults live with the protocol settings (the lowest layer); see there
+# why Transfer-Ignore is empty.
+_DEFAULTS = ProtocolSettings()
+TRANSFER_PREVIEW = _DEFAULTS.transfer_preview
+TRANSFER_IGNORE = _DEFAULTS.transfer_ignore
+TRANSFER_COMPLETE = _DEFAULTS.transfer_complete
 
 
 @dataclass(frozen=True, slots=True)
