@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 
-
 class ConfigError(Exception):
     """A configuration file or value that cannot be used; the message says where and why."""
 
