@@ -79,13 +79,12 @@ def load_phrases(config: Config):  # type: ignore[no-untyped-def]
                                            [Path(x) for x in p.exception])
         sets.append(phrase_set)
         errors += errs
-    from .phrases.phraseset import load_log_lines
-
-    for line in load_log_lines(errors):
-        log.warning("phrase list: %s", line)
     if len(sets) > 1:
         raise BuildError("[phrases]: use either dir or banned/weighted/exception, not both")
     phrase_set = sets[0]
+    from .listnotes import report_phrase_problems
+
+    report_phrase_problems(errors, phrase_set, log)
     log.info("phrase lists: %d phrases and combinations from %d files, %d problems; "
              "matcher %s", len(phrase_set), len(phrase_set.files), len(errors),
              phrase_set.matcher.engine if phrase_set.matcher else "none")
@@ -95,16 +94,17 @@ def load_phrases(config: Config):  # type: ignore[no-untyped-def]
 def build_policy(config: Config, store=None) -> Policy:  # type: ignore[no-untyped-def]
     from .policy.failure import FailurePolicy
     from .policy.filter_policy import FilterPolicy
-    from .policy.groups import GroupMap
     from .policy.learned import LearnedPages
     from .policy.ratelimit import RequestLimit
-    from .policy.scanning import PageScanner
     from .policy.url_verdict import UrlVerdicts
     from .urls.engine import UrlEngine
     from .urls.errors import LoadError, StoreUnavailable
     from .urls.loader import load_lists
 
-    if not config.lists.paths and not config.phrases.configured and not config.store.redis:
+    filetypes, safesearch = _filetypes_and_safesearch(config)
+    if not config.lists.paths and not config.phrases.configured and not config.store.redis \
+            and not any(g.own_phrases for g in config.groups) \
+            and filetypes is None and safesearch is None:
         return AllowAll()
     store = store if store is not None else make_store(config)
     if config.lists.paths and not config.store.redis:
@@ -125,7 +125,9 @@ def build_policy(config: Config, store=None) -> Policy:  # type: ignore[no-untyp
             log.error("list store unavailable at start (on_error=%s): %s",
                       config.store.on_error, exc)
     phrases, tag = (load_phrases(config) if config.phrases.configured else (None, "-"))
-    scanner = None if phrases is None else PageScanner(phrases, config.phrases.scan_settings())
+    from .groupsetup import policy_groups  # groups: own phrase lists, user file, categories
+
+    scanner, groups, tag = policy_groups(config, store, has_lists, phrases, tag)
     failure = FailurePolicy(config.store.on_error)
     learned = LearnedPages()
     if config.learned.ttl > 0:
@@ -135,8 +137,21 @@ def build_policy(config: Config, store=None) -> Policy:  # type: ignore[no-untyp
     rate_limit = None
     if config.ratelimit.requests > 0:
         rate_limit = RequestLimit(_rate_limiter(config, store), config.ratelimit.per, failure)
-    return FilterPolicy(GroupMap(config.groups), UrlVerdicts(urls, failure), scanner=scanner,
-                        phrase_tag=tag, learned=learned, rate_limit=rate_limit)
+    return FilterPolicy(groups, UrlVerdicts(urls, failure), scanner=scanner,
+                        phrase_tag=tag, learned=learned, rate_limit=rate_limit,
+                        filetypes=filetypes, safesearch=safesearch)
+
+
+def _filetypes_and_safesearch(config: Config):  # type: ignore[no-untyped-def]
+    """The groups' file-type rules (their list files read) and SafeSearch."""
+    from .policy.filetypes import FileTypes
+    from .policy.safesearch import SafeSearch
+
+    try:
+        filetypes = FileTypes.from_groups(config.groups)
+    except ValueError as exc:
+        raise BuildError(f"[[groups]] filetype_lists: {exc}") from None
+    return filetypes, SafeSearch.from_groups(config.groups)
 
 
 # Extensions of pages that are (almost) never learned: images, media, fonts

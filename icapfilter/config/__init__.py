@@ -10,7 +10,7 @@ through :func:`dataclasses.replace` on the loaded value.
 from __future__ import annotations
 
 from .checks import ConfigError, check_redis_url, parse_listen
-from .groups import GroupConfig
+from .groups import GroupConfig, UsersConfig
 from .loading import Config, load_config, parse_config
 from .output import BlockPageConfig, LogConfig, StatsConfig
 from .sections import (
@@ -35,6 +35,7 @@ __all__ = [
     "ServerConfig",
     "StatsConfig",
     "StoreConfig",
+    "UsersConfig",
     "check_redis_url",
     "load_config",
     "parse_config",

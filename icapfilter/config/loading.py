@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .checks import ConfigError
-from .groups import GroupConfig
+from .groups import GroupConfig, UsersConfig
 from .output import BlockPageConfig, LogConfig, StatsConfig
 from .sections import (
     LearnedConfig,
@@ -34,6 +34,7 @@ class Config:
     ratelimit: RateLimitConfig = field(default_factory=RateLimitConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)
     groups: list[GroupConfig] = field(default_factory=lambda: [GroupConfig()])
+    users: UsersConfig = field(default_factory=UsersConfig)  # group membership
     source: str = "<defaults>"
 
     def with_overrides(self, **sections: dict[str, Any]) -> Config:
@@ -60,6 +61,7 @@ _SECTIONS = {
     "learned": LearnedConfig,
     "ratelimit": RateLimitConfig,
     "stats": StatsConfig,
+    "users": UsersConfig,
 }
 
 
@@ -72,6 +74,8 @@ def _type_ok(value: Any, annotation: Any) -> bool:
     if origin is list:
         (item,) = typing.get_args(annotation)
         return isinstance(value, list) and all(_type_ok(v, item) for v in value)
+    if origin is dict:  # a table (e.g. [[groups.schedule]]); its own check reads it
+        return isinstance(value, dict)
     if annotation is float:
         return isinstance(value, int | float) and not isinstance(value, bool)
     if annotation is int:

@@ -16,16 +16,21 @@ group scans, and its content type is a scanned text type (:mod:`.scanning`).
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime
 from functools import lru_cache
 
 import xxhash
 
 from ..verdict import Verdict
 from .failure import scan_failed
+from .filetypes import FileTypes
 from .groups import Group, GroupMap
 from .hook import Client, RequestInfo, ResponseInfo, ResponseScan
 from .learned import LearnedPages, marked
 from .ratelimit import RequestLimit
+from .safesearch import SafeSearch
+from .schedule import Clock, group_at, local_clock, timed_generation
 from .scanning import PageScanner, PhraseScan
 from .url_verdict import UrlReport, UrlVerdicts
 
@@ -48,7 +53,10 @@ class FilterPolicy:
     def __init__(self, groups: GroupMap, urls: UrlVerdicts, *,
                  scanner: PageScanner | None = None, phrase_tag: str = "-",
                  learned: LearnedPages | None = None,
-                 rate_limit: RequestLimit | None = None) -> None:
+                 rate_limit: RequestLimit | None = None,
+                 clock: Clock | None = None,
+                 filetypes: FileTypes | None = None,
+                 safesearch: SafeSearch | None = None) -> None:
         self.groups = groups
         self.urls = urls
         self.failure = urls.failure
@@ -56,6 +64,12 @@ class FilterPolicy:
         self.phrase_tag = phrase_tag
         self.learned = learned or LearnedPages()
         self.rate_limit = rate_limit
+        self.filetypes = filetypes  # file types: banned MIME types and extensions
+        self.safesearch = safesearch
+        # schedules: the clock is read only when a rule or a #time: phrase depends on it
+        self.clock = clock or local_clock()
+        self.timed = any(g.schedule for g in groups.groups) or (
+            scanner is not None and scanner.timed)
 
     def gauges(self) -> dict[str, float]:
         """Counters of the engines, for statistics."""
@@ -72,8 +86,26 @@ class FilterPolicy:
 
     # -- the hook --------------------------------------------------------------
 
+    # -- schedules ----------------------------------------------------------------
+
+    def _now(self) -> datetime | None:
+        return self.clock() if self.timed else None
+
+    def _group(self, client: Client, now: datetime | None) -> Group:
+        """The client's group as the schedules make it at ``now``; its ``timed``
+        names the active rules and #time: phrases (learned-cache keys)."""
+        group = self.groups.match(client)
+        if now is None:
+            return group
+        group = group_at(group, now)
+        phrases = self.scanner.phrases_for(group.name) if self.scanner is not None else None
+        phrase_state = phrases.state_at(now) if phrases is not None else ""
+        return replace(group, timed=f"{group.timed}{phrase_state}") if phrase_state else group
+
+    # -- the hook --------------------------------------------------------------
+
     def decide_request(self, request: RequestInfo) -> Verdict:
-        group = self.groups.match(request.client)
+        group = self._group(request.client, self._now())
         if self.rate_limit is not None:
             limited = self.rate_limit.verdict(group, request.client)
             if limited is not None:
@@ -81,47 +113,63 @@ class FilterPolicy:
         verdict = self.urls.verdict(group, request.url)
         if verdict is None or not verdict.blocked:
             verdict = self.urls.sni_verdict(group, request) or verdict
+        if verdict is None and self.filetypes is not None:
+            verdict = self.filetypes.request(group, request)
         learned = None
         if verdict is None and self.learned.mark:
             learned = self._learned_for_request(group, request)
-        return marked(verdict, learned, group)
+        result = marked(verdict, learned, group)
+        if self.safesearch is not None:
+            result = self.safesearch.apply(group.name, request, result)
+        return result
 
     def learned_page(self, request: RequestInfo) -> Verdict | None:
         """What RESPMOD would answer from the learned cache for this URL, asked
         before the response exists (the Squid helper's ``learned-clean``)."""
-        return self._learned_for_request(self.groups.match(request.client), request)
+        return self._learned_for_request(self._group(request.client, self._now()), request)
 
     def _learned_for_request(self, group: Group, request: RequestInfo) -> Verdict | None:
-        if self.scanner is None or not group.scan or not self.learned.asks_for(request):
+        if self.scanner is None or not group.scan or not self.scanner.scans(group.name) \
+                or not self.learned.asks_for(request):
             return None
-        return self.learned.get(group, self.generation, request.url)
+        return self.learned.get(group, timed_generation(self.generation, group), request.url)
 
     def begin_response(self, request: RequestInfo,
                        response: ResponseInfo) -> Verdict | ResponseScan:
-        group = self.groups.match(request.client)
+        now = self._now()
+        group = self._group(request.client, now)
         verdict = self.urls.verdict(group, request.url, scanning=self.scanner is not None)
         if verdict is not None:
             return verdict
+        decision = self._page_decision(group, request, response, now)
+        if self.filetypes is not None:
+            return self.filetypes.response(group, response, decision)
+        return decision
+
+    def _page_decision(self, group: Group, request: RequestInfo, response: ResponseInfo,
+                       now: datetime | None) -> Verdict | ResponseScan:
+        """The phrase scan of a response, or why it needs none."""
         scanner = self.scanner
-        if scanner is None or not group.scan:
+        if scanner is None or not group.scan or not scanner.scans(group.name):
             return Verdict.allow("not scanned", group=group.name)
         unscanned = scanner.unscanned(response)
         if unscanned is not None:
             return Verdict.allow(unscanned, group=group.name)
-        generation = self.generation
+        generation = timed_generation(self.generation, group)
         learned = self.learned.get(group, generation, request.url)
         if learned is not None:
             return learned
         try:
             scan = scanner.new_scan(group.limit, response.content_type,
-                                    response.content_encoding)
+                                    response.content_encoding, group=group.name, at=now)
         except Exception as exc:  # noqa: BLE001 - e.g. an encoding chain refused
             return scan_failed(group, exc)
         return PhraseScan(scan, group, self.learned.keeper(group, generation, request.url))
 
     # -- for icapfilter check ----------------------------------------------------
 
-    def url_report(self, client: Client, url: str) -> UrlReport:
-        """The URL lists' verdict for this client, as REQMOD reaches it (raises
-        StoreUnavailable instead of applying on_error)."""
-        return self.urls.report(self.groups.match(client), url)
+    def url_report(self, client: Client, url: str, at: datetime | None = None) -> UrlReport:
+        """The URL lists' verdict for this client, as REQMOD reaches it at the
+        moment ``at`` (default: now) (raises StoreUnavailable instead of
+        applying on_error)."""
+        return self.urls.report(self._group(client, at or self._now()), url)

@@ -1,13 +1,26 @@
-"""Filter groups: which rules apply to a client, as e2guardian's filter groups."""
+"""Filter groups: which rules apply to a client, as e2guardian's filter groups.
+
+A client's group is, in this order (docs/configuration.md, "Which group"):
+1. the group Squid names in the ICAP header ``X-Icapfilter-Group`` (after
+   its own ACLs, e.g. an LDAP group check, decided membership);
+2. the user's line in the user-to-group file (``[users] groups_file``);
+3. a ``user:NAME`` entry in a group's ``clients``;
+4. the most specific network in a group's ``clients``;
+5. the default group.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..config import GroupConfig
+from ..timerules import ScheduleRule, parse_schedule
 from .hook import Client
+
+log = logging.getLogger("icapfilter")
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,43 +32,95 @@ class Group:
     allow: frozenset[str]
     limit: int
     scan: bool
+    # schedules (policy/schedule.py): the rules, and what the active ones changed
+    schedule: tuple[ScheduleRule, ...] = ()
+    unblocked: frozenset[str] = frozenset()
+    timed: str = ""  # the active rules, "" when none: part of learned-cache keys
 
     @classmethod
-    def from_config(cls, config: GroupConfig) -> Group:
+    def from_config(cls, config: GroupConfig,
+                    aliases: Mapping[str, str] | None = None) -> Group:
+        """``aliases`` maps a category alias (UT1's symlinked folders, e.g.
+        ``porn``) to the category its entries are loaded under (``adult``)."""
         users = frozenset(c[5:].lower() for c in config.clients if c.startswith("user:"))
         nets = tuple(ipaddress.ip_network(c, strict=False) for c in config.clients
                      if not c.startswith("user:"))
-        return cls(config.name, nets, users, frozenset(config.block), frozenset(config.allow),
-                   config.naughtiness_limit, config.scan)
+        return cls(config.name, nets, users, _resolved(config.block, aliases),
+                   _resolved(config.allow, aliases), config.naughtiness_limit, config.scan,
+                   schedule=tuple(rule.renamed(lambda names: _resolved(sorted(names), aliases))
+                                  for rule in parse_schedule(config.schedule)))
 
     def blocks(self, category: str) -> bool:
-        return category not in self.allow and ("*" in self.block or category in self.block)
+        return (category not in self.allow and category not in self.unblocked
+                and ("*" in self.block or category in self.block))
 
     def allows(self, category: str) -> bool:
         """A category this group lets through even when another list blocks the URL."""
         return category in self.allow
 
 
+def _resolved(names: Sequence[str], aliases: Mapping[str, str] | None) -> frozenset[str]:
+    if not aliases:
+        return frozenset(names)
+    return frozenset([*names, *(aliases[n] for n in names if n in aliases)])
+
+
 #: The group of ``icapfilter check`` without a configuration: every list blocks.
 EVERY_LIST_BLOCKS = Group.from_config(GroupConfig())
 
+#: Distinct unknown names in X-Icapfilter-Group logged per policy (then silence).
+_MAX_LOGGED_UNKNOWN = 20
+
 
 class GroupMap:
-    """Maps a client to its filter group: by user name first, then by the
-    most specific network, else the default group."""
+    """Maps a client to its filter group (the order is in the module's docstring).
 
-    def __init__(self, groups: Sequence[GroupConfig]) -> None:
-        self.groups = [Group.from_config(g) for g in groups]
+    ``file_users`` is the user-to-group file (user in lower case -> group
+    name); ``trust_header`` False ignores ``X-Icapfilter-Group``.
+    """
+
+    def __init__(self, groups: Sequence[GroupConfig], *,
+                 aliases: Mapping[str, str] | None = None,
+                 file_users: Mapping[str, str] | None = None,
+                 trust_header: bool = True) -> None:
+        self.groups = [Group.from_config(g, aliases) for g in groups]
         named = [g for g in self.groups if g.name == "default"]
         unassigned = [g for g in self.groups if not g.networks and not g.users]
         self.default = (named or unassigned or self.groups)[0]
+        self._by_name = {g.name: g for g in self.groups}
+        self._by_folded = {g.name.lower(): g for g in reversed(self.groups)}
+        self._file_users = {user: self._by_name[name]
+                            for user, name in (file_users or {}).items()}
+        self.trust_header = trust_header
+        self._unknown_logged: set[str] = set()
 
     def named(self, name: str) -> Group | None:
-        return next((g for g in self.groups if g.name == name), None)
+        return self._by_name.get(name)
+
+    def from_header(self, value: str) -> Group | None:
+        """The first configured group named in the header's value (names
+        separated by commas or spaces, as a Squid note list may be), or None."""
+        for name in value.replace(",", " ").split():
+            group = self._by_name.get(name) or self._by_folded.get(name.lower())
+            if group is not None:
+                return group
+        if value.strip() not in ("", "-") and len(self._unknown_logged) < _MAX_LOGGED_UNKNOWN \
+                and value not in self._unknown_logged:
+            self._unknown_logged.add(value)
+            log.warning("X-Icapfilter-Group %r names no configured group; the client is "
+                        "placed by user and address instead", value[:100])
+        return None
 
     def match(self, client: Client) -> Group:
+        if client.group and self.trust_header:
+            group = self.from_header(client.group)
+            if group is not None:
+                return group
         if client.user:
             user = client.user.lower()
+            group = self._file_users.get(user)
+            if group is not None:
+                return group
             for group in self.groups:
                 if user in group.users:
                     return group

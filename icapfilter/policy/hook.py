@@ -18,6 +18,9 @@ from ..verdict import Verdict
 class Client:
     ip: str | None = None
     user: str | None = None
+    # The filter group Squid named (adaptation_meta X-Icapfilter-Group): an
+    # ICAP header, which only Squid sets (policy/groups.py decides its rank).
+    group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

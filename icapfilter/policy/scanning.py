@@ -9,7 +9,8 @@ the body, so the scan does too). ``icapfilter scan`` starts its scan with
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime
 
 from ..content.sniff import needs_sniffing
 from ..content.sniffscan import BodyScanLike, SniffingScan
@@ -25,11 +26,36 @@ SHOWN_PHRASES = 30
 
 
 class PageScanner:
-    """The phrase lists and scan settings of one policy."""
+    """The phrase lists and scan settings of one policy.
 
-    def __init__(self, phrases: PhraseSet, settings: ScanSettings) -> None:
+    ``phrases`` is the ``[phrases]`` set, which every group without lists of
+    its own scans with; ``by_group`` holds the groups' own sets (one object
+    per distinct set of files, shared by the groups naming it). ``shared``
+    False says ``[phrases]`` names no lists: ``phrases`` is then empty and
+    only groups with their own lists are scanned.
+    """
+
+    def __init__(self, phrases: PhraseSet, settings: ScanSettings, *,
+                 by_group: Mapping[str, PhraseSet] | None = None, shared: bool = True) -> None:
         self.phrases = phrases
         self.settings = settings
+        self.by_group = dict(by_group or {})
+        self.shared = shared
+
+    def phrases_for(self, group: str) -> PhraseSet | None:
+        """The phrase set a group's pages are scanned with; None: not scanned."""
+        own = self.by_group.get(group)
+        if own is not None:
+            return own
+        return self.phrases if self.shared else None
+
+    def scans(self, group: str) -> bool:
+        return group in self.by_group or self.shared
+
+    @property
+    def timed(self) -> bool:
+        """Some list has #time: entries (schedules), so a scan depends on the clock."""
+        return any(p.windows for p in (self.phrases, *self.by_group.values()))
 
     def unscanned(self, response: ResponseInfo) -> str | None:
         """Why this response is decided from its heads alone, or None to scan it."""
@@ -41,9 +67,16 @@ class PageScanner:
         return None
 
     def new_scan(self, limit: int, content_type: str | None,
-                 content_encoding: str | None) -> BodyScanLike:
-        """The scan of one body; raises when its encoding chain is refused."""
-        phrases, settings = self.phrases, self.settings
+                 content_encoding: str | None, *, group: str | None = None,
+                 at: datetime | None = None) -> BodyScanLike:
+        """The scan of one body with ``group``'s lists (default: ``[phrases]``);
+        raises when its encoding chain is refused."""
+        phrases = self.phrases if group is None else self.phrases_for(group)
+        if phrases is None:
+            raise ValueError(f"group {group!r} has no phrase lists")
+        if at is not None:  # schedules: #time: entries outside their window are muted
+            phrases = phrases.at(at)
+        settings = self.settings
 
         def typed(as_type: str | None) -> BodyScan:
             return BodyScan(phrases, settings, limit=limit, content_type=as_type,

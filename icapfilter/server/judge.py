@@ -46,7 +46,8 @@ class PolicyJudge:
             ip, user = client_identity(request)
             http = request.http_request
             self.info = RequestInfo(
-                client=Client(ip=ip, user=user),
+                # X-Icapfilter-Group: Squid's adaptation_meta, like the SNI below
+                client=Client(ip=ip, user=user, group=request.headers.get("X-Icapfilter-Group")),
                 method=http.method if http else "-",
                 url=http.url if http else "-",
                 headers=http.headers if http else request.headers,
