@@ -47,7 +47,7 @@ def serve(config_path: str | None, listen: str | None, workers: int | None,
         config = _load(config_path, overrides)
         check_before_start(config)
         setup_logging(config)
-        code = run(lambda: _load(config_path, overrides), build, make_recorder)
+        code = run(lambda: _load(config_path, overrides), build, make_recorder, setup_logging)
     sys.exit(code)
 
 
@@ -55,9 +55,10 @@ def _register() -> None:
     from .commands.check_cmd import check
     from .commands.helper_cmd import squid_helper
     from .commands.lists_cmd import lists
+    from .commands.reload_cmd import reload
     from .commands.scan_cmd import scan
 
-    for command in (check, lists, scan, squid_helper):
+    for command in (check, lists, reload, scan, squid_helper):
         main.add_command(command)
 
 
@@ -93,49 +94,6 @@ def stats(config_path: str | None, as_json: bool) -> None:
             click.echo(f"{key} {data[key]:g}")
     if workers == 0:
         sys.exit(1)
-
-
-@main.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="Configuration file of the servers to reload.")
-@click.option("--pid-file", type=click.Path(dir_okay=False),
-              help="Signal this pid (default: [server] pid_file).")
-def reload(config_path: str | None, pid_file: str | None) -> None:
-    """Tell running servers to re-read configuration and lists, and reopen logs.
-
-    With a Redis store every server of the fleet is told through Redis
-    (PUBLISH); otherwise SIGHUP goes to the pid in the pid file. Exit 0 when
-    at least one server was told, 1 otherwise.
-    """
-    import os
-    import signal
-
-    try:
-        cfg = load_config(config_path)
-    except ConfigError as exc:
-        click.echo(f"icapfilter: configuration error: {exc}", err=True)
-        sys.exit(2)
-    if cfg.store.redis and not pid_file:
-        from .redisstore import publish_reload
-
-        try:
-            told = publish_reload(cfg.store.redis)
-        except Exception as exc:  # noqa: BLE001
-            click.echo(f"icapfilter: cannot reach Redis: {exc}", err=True)
-            sys.exit(1)
-        click.echo(f"reload sent to {told} worker(s)")
-        sys.exit(0 if told else 1)
-    path = pid_file or cfg.server.pid_file
-    if not path:
-        click.echo("icapfilter: no pid file: give --pid-file or set [server] pid_file", err=True)
-        sys.exit(2)
-    try:
-        pid = int(open(path).read().split()[0])
-        os.kill(pid, signal.SIGHUP)
-    except (OSError, ValueError, IndexError) as exc:
-        click.echo(f"icapfilter: cannot signal the server in {path}: {exc}", err=True)
-        sys.exit(1)
-    click.echo(f"SIGHUP sent to {pid}")
 
 
 @main.group()

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 import click
 
 from icapfilter.commands.lists_cmd import redis_url_option
+from icapfilter.commands.options import show_list_errors_option
 from icapfilter.policy.failure import FailurePolicy
 from icapfilter.policy.groups import EVERY_LIST_BLOCKS
 from icapfilter.policy.url_verdict import UrlReport, UrlVerdicts
@@ -44,6 +45,7 @@ Judge = Callable[[str], dict[str, Any]]
 @click.option("--client-ip", metavar="IP", help="Client address (for group selection).")
 @click.option("--user", metavar="NAME", help="Authenticated user (for group selection).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per URL, one a line.")
+@show_list_errors_option
 def check(
     urls: tuple[str, ...],
     lists_path: tuple[str, ...],

@@ -105,12 +105,14 @@ def load_cmd(
     if progress:
         click.echo(err=True)
     if not quiet:
-        click.echo(report.summary())
+        summary = report.summary()
+        if not redis_url:  # nothing was activated anywhere: do not say so
+            _, _, rest = summary.partition("\n")
+            summary = "lists checked, not loaded anywhere (no --redis)\n" + rest
+        click.echo(summary)
         if not redis_url:
-            click.echo(
-                "note: no --redis given: the lists were only validated (an in-process store "
-                "lives in the server; it loads its lists itself at start and on reload)."
-            )
+            click.echo("note: a server with the in-process store loads its [lists] paths "
+                       "itself, at start and on `icapfilter reload`")
 
 
 @lists.command("reload")
@@ -133,11 +135,20 @@ def reload_cmd(ctx: click.Context, config_path: str, quiet: bool) -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP)
 @click.option("--prefix", default="icapfilter:bl", show_default=True, help="Redis key prefix.")
 def status_cmd(redis_url: str | None, config_path: str | None, prefix: str) -> None:
-    """Show the active generation, its load time and counts per category."""
+    """Show the active generation, its load time and counts per category.
+
+    With --config naming no Redis store, the running server of that
+    configuration is asked what its in-process store holds.
+    """
     _, redis_url, _ = _from_config(config_path, ("-",), redis_url, False)
+    if not redis_url and config_path:
+        from icapfilter.commands.server_status import print_server_lists
+
+        print_server_lists(config_path)  # in-process store: ask the running server
+        return
     if not redis_url:
-        raise click.UsageError("lists status reads a Redis store: give --redis or --config "
-                               "naming one (an in-process store lives inside the server)")
+        raise click.UsageError("give --redis URL (a shared store) or --config FILE (the "
+                               "store it names, or what its running server has loaded)")
     store = open_store(redis_url, prefix=prefix)
     try:
         info = store.info()

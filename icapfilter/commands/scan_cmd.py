@@ -113,6 +113,10 @@ def scan(
     except OSError as exc:
         raise click.UsageError(f"cannot read {file}: {exc.strerror or exc}") from exc
     errors: list[LoadError] = []
+    if show_list_errors:
+        from ..listnotes import show_list_errors as show_all
+
+        show_all()
     if config_path:
         phrase_set, settings, group_limit = _configured(config_path, group)
     else:

@@ -17,12 +17,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..blockpage import BlockPage
 from ..config import Config, ConfigError, parse_listen
 from ..icap.parse import Limits
 from ..icap.service import ProtocolSettings
 from ..policy import Policy, PolicyHolder
+from ..runstate import status as run_status
+from ..runstate.changes import restart_keys
+from ..runstate.paths import server_pid_file, status_dir
+from ..startup_summary import describe, log_startup, source_name
 from ..stats import SnapshotWriter, Stats, collect, serve_prometheus, stats_sink
 from ..transfer import TransferLists
 from .handler import IcapServer, Recorder
@@ -42,6 +47,7 @@ class Built:
 
 Builder = Callable[[Config], Built]
 Loader = Callable[[], Config]
+LogSetup = Callable[[Config], None]
 
 
 def protocol_settings(config: Config) -> ProtocolSettings:
@@ -78,8 +84,16 @@ class Worker:
     """One serving process: accept loop in a thread, signals in the main thread."""
 
     def __init__(self, built: Built, load: Loader, build: Builder, *, reuse_port: bool,
-                 recorder_factory: Callable[[Config], Recorder | None] | None = None) -> None:
+                 recorder_factory: Callable[[Config], Recorder | None] | None = None,
+                 setup_logging: LogSetup | None = None,
+                 status_folder: Path | None = None) -> None:
         self.built = built
+        # what the processes were started with: [server] changes wait for a restart
+        self.running = built.config
+        self.setup_logging = setup_logging
+        self.status_folder = status_folder
+        self.status = run_status.WorkerStatus(pid=0, started=time.time(),
+                                              config=built.config.source)
         self.load = load
         self.build = build
         self.holder = PolicyHolder(built.policy)
@@ -115,22 +129,72 @@ class Worker:
         listen_for_reload(url, self._stop, self._reload.set)
 
     def reload(self) -> bool:
+        """Build the new configuration beside the running one and swap it in;
+        on any failure the old one stays in force. The outcome goes to the
+        log and to this worker's status file, where ``icapfilter reload`` waits."""
+        old = self.built.config
         try:
             config = self.load()
             built = self.build(config)
+            recorder = self._new_recorder(old, config)
+            if config.log != old.log and self.setup_logging is not None:
+                self.setup_logging(config)
         except (ConfigError, OSError, ValueError) as exc:
-            log.error("reload failed, keeping the running configuration: %s", exc)
+            log.error("reload failed, keeping the running configuration "
+                      "(old lists still in force): %s", exc)
+            self._report(ok=False, error=str(exc))
             return False
-        if config.server != self.built.config.server:
-            log.warning("[server] settings changed; they take effect after a restart")
+        restart = restart_keys(self.running, config)
+        if restart:
+            log.warning("changed, but they take effect only after a restart: %s",
+                        ", ".join(restart))
         self.server.blockpage = built.blockpage
         self.holder.swap(built.policy)
-        reopen = getattr(self.recorder, "reopen", None)
-        if reopen:
-            reopen()
+        previous = self.recorder
+        if recorder is not previous:
+            self.recorder = recorder
+            close = getattr(previous, "close", None)
+            if close:
+                close()
+        else:
+            reopen = getattr(self.recorder, "reopen", None)
+            if reopen:
+                reopen()
         self.built = built
+        if config.stats != old.stats and self.snapshots is not None:
+            self.snapshots.stop()
+            self._start_snapshots()
         log.info("reloaded: generation %s", built.policy.generation)
+        self._report(ok=True, restart=restart)
         return True
+
+    def _new_recorder(self, old: Config, new: Config) -> Recorder | None:
+        """The access log of the new [log] settings (the same one when they did not change)."""
+        if new.log == old.log or self.recorder_factory is None:
+            return self.recorder
+        return self.recorder_factory(new)
+
+    def _start_snapshots(self) -> None:
+        config = self.built.config
+        self.snapshots = SnapshotWriter(self.stats, stats_sink(config),
+                                        config.stats.interval).start()
+
+    def _report(self, *, ok: bool, error: str = "", restart: list[str] | None = None,
+                reloaded: bool = True) -> None:
+        """Rewrite this worker's status file (nothing to do without a status folder)."""
+        if self.status_folder is None:
+            return
+        status = self.status
+        status.pid = os.getpid()
+        status.reloads += 1 if reloaded else 0
+        status.ok, status.error, status.at = ok, error, time.time()
+        status.restart = restart or []
+        status.config = source_name(self.built.config)
+        status.loaded = describe(self.built.config, self.built.policy).as_dict()
+        try:
+            run_status.write(self.status_folder, status)
+        except OSError as exc:
+            log.warning("status file not written in %s: %s", self.status_folder, exc)
 
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -141,8 +205,8 @@ class Worker:
                                   name="icap-accept", daemon=True)
         thread.start()
         log.info("listening on %s (pid %d)", self.built.config.server.listen, os.getpid())
-        self.snapshots = SnapshotWriter(self.stats, stats_sink(self.built.config),
-                                        self.built.config.stats.interval).start()
+        self._start_snapshots()
+        self._report(ok=True, reloaded=False)
         if self.built.config.store.redis:
             threading.Thread(target=self._listen_for_reload, args=(self.built.config.store.redis,),
                              name="icap-reload", daemon=True).start()
@@ -163,7 +227,10 @@ class Worker:
         log.info("stopping: draining connections")
         self.server.shutdown()
         self.server.drain_and_close(self.built.config.server.drain_timeout)
-        self.snapshots.stop()
+        if self.snapshots is not None:
+            self.snapshots.stop()
+        if self.status_folder is not None:
+            run_status.remove(self.status_folder, os.getpid())
         thread.join(timeout=2)
         return 0
 
@@ -178,26 +245,54 @@ def check_bindable(listen: str) -> None:
 
 
 def serve(load: Loader, build: Builder,
-          recorder_factory: Callable[[Config], Recorder | None] | None = None) -> int:
+          recorder_factory: Callable[[Config], Recorder | None] | None = None,
+          setup_logging: LogSetup | None = None) -> int:
     """Run the filter until SIGTERM; returns the exit status."""
     config = load()
     built = build(config)  # fail before forking: errors are reported once
     workers = config.server.workers
-    if config.server.pid_file:
-        with open(config.server.pid_file, "w") as handle:
-            handle.write(f"{os.getpid()}\n")
+    pid_file = server_pid_file(config)
+    folder = status_dir(pid_file)
+    try:
+        pid_file.write_text(f"{os.getpid()}\n")
+        run_status.prepare(folder)
+    except OSError as exc:
+        where = "[server] pid_file" if config.server.pid_file else "the default pid file"
+        raise OSError(f"{where}: cannot write {pid_file}: {exc.strerror or exc} "
+                      "(set [server] pid_file to a writable path)") from None
+    log_startup(config, describe(config, built.policy), str(pid_file))
+
     def metrics() -> None:
         if config.stats.prometheus:
             serve_prometheus(parse_listen(config.stats.prometheus), lambda: collect(config))
 
-    if workers == 1:
-        worker = Worker(built, load, build, reuse_port=False, recorder_factory=recorder_factory)
-        metrics()
-        return worker.run()
-    check_bindable(config.server.listen)
-    return _supervise(workers, lambda: Worker(built, load, build, reuse_port=True,
-                                              recorder_factory=recorder_factory).run(),
-                      after_start=metrics)
+    def worker(reuse_port: bool) -> Worker:
+        return Worker(built, load, build, reuse_port=reuse_port,
+                      recorder_factory=recorder_factory, setup_logging=setup_logging,
+                      status_folder=folder)
+
+    try:
+        if workers == 1:
+            single = worker(reuse_port=False)
+            metrics()
+            return single.run()
+        check_bindable(config.server.listen)
+        return _supervise(workers, lambda: worker(reuse_port=True).run(), after_start=metrics)
+    finally:
+        _remove_pid_file(pid_file)
+        try:
+            folder.rmdir()  # when the last worker removed its status file
+        except OSError:
+            pass
+
+
+def _remove_pid_file(path: Path) -> None:
+    """Remove the pid file if it still names this process (a new server may own it)."""
+    try:
+        if path.read_text().split()[0] == str(os.getpid()):
+            path.unlink()
+    except (OSError, IndexError):
+        pass
 
 
 def _supervise(count: int, run_worker: Callable[[], int],

@@ -67,7 +67,7 @@ def test_reload_by_pid_file(tmp_path):
     try:
         done = cli("reload", "--config", str(conf))
         assert done.returncode == 0, done.stderr
-        assert f"SIGHUP sent to {proc.pid}" in done.stdout
+        assert f"reloaded: 1 worker (pid {proc.pid})" in done.stdout
         wait_until(lambda: b"reloaded" in stderr.available())
     finally:
         stop(proc)

@@ -71,15 +71,19 @@ def test_check_against_a_list_file_needs_no_configuration(tmp_path):
     assert code == 0 and '"verdict": "block"' in out and '"entry": "bad.test"' in out
 
 
-def test_reload_without_a_pid_file_is_a_usage_error():
-    assert run("reload")[0] == 2
+def test_reload_without_a_running_server_names_where_it_looked(tmp_path):
+    conf = tmp_path / "c.toml"
+    conf.write_text(f'[server]\nlisten = "127.0.0.1:{free_port()}"\n')
+    code, out = run("reload", "--config", str(conf))
+    assert code == 2
+    assert "no pid file at" in out and "icapfilter-" in out and "[server] pid_file" in out
 
 
-def test_reload_with_a_stale_pid_file_fails(tmp_path):
+def test_reload_with_a_stale_pid_file_says_no_server_runs(tmp_path):
     pid = tmp_path / "p.pid"
     pid.write_text("999999\n")
     code, out = run("reload", "--pid-file", str(pid))
-    assert code == 1 and "cannot signal" in out
+    assert code == 1 and "no server running with pid 999999" in out
 
 
 def test_reload_with_redis_down_fails(tmp_path):

@@ -1,0 +1,1 @@
+"""A running server's pid file and status files, and what they tell the commands."""
