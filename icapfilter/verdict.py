@@ -9,6 +9,9 @@ from enum import Enum
 class Action(Enum):
     ALLOW = "allow"
     BLOCK = "block"
+    #: allowed with the request changed (SafeSearch): the ICAP answer is the
+    #: modified request
+    REWRITE = "rewrite"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +30,9 @@ class Verdict:
     # URL was learned clean is marked so Squid skips RESPMOD for it.
     set_request_headers: tuple[tuple[str, str], ...] = ()
     drop_request_headers: tuple[str, ...] = ()
+    # The query string the adapted request carries instead of its own (REQMOD,
+    # SafeSearch); None keeps the request target as it came.
+    rewrite_query: str | None = None
 
     @property
     def blocked(self) -> bool:

@@ -220,16 +220,17 @@ class Exchange(MessageReader, Generic[V]):
         return (yield from self._answer_adapted_request(head))
 
     def _adapted_request_head(self, verdict: V) -> bytes | None:
-        """The request head with the verdict's header changes, or None when
-        there is nothing to change (then a 204 does)."""
+        """The request head with the verdict's changes (headers, the query
+        string), or None when there is nothing to change (then a 204 does)."""
         assert self.request is not None
         http = self.request.http_request
         if http is None:
             return None
         present = [name for name in verdict.drop_request_headers if name in http.headers]
-        if not verdict.set_request_headers and not present:
+        query = verdict.rewrite_query
+        if not verdict.set_request_headers and not present and query is None:
             return None
-        return render.rewrite_http_head(http.raw, present, verdict.set_request_headers)
+        return render.rewrite_http_head(http.raw, present, verdict.set_request_headers, query)
 
     def _answer_adapted_request(self, head: bytes) -> Steps:
         """A 200 with the changed request head and the body echoed (streamed)."""

@@ -21,6 +21,9 @@ class Decision(Protocol):
     def set_request_headers(self) -> tuple[tuple[str, str], ...]: ...
     @property
     def drop_request_headers(self) -> tuple[str, ...]: ...
+    @property
+    def rewrite_query(self) -> str | None:
+        """The query string that replaces the request target's (REQMOD), or None."""
 
 
 V = TypeVar("V", bound=Decision)

@@ -110,17 +110,18 @@ def error_response(status: int, istag: str, message: str = "") -> bytes:
 
 
 def rewrite_http_head(raw: bytes, drop: Iterable[str] = (),
-                      add: Iterable[tuple[str, str]] = ()) -> bytes:
-    """``raw`` (a parsed HTTP head, ending with its blank line) without the
-    fields named in ``drop`` and with ``add`` appended.
+                      add: Iterable[tuple[str, str]] = (), query: str | None = None) -> bytes:
+    """``raw`` (a parsed HTTP request head, ending with its blank line)
+    without the fields named in ``drop``, with ``add`` appended, and with
+    ``query`` (when given) as the query string of its request target.
 
     Works on the bytes rather than re-rendering parsed headers, so everything
     the policy does not touch reaches Squid exactly as it came, folded lines
-    and odd spacing included.
+    and odd spacing included; the target keeps its form (absolute or origin).
     """
     lowered = {name.lower().encode("latin-1") for name in drop}
     lines = raw[: -len(b"\r\n\r\n")].split(b"\r\n")
-    kept = [lines[0]]
+    kept = [lines[0] if query is None else _with_query(lines[0], query)]
     skipping = False
     for line in lines[1:]:
         if line[:1] in (b" ", b"\t"):  # a folded continuation of the previous field
@@ -132,3 +133,18 @@ def rewrite_http_head(raw: bytes, drop: Iterable[str] = (),
             kept.append(line)
     kept.extend(f"{name}: {value}".encode("latin-1", "replace") for name, value in add)
     return b"\r\n".join(kept) + b"\r\n\r\n"
+
+
+def _with_query(request_line: bytes, query: str) -> bytes:
+    """The request line with the target's query string replaced by ``query``."""
+    parts = request_line.split(b" ")
+    if len(parts) != 3:
+        raise ValueError("not an HTTP request line")
+    encoded = query.encode("latin-1")
+    if any(byte in b" \r\n" for byte in encoded):
+        raise ValueError("a query string with a space or line break would break the request line")
+    method, target, version = parts
+    target, hash_sign, fragment = target.partition(b"#")
+    base = target.partition(b"?")[0]
+    new_target = base + (b"?" + encoded if encoded else b"") + hash_sign + fragment
+    return b" ".join((method, new_target, version))

@@ -35,6 +35,7 @@ class Decided:
     status: int = 403
     set_request_headers: tuple[tuple[str, str], ...] = ()
     drop_request_headers: tuple[str, ...] = ()
+    rewrite_query: str | None = None
 
 
 ALLOW = Decided()
