@@ -158,10 +158,12 @@ def _as_dict(report: UrlReport, generation: str) -> dict[str, Any]:
         "category": verdict.category if verdict is not None else None,
         "entry": ruling.hit.entry if ruling is not None else None,
         "exception": ruling.hit.exception if ruling is not None else False,
+        # file:line of a regex or blanket line (hashed entries keep no origin)
+        "source": ruling.hit.source if ruling is not None else None,
         "group": report.group.name,
         "generation": generation,
-        "hits": [{"category": h.category, "entry": h.entry, "exception": h.exception}
-                 for h in report.hits],
+        "hits": [{"category": h.category, "entry": h.entry, "exception": h.exception,
+                  "source": h.source} for h in report.hits],
     }
 
 
@@ -189,9 +191,12 @@ def _print(_echo: _Out, result: dict[str, Any], as_json: bool, several: bool = F
     _echo(f"reason:   {would}: {result['reason']}")
     _echo(f"category: {result['category'] or '-'}")
     _echo(f"entry:    {result['entry'] or '-'}{' (exception)' if result['exception'] else ''}")
+    if result.get("source"):
+        _echo(f"source:   {result['source']}")
     _echo(f"group:    {result['group']}")
     for hit in result["hits"][1:]:
-        _echo(f"also:     {hit['category']} ({hit['entry']})")
+        where = f", {hit['source']}" if hit["source"] else ""
+        _echo(f"also:     {hit['category']} ({hit['entry']}{where})")
     if several:
         _echo("")
 

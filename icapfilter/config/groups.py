@@ -9,6 +9,7 @@ from typing import Any
 
 from ..scan_settings import DEFAULT_LIMIT
 from ..timerules import parse_schedule
+from ..urls.rules import SCOPES
 from .filetypes import check_filetype_keys
 
 
@@ -34,6 +35,9 @@ class GroupConfig:
     phrase_exception: list[str] = field(default_factory=list)
     # schedules: time rules that change what the group blocks (icapfilter/timerules.py)
     schedule: list[dict[str, Any]] = field(default_factory=list)
+    # blanket block (docs/configuration.md [[groups]]): "all" (whitelist only),
+    # "ip" (raw IP hosts), "tunnel", "tunnel-ip" (CONNECT); "" = none
+    blanket: str = ""
 
     def check(self) -> None:
         if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
@@ -50,6 +54,9 @@ class GroupConfig:
                     f"clients: {client!r} is neither an IP/CIDR nor 'user:NAME'") from None
         check_filetype_keys(self)  # file types
         parse_schedule(self.schedule)  # schedules
+        if self.blanket and self.blanket not in SCOPES:  # blanket block
+            raise ValueError(f"blanket: {self.blanket!r} is not one of "
+                             f"{', '.join(map(repr, SCOPES))} (or \"\" for none)")
         if self.phrase_dir and (self.phrase_banned or self.phrase_weighted
                                 or self.phrase_exception):  # per-group phrase lists
             raise ValueError("use either phrase_dir or phrase_banned/weighted/exception, "

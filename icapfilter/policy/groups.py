@@ -36,6 +36,7 @@ class Group:
     schedule: tuple[ScheduleRule, ...] = ()
     unblocked: frozenset[str] = frozenset()
     timed: str = ""  # the active rules, "" when none: part of learned-cache keys
+    blanket: str = ""  # blanket block: urls.rules.Scope, "" for none
 
     @classmethod
     def from_config(cls, config: GroupConfig,
@@ -48,7 +49,8 @@ class Group:
         return cls(config.name, nets, users, _resolved(config.block, aliases),
                    _resolved(config.allow, aliases), config.naughtiness_limit, config.scan,
                    schedule=tuple(rule.renamed(lambda names: _resolved(sorted(names), aliases))
-                                  for rule in parse_schedule(config.schedule)))
+                                  for rule in parse_schedule(config.schedule)),
+                   blanket=config.blanket)
 
     def blocks(self, category: str) -> bool:
         return (category not in self.allow and category not in self.unblocked

@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 
 from ..urls.engine import UrlEngine, UrlHit
 from ..urls.errors import InvalidUrl, StoreUnavailable
+from ..urls.normalize import parse_url
+from ..urls.rules import blanket_reason, covers, scope_of, switch_of
 from ..verdict import Verdict
 from .failure import FailurePolicy, unparseable_verdict
 from .groups import Group
@@ -28,22 +30,43 @@ class UrlRuling:
     def verdict(self, group: Group) -> Verdict:
         hit = self.hit
         if self.blocked:
-            return Verdict.block(f"listed in {hit.category}", hit.category,
+            reason = blanket_reason(hit.entry) if hit.source else None
+            return Verdict.block(reason or f"listed in {hit.category}", hit.category,
                                  group=group.name, entry=hit.entry)
         return Verdict.allow(f"exception list {hit.category}", category=hit.category,
                              group=group.name, entry=hit.entry)
 
 
-def rule(group: Group, hits: Sequence[UrlHit]) -> UrlRuling | None:
+def rule(group: Group, hits: Sequence[UrlHit], url: str = "") -> UrlRuling | None:
     """An exception hit (or a category the group allows) beats any blocking
-    hit; None when no hit matters to this group."""
+    hit, and the group's own blanket block; None when nothing matters to
+    this group."""
     for hit in hits:
         if hit.exception or group.allows(hit.category):
             return UrlRuling(hit, blocked=False)
     for hit in hits:
         if group.blocks(hit.category):
             return UrlRuling(hit, blocked=True)
-    return None
+    blanket = group_blanket(group, url) if group.blanket else None
+    return None if blanket is None else UrlRuling(blanket, blocked=True)
+
+
+#: The category of a block by a group's ``blanket`` setting.
+BLANKET_CATEGORY = "blanket"
+
+
+def group_blanket(group: Group, url: str) -> UrlHit | None:
+    """The hit of the group's ``blanket`` setting when it covers ``url``
+    (an unparseable URL is ``on_error``'s, not this)."""
+    try:
+        parsed = parse_url(url)
+    except InvalidUrl:
+        return None
+    scope = scope_of(group.blanket)
+    if not covers(scope, parsed.is_ip, parsed.tunnel):
+        return None
+    return UrlHit(BLANKET_CATEGORY, switch_of(scope), False,
+                  f"group {group.name}: blanket = {group.blanket!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +116,15 @@ class UrlVerdicts:
         ``on_error``. Raises StoreUnavailable (the caller decides: the server
         applies on_error, ``check`` reports the fault)."""
         if self.engine is None:
-            return UrlReport(url, group, None)
+            ruling = rule(group, (), url)
+            verdict = None if ruling is None else ruling.verdict(group)
+            return UrlReport(url, group, verdict, ruling)
         try:
             hits = tuple(lookup_hits(self.engine, url))
         except InvalidUrl as exc:
             verdict = unparseable_verdict(self.failure.on_error, group, exc)
             return UrlReport(url, group, verdict, unparseable=str(exc))
-        ruling = rule(group, hits)
+        ruling = rule(group, hits, url)
         verdict = None if ruling is None else ruling.verdict(group)
         return UrlReport(url, group, verdict, ruling, hits)
 
@@ -107,16 +132,17 @@ class UrlVerdicts:
         """Allow (exception), block, or None when the URL is on no list that
         matters; a store fault gets ``on_error`` (see failure.store_down_verdict)."""
         if self.engine is None:
-            return None
+            ruling = rule(group, (), url)
+            return None if ruling is None else ruling.verdict(group)
         try:
             hits = lookup_hits(self.engine, url)
         except InvalidUrl as exc:
             return self.failure.unparseable_url(group, url, exc)
         except StoreUnavailable as exc:
             return self.failure.store_unavailable(group, exc, scanning=scanning)
-        if not hits:  # most requests
+        if not hits and not group.blanket:  # most requests
             return None
-        ruling = rule(group, hits)
+        ruling = rule(group, hits, url)
         return None if ruling is None else ruling.verdict(group)
 
     def sni_verdict(self, group: Group, request: RequestInfo) -> Verdict | None:

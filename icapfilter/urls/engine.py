@@ -1,7 +1,9 @@
 """URL decisions: which list categories a request URL falls into.
 
 The engine knows nothing about groups or policy; it reports every matching
-category (block and exception alike) and lets the policy decide.
+category (block and exception alike) and lets the policy decide. Hashed
+entries come from the store; a generation's regex and blanket rules come
+with its metadata and are compiled here once per generation.
 """
 
 from __future__ import annotations
@@ -20,16 +22,29 @@ from icapfilter.urls.normalize import (
     host_mark_for,
     parse_url,
 )
+from icapfilter.urls.regexlists import CompiledRules
 from icapfilter.urls.store import ListStore
 
 
 @dataclass(frozen=True, slots=True)
 class UrlHit:
-    """One matching list entry: ``entry`` is the normalized form that matched."""
+    """One matching list entry: ``entry`` is the normalized form that matched
+    (a regex or blanket switch as written, then ``source`` is its ``file:line``)."""
 
     category: str
     entry: str
     exception: bool
+    source: str | None = None
+
+
+class _Tables:
+    """What the engine keeps per generation: its category ids and its rules."""
+
+    __slots__ = ("categories", "rules")
+
+    def __init__(self, categories: dict[int, Category], rules: CompiledRules) -> None:
+        self.categories = categories
+        self.rules = rules
 
 
 class _Lru:
@@ -99,7 +114,7 @@ class UrlEngine:
     def __init__(self, store: ListStore, cache_size: int = 10_000) -> None:
         self.store = store
         self._cache = _Lru(cache_size) if cache_size > 0 else None
-        self._categories: dict[str, dict[int, Category]] = {}
+        self._categories: dict[str, _Tables] = {}
         self._categories_lock = threading.Lock()
         # Plain counters for statistics (approximate under threads, never locked).
         self.cache_hits = 0
@@ -117,7 +132,7 @@ class UrlEngine:
         be parsed and :class:`StoreUnavailable` when the store is down.
         """
         parsed = parse_url(url)
-        host_key = "host:" + parsed.host
+        host_key = ("tunnel:" if parsed.tunnel else "host:") + parsed.host
         if self._cache is not None:
             generation = self.store.current_generation()
             if generation is not None:
@@ -136,34 +151,48 @@ class UrlEngine:
             generation, found = self.store.lookup(hashes)
             if generation is None:
                 return []
-            categories = self._categories_of(generation)
-            if categories is None:
+            tables = self._tables_of(generation)
+            if tables is None:
                 continue  # that generation was replaced between the two reads
+            categories = tables.categories
             hits = tuple(
                 UrlHit(cat.name, entry_text(key), cat.exception)
                 for key, ids in zip(keys, found, strict=False)
                 for cat in sorted(categories[c] for c in ids if c in categories)
             )
+            if not tables.rules.empty:
+                hits += tuple(UrlHit(r.category, r.text, r.exception, r.where)
+                              for r in tables.rules.match(parsed))
             if self._cache is not None:
-                has_url_entries = HOST_MARK_ID in found[-1]
-                self._cache.put((generation, parsed.key if has_url_entries else host_key), hits)
+                per_url = HOST_MARK_ID in found[-1] or tables.rules.per_url
+                self._cache.put((generation, parsed.key if per_url else host_key), hits)
             return list(hits)
         raise StoreUnavailable("list generation changed repeatedly during one lookup")
 
-    def _categories_of(self, generation: str) -> dict[int, Category] | None:
-        """Category table of a generation; immutable, so cached for the two latest."""
-        table = self._categories.get(generation)
-        if table is not None:
-            return table
+    def _tables_of(self, generation: str) -> _Tables | None:
+        """Category table and compiled rules of a generation; immutable, so
+        cached for the two latest. Rules RE2 cannot compile (a generation
+        written by another version) make the lists unavailable: ``on_error``
+        decides, rather than silently matching without them."""
+        tables = self._categories.get(generation)
+        if tables is not None:
+            return tables
         info = self.store.info(generation)
         if info is None:
             return None
         with self._categories_lock:
+            tables = self._categories.get(generation)
+            if tables is not None:
+                return tables
+            try:
+                rules = CompiledRules(info.rules)
+            except ValueError as exc:
+                raise StoreUnavailable(f"list generation {generation}: {exc}") from None
             if len(self._categories) >= 2:
                 for old in list(self._categories)[:-1]:
                     del self._categories[old]
-            self._categories[generation] = info.categories
-        return info.categories
+            tables = self._categories[generation] = _Tables(info.categories, rules)
+        return tables
 
     def clear_cache(self) -> None:
         if self._cache is not None:

@@ -3,12 +3,17 @@
 Supported, with the category taken from the folder, ``#listcategory:`` or the
 file name:
 
-* Shallalist / UT1: ``<category>/domains``, ``<category>/urls`` (and
-  ``expressions``, reported once as unsupported), as a folder or a tar archive.
-* squidGuard ``domainlist`` / ``urllist`` files (same line format).
+* Shallalist / UT1: ``<category>/domains``, ``<category>/urls``,
+  ``<category>/expressions`` (regular expressions), as a folder or a tar archive.
+* squidGuard ``domainlist`` / ``urllist`` / ``expressionlist`` files.
 * DansGuardian / e2guardian ``bannedsitelist``, ``bannedurllist``,
-  ``exceptionsitelist``, ``exceptionurllist`` with ``.Include<file>`` and
-  ``#listcategory: "Name"``.
+  ``exceptionsitelist``, ``exceptionurllist``, ``bannedregexpurllist``,
+  ``exceptionregexpurllist`` with ``.Include<file>``, ``#listcategory: "Name"``
+  and the blanket switches (``**``, ``*ip``, ...).
+
+Regular expressions and blanket switches are not entries: they go to the
+report's ``rules`` (:class:`~icapfilter.urls.rules.Rule`), to be matched
+beside the hash table, never hashed.
 
 A bad line is reported as ``file:line: message`` and skipped. A missing or
 unreadable *source* (the paths given to the load) raises :class:`LoadError`,
@@ -28,19 +33,19 @@ from typing import Literal
 
 from icapfilter.listio import read_list_file
 from icapfilter.urls.errors import InvalidEntry, LoadError
-from icapfilter.urls.normalize import EntryKind, normalize_entry
+from icapfilter.urls.normalize import normalize_entry
+from icapfilter.urls.regexlists import pattern_error
 from icapfilter.urls.report import LoadReport
+from icapfilter.urls.rules import BLANKET_SWITCHES, NOT_SWITCHES, Rule
 
 MAX_LINE_BYTES = 2048
 MAX_INCLUDE_DEPTH = 16
 MAX_FILE_BYTES = 1 << 30
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 
-_DG_NAME = re.compile(r"^(banned|exception)(site|url)list", re.IGNORECASE)
+_DG_NAME = re.compile(r"^(banned|exception)(site|url|regexpurl)list", re.IGNORECASE)
 _INCLUDE = re.compile(r"^\.include<(.*)>$", re.IGNORECASE)
 _LISTCATEGORY = re.compile(rb"^#\s*listcategory\s*:\s*(.*)$", re.IGNORECASE)
-#: e2guardian "blanket block" switches: meaningful in e2guardian only.
-_BLANKET = frozenset({"**", "**s", "*ip", "*ips", "**ip", "*ip6", "*ips6"})
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -53,11 +58,15 @@ class ListEntry:
     exception: bool
 
 
+#: What a file's lines are: host entries, URL entries, either, or regexes.
+LineKind = Literal["domain", "url", "auto", "regex"]
+
+
 @dataclass(frozen=True, slots=True)
 class FileSpec:
     """How to read one file: the kind of its lines and where its category comes from."""
 
-    kind: EntryKind
+    kind: LineKind
     exception: bool
     category_from: Literal["dir", "file"]
     unsupported: str | None = None
@@ -66,11 +75,13 @@ class FileSpec:
 @dataclass(frozen=True, slots=True)
 class _Context:
     source: str
-    kind: EntryKind
+    kind: LineKind
     exception: bool
     category: str
     base_dir: Path | None
     stack: tuple[str, ...] = ()
+    #: an e2guardian list (its blanket switches count at its top level)
+    e2g: bool = False
 
 
 def classify(name: str) -> FileSpec | None:
@@ -80,12 +91,12 @@ def classify(name: str) -> FileSpec | None:
         return FileSpec("domain", False, "dir")
     if lower in ("urls", "urllist"):
         return FileSpec("url", False, "dir")
-    if lower == "expressions":
-        return FileSpec("url", False, "dir", unsupported="unsupported: expressions list ignored")
+    if lower in ("expressions", "expressionlist"):
+        return FileSpec("regex", False, "dir")
     match = _DG_NAME.match(lower)
     if match:
-        kind: EntryKind = "domain" if match.group(2) == "site" else "url"
-        return FileSpec(kind, match.group(1) == "exception", "file")
+        kinds: dict[str, LineKind] = {"site": "domain", "url": "url", "regexpurl": "regex"}
+        return FileSpec(kinds[match.group(2)], match.group(1) == "exception", "file")
     return None
 
 
@@ -144,7 +155,8 @@ def _read_tree(root: Path, report: LoadReport) -> Iterator[ListEntry]:
             path = Path(dirpath, name)
             yield from _read_file(path, spec, _category_for(spec, name, path.parent.name), report)
     if not found:
-        raise LoadError(f"{root}: no list files found (domains, urls, *sitelist, *urllist)")
+        raise LoadError(f"{root}: no list files found (domains, urls, expressions, "
+                        f"*sitelist, *urllist)")
 
 
 def _raise(exc: OSError) -> None:
@@ -162,7 +174,8 @@ def _read_file(
     except OSError as exc:
         raise LoadError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     ctx = _Context(
-        str(path), spec.kind, spec.exception, category, path.parent, (str(path.resolve()),)
+        str(path), spec.kind, spec.exception, category, path.parent, (str(path.resolve()),),
+        spec.category_from == "file",
     )
     yield from parse_lines(data, ctx, report)
 
@@ -192,7 +205,8 @@ def _read_archive(path: Path, report: LoadReport) -> Iterator[ListEntry]:
                     continue
                 data = handle.read()
                 category = _category_for(spec, member_path.name, member_path.parent.name)
-                ctx = _Context(where, spec.kind, spec.exception, category, None)
+                ctx = _Context(where, spec.kind, spec.exception, category, None, (),
+                               spec.category_from == "file")
                 yield from parse_lines(data, ctx, report)
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise LoadError(f"{path}: cannot read archive: {exc}") from exc
@@ -234,10 +248,17 @@ def parse_lines(data: bytes, ctx: _Context, report: LoadReport) -> Iterator[List
         for marker in (" #", "\t#"):
             if marker in text:
                 text = text[: text.index(marker)].rstrip()
-        if text in _BLANKET:
-            report.problem(
-                ctx.source, lineno, f"unsupported: blanket block {text!r} ignored", "warning"
-            )
+        if text in BLANKET_SWITCHES or text in NOT_SWITCHES:
+            rule = _blanket(text, lineno, replace(ctx, category=category), report)
+            if rule is not None:
+                report.rule(rule)
+            continue
+        if ctx.kind == "regex":
+            error = pattern_error(text)
+            if error is not None:
+                report.problem(ctx.source, lineno, f"{error}: {text[:80]!r}")
+                continue
+            report.rule(Rule("regex", text, category, ctx.exception, f"{ctx.source}:{lineno}"))
             continue
         try:
             key = normalize_entry(text, ctx.kind)
@@ -249,7 +270,24 @@ def parse_lines(data: bytes, ctx: _Context, report: LoadReport) -> Iterator[List
         yield ListEntry(key, category, ctx.exception)
 
 
-def _include(target: str, lineno: int, ctx: _Context, report: LoadReport) -> Iterator[ListEntry]:
+def _blanket(text: str, lineno: int, ctx: _Context, report: LoadReport) -> Rule | None:
+    """An e2guardian blanket switch as a rule, or why it is ignored (a warning)."""
+    why = None
+    if text in NOT_SWITCHES:
+        why = "not an e2guardian blanket switch (**, **s, *ip, *ips, **ips)"
+    elif not ctx.e2g:
+        why = "blanket switches only work in e2guardian lists (*sitelist, *urllist)"
+    elif len(ctx.stack) > 1:
+        why = "e2guardian ignores blanket switches in included files"
+    if why is not None:
+        report.problem(ctx.source, lineno, f"{text!r} ignored: {why}", "warning")
+        return None
+    return Rule("blanket", text, ctx.category, ctx.exception, f"{ctx.source}:{lineno}")
+
+
+def _include(
+    target: str, lineno: int, ctx: _Context, report: LoadReport
+) -> Iterator[ListEntry]:
     """Follow ``.Include<file>`` relative to the including file's folder."""
     if ctx.base_dir is None:
         report.problem(ctx.source, lineno, ".Include is not supported inside archives")
@@ -281,6 +319,7 @@ def _include(target: str, lineno: int, ctx: _Context, report: LoadReport) -> Ite
     if spec is not None and spec.category_from == "dir" and path.parent.name:
         category = path.parent.name  # e.g. .Include<../blacklists/porn/domains>
     child = _Context(
-        str(path), ctx.kind, ctx.exception, category, path.parent, (*ctx.stack, resolved)
+        str(path), ctx.kind, ctx.exception, category, path.parent, (*ctx.stack, resolved),
+        ctx.e2g,
     )
     yield from parse_lines(data, child, report)

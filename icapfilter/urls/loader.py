@@ -16,6 +16,7 @@ from icapfilter.urls.hashing import key_hash
 from icapfilter.urls.listfiles import read_sources
 from icapfilter.urls.model import Category, GenerationInfo, Ids, Progress, merge_ids
 from icapfilter.urls.normalize import HOST_MARK_ID, host_mark_of_entry
+from icapfilter.urls.regexlists import CompiledRules
 from icapfilter.urls.report import LoadReport
 from icapfilter.urls.store import ListStore
 
@@ -27,7 +28,11 @@ def build_table(
     report: LoadReport,
     progress: Progress | None = None,
 ) -> tuple[dict[int, Ids], dict[int, Category]]:
-    """Parse every source into (hash -> category ids, id -> category); raises LoadError."""
+    """Parse every source into (hash -> category ids, id -> category); raises LoadError.
+
+    Regex and blanket lines go to ``report.rules``: they are matched beside
+    the table, never hashed into it.
+    """
     table: dict[int, Ids] = {}
     marks: set[int] = set()
     ids: dict[tuple[str, bool], int] = {}
@@ -78,12 +83,15 @@ def load_lists(
 
     try:
         table, categories = build_table(report.sources, report, progress)
+        CompiledRules(report.rules)  # a set RE2 cannot build must not go live
     except LoadError as exc:
         raise fail(str(exc), exc) from exc
+    except ValueError as exc:
+        raise fail(f"regular expressions: {exc}", exc) from exc
     report.unique_keys = len(table) - report.host_marks
     if strict and report.errors:
         raise fail(f"strict mode: {report.errors} bad line(s), nothing activated")
-    if not table:
+    if not table and not report.rules:
         raise fail("no entries found in the given lists, nothing activated")
 
     try:
@@ -104,6 +112,7 @@ def load_lists(
             counts=dict(sorted(report.counts.items())),
             sources=report.sources,
             categories=categories,
+            rules=report.rules,
         )
         writer.commit(info)
     except StoreUnavailable as exc:

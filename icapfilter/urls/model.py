@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from icapfilter.urls.rules import Rule
+
 #: ``progress(stage, done, total)``: called by long steps; total may be None.
 Progress = Callable[[str, int, "int | None"], None]
 
@@ -37,6 +39,8 @@ class GenerationInfo:
     counts: dict[str, int] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
     categories: dict[int, Category] = field(default_factory=dict)
+    #: regex and blanket lines: matched beside the hash table, not in it
+    rules: list[Rule] = field(default_factory=list)
 
     def to_json(self) -> str:
         data = {
@@ -49,6 +53,7 @@ class GenerationInfo:
             "counts": self.counts,
             "sources": self.sources,
             "categories": [[i, c.name, c.exception] for i, c in sorted(self.categories.items())],
+            "rules": [rule.to_list() for rule in self.rules],
         }
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
@@ -56,7 +61,8 @@ class GenerationInfo:
     def from_json(cls, text: str | bytes) -> GenerationInfo:
         data = json.loads(text)
         cats = {int(i): Category(name, bool(exc)) for i, name, exc in data.pop("categories", [])}
-        return cls(categories=cats, **data)
+        rules = [Rule.from_list(r) for r in data.pop("rules", [])]
+        return cls(categories=cats, rules=rules, **data)
 
 
 def merge_ids(existing: Ids | None, cid: int) -> Ids:

@@ -47,6 +47,8 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 #: ``http:/host`` or ``http:host``: browsers would guess, a list cannot judge it.
 _SPECIAL_WITHOUT_SLASHES = re.compile(r"^(?:https?|ftp|wss?):(?!//)", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
+#: A CONNECT target as Squid sends it: ``host:port``, no scheme, no path.
+_AUTHORITY_FORM = re.compile(r"^[^/?#\\@]+:[0-9]+$")
 #: Labels squidGuard strips from request hosts before URL-list lookups; here
 #: they are stripped (repeatedly) from both sides, never down to a bare TLD.
 _URL_HOST_PREFIX = re.compile(r"^(?:(?:www|web|ftp)[0-9]*\.)+(?=[^.]+\.)")
@@ -80,11 +82,14 @@ class NormalizedUrl:
     host: str
     path: str
     is_ip: bool
+    #: a CONNECT target (``host:port``, no scheme, no path): what blanket
+    #: blocks of tunnels (``**s``, ``**ips``) judge
+    tunnel: bool = False
 
     @property
     def key(self) -> str:
         """The cache key: identical for every spelling of the same request."""
-        return self.host + self.path
+        return self.host + self.path + (" tunnel" if self.tunnel else "")
 
 
 def _split(text: str) -> tuple[str, str]:
@@ -242,9 +247,11 @@ def _normalize_path_once(raw: str) -> str:
 def parse_url(url: str) -> NormalizedUrl:
     """Normalize a request URL, a schemeless ``host/path`` or a CONNECT ``host:port``."""
     try:
-        authority, rest = _split(url.strip())
+        url = url.strip()
+        authority, rest = _split(url)
         host, is_ip = _host_of(authority, strict=False)
-        return NormalizedUrl(host, normalize_path(rest), is_ip)
+        return NormalizedUrl(host, normalize_path(rest), is_ip,
+                             _AUTHORITY_FORM.match(url) is not None)
     except InvalidEntry as exc:
         raise InvalidUrl(str(exc)) from None
 

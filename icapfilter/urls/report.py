@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from icapfilter.urls.rules import Rule
+
 #: A garbage file must not turn the report itself into a memory problem.
 MAX_KEPT_PROBLEMS = 1000
 
@@ -35,6 +37,8 @@ class LoadReport:
     exceptions: int = 0
     unique_keys: int = 0
     host_marks: int = 0  # hosts with URL entries, stored beside the entries
+    #: regex and blanket lines read: they travel in the generation's metadata
+    rules: list[Rule] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     exception_categories: set[str] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
@@ -56,6 +60,11 @@ class LoadReport:
             self.warnings += 1
         if len(self.problems) < MAX_KEPT_PROBLEMS:
             self.problems.append(Problem(source, line, message, severity))
+
+    def rule(self, rule: Rule) -> None:
+        """A regex or blanket line, counted in its category like an entry."""
+        self.rules.append(rule)
+        self.count(rule.category, rule.exception)
 
     def count(self, category: str, exception: bool) -> None:
         self.entries += 1
@@ -91,6 +100,7 @@ class LoadReport:
             "entries": self.entries,
             "exceptions": self.exceptions,
             "unique_keys": self.unique_keys,
+            "rules": len(self.rules),
             "counts": dict(sorted(self.counts.items())),
             "exception_categories": sorted(self.exception_categories),
             "errors": self.errors,

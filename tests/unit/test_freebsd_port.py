@@ -31,6 +31,7 @@ ORIGINS = {
     "pyahocorasick": "textproc/py-pyahocorasick",
     "html5lib": "www/py-html5lib",
     "idna": "dns/py-idna",
+    "google-re2": "devel/py-google-re2",
     "click": "devel/py-click",
     "brotli": "archivers/py-brotli",
     "zstandard": "archivers/py-zstandard",

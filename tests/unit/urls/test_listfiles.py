@@ -58,11 +58,9 @@ def test_ut1_folder(write_tree) -> None:
         },
         "gambling": {"d:casino.example"},
     }
-    warnings = [str(p) for p in report.problems]
-    assert warnings == [
-        f"{root}/blacklists/porn/expressions: warning: unsupported: expressions list ignored"
-    ]
-    assert report.errors == 0
+    assert [(r.kind, r.text, r.category, r.where) for r in report.rules] == [
+        ("regex", "(sex|porn)", "porn", f"{root}/blacklists/porn/expressions:1")]
+    assert report.problems == []
 
 
 def test_ut1_archive_streams_without_extracting(tmp_path: Path) -> None:
@@ -75,7 +73,8 @@ def test_ut1_archive_streams_without_extracting(tmp_path: Path) -> None:
     assert cats["gambling"] == {"d:casino.example"}
     assert cats["evil"] == {"d:evil.example"}
     assert not (tmp_path / "BL").exists()
-    assert report.warnings == 1
+    assert [(r.text, r.category) for r in report.rules] == [("(sex|porn)", "porn")]
+    assert report.warnings == 0
 
 
 def test_archive_symlink_members_are_ignored(tmp_path: Path) -> None:
@@ -152,7 +151,9 @@ def test_dansguardian_includes_and_listcategory(write_tree) -> None:
         "!exceptionurllist": {"u:bad.example/path/ok"},
     }
     assert report.errors == 0
-    assert report.warnings == 1  # the '**' blanket block
+    assert report.warnings == 0
+    assert [(r.kind, r.text, r.category, r.exception) for r in report.rules] == [
+        ("blanket", "**", "Local bans", False)]
 
 
 def test_missing_include_is_reported_with_location(write_tree) -> None:
