@@ -96,6 +96,7 @@ def build_policy(config: Config, store=None) -> Policy:  # type: ignore[no-untyp
     from .policy.filter_policy import FilterPolicy
     from .policy.learned import LearnedPages
     from .policy.ratelimit import RequestLimit
+    from .policy.schedule import local_clock
     from .policy.url_verdict import UrlVerdicts
     from .urls.engine import UrlEngine
     from .urls.errors import LoadError, StoreUnavailable
@@ -139,7 +140,8 @@ def build_policy(config: Config, store=None) -> Policy:  # type: ignore[no-untyp
         rate_limit = RequestLimit(_rate_limiter(config, store), config.ratelimit.per, failure)
     return FilterPolicy(groups, UrlVerdicts(urls, failure), scanner=scanner,
                         phrase_tag=tag, learned=learned, rate_limit=rate_limit,
-                        filetypes=filetypes, safesearch=safesearch)
+                        filetypes=filetypes, safesearch=safesearch,
+                        clock=local_clock(config.server.timezone))  # schedules
 
 
 def _filetypes_and_safesearch(config: Config):  # type: ignore[no-untyped-def]

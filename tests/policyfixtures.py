@@ -9,11 +9,14 @@ from icapfilter.config import GroupConfig
 from icapfilter.learned import LearnedCache
 from icapfilter.phrases import PhraseSet
 from icapfilter.policy.failure import FailurePolicy
+from icapfilter.policy.filetypes import FileTypes
 from icapfilter.policy.filter_policy import FilterPolicy
 from icapfilter.policy.groups import GroupMap
 from icapfilter.policy.learned import LearnedPages
 from icapfilter.policy.ratelimit import RequestLimit
+from icapfilter.policy.safesearch import SafeSearch
 from icapfilter.policy.scanning import PageScanner
+from icapfilter.policy.schedule import Clock
 from icapfilter.policy.url_verdict import UrlVerdicts
 from icapfilter.ratelimit import RateLimiter
 from icapfilter.scan_settings import DEFAULT_SCAN, ScanSettings
@@ -35,6 +38,7 @@ def make_policy(
     never_respmod: frozenset[str] = frozenset(),
     limiter: RateLimiter | None = None,
     per: str = "ip",
+    clock: Clock | None = None,
 ) -> FilterPolicy:
     failure = FailurePolicy(on_error)
     engine = UrlEngine(store) if store is not None else None
@@ -44,4 +48,6 @@ def make_policy(
         phrase_tag=phrase_tag,
         learned=LearnedPages(learned, ttl if learned is not None else 0, mark=mark,
                              never_respmod=never_respmod),
-        rate_limit=RequestLimit(limiter, per, failure) if limiter is not None else None)
+        rate_limit=RequestLimit(limiter, per, failure) if limiter is not None else None,
+        filetypes=FileTypes.from_groups(groups), safesearch=SafeSearch.from_groups(groups),
+        clock=clock)

@@ -6,6 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from ..scan_settings import DEFAULT_SCAN, FILTER_MODES, WEIGHTED_MODES, ScanSettings
+from ..timerules import check_timezone
 from .checks import (
     MAX_CONNECTIONS,
     MAX_THREADS,
@@ -50,9 +51,13 @@ class ServerConfig:
     transfer_ignore: str = ""
     transfer_complete: str | None = None
     pid_file: str = ""
+    # schedules: the zone of [[groups.schedule]] and #time: rules ("" = the server's local time)
+    timezone: str = ""
 
     def check(self) -> None:
         parse_listen(self.listen)
+        if self.timezone:  # schedules
+            check_timezone(self.timezone)
         _between("workers", self.workers, 1, MAX_WORKERS)
         _between("threads", self.threads, 1, MAX_THREADS)
         _between("max_connections", self.max_connections, 1, MAX_CONNECTIONS)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
 
+from .timewindow import TimeWindow
+
 
 class ListKind(StrEnum):
     """Which list an entry came from, as e2guardian classifies it."""
@@ -53,6 +55,7 @@ class Phrase:
     category: str | None
     source: str  # "file:line", so an admin can find the entry that matched
     key: bytes = b""
+    window: TimeWindow | None = None  # #time: (timewindow.py); None: always
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,7 @@ class Combination:
     category: str | None
     source: str
     keys: tuple[bytes, ...] = ()
+    window: TimeWindow | None = None  # #time: (timewindow.py); None: always
 
     @property
     def text(self) -> str:

@@ -5,7 +5,8 @@ at a NUL) is trimmed of space, tab, CR and LF and ASCII-lowercased (not under
 `#noconvert`); a line starting with `<` is an entry, `.Include<path>` pulls in
 another file, `#listcategory: "Name"` names the category of the entries below
 it (and of included files; a category set inside an include does not leak
-back); every other line is ignored.
+back), `#time:` limits them in time the same way (timewindow.py); every other
+line is ignored.
 
 An entry is read with plain substring searches, not a grammar:
 
@@ -36,6 +37,7 @@ from pathlib import Path
 
 from .listfile import read_list_bytes
 from .model import LoadError, Weight
+from .timewindow import TimeWindow, time_window
 
 _MAX_INCLUDE_DEPTH = 32
 #: `ListContainer::readPhraseListHelper2`: longer phrases are truncated.
@@ -57,6 +59,7 @@ class RawEntry:
     category: str | None
     source: str  # "file:line"
     display: tuple[str, ...]  # the parts decoded for people
+    window: TimeWindow | None = None  # a #time: tag above it (schedules)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +205,7 @@ class ListParser:
 
     def parse(self, path: Path, *, exception_file: bool = False) -> list[RawEntry]:
         entries: list[RawEntry] = []
-        self._parse(Path(path), None, entries, (), exception_file)
+        self._parse(Path(path), None, entries, (), exception_file, None)
         return entries
 
     def _err(self, path: Path, line: int, msg: str, level: str = "error") -> None:
@@ -215,6 +218,7 @@ class ListParser:
         entries: list[RawEntry],
         stack: tuple[Path, ...],
         exception_file: bool,
+        window: TimeWindow | None,
     ) -> None:
         try:
             lines = read_list_bytes(path)
@@ -232,7 +236,8 @@ class ListParser:
             if lower:
                 line = line.translate(_LOWER)
             if line.startswith(b"<"):
-                self._entry(path, lineno, line, charset, category, entries, exception_file)
+                self._entry(path, lineno, line, charset, category, entries, exception_file,
+                            window)
             elif line.startswith(b"."):
                 spec_b = _before(_after(original.strip(_TRIM), b"<"), b">")
                 if not line.startswith(b".include<") or not spec_b:
@@ -256,14 +261,15 @@ class ListParser:
                     why = "not a regular file" if target.exists() else "no such file"
                     self._err(path, lineno, f"cannot read include {target}: {why}")
                     continue
-                self._parse(target, category, entries, (*stack, path.resolve()), exception_file)
+                self._parse(target, category, entries, (*stack, path.resolve()), exception_file,
+                            window)
             elif line.startswith(b"#listcategory:"):
                 name = _before(_after(original, b'"'), b'"')
                 category = name.decode(charset, "replace") or None
             elif line.startswith(b"#noconvert"):
                 lower = False
             elif line.startswith(b"#time: "):
-                self._err(path, lineno, "#time: limits are not supported; ignored", "warning")
+                window = self._time_tag(path, lineno, line) or window
             elif lineno == 1 and line.startswith(b"\xef\xbb\xbf<"):
                 self._err(
                     path,
@@ -272,6 +278,21 @@ class ListParser:
                     "this line as an entry",
                     "warning",
                 )
+
+    def _time_tag(self, path: Path, lineno: int, line: bytes) -> TimeWindow | None:
+        """A ``#time:`` line read as ``readTimeTag`` reads it (phrases/timewindow.py);
+        a tag e2guardian refuses is an error and leaves the entries below untouched."""
+        rest = _after(line, b"#time: ")
+        numbers = []
+        for _ in range(4):
+            numbers.append(c_atoi(_before(rest, b" ")))
+            rest = _after(rest, b" ")
+        days = rest.strip(_TRIM).decode("latin-1")
+        found, problems = time_window((numbers[0], numbers[1], numbers[2], numbers[3]), days,
+                                      line.decode("latin-1"))
+        for problem in problems:
+            self._err(path, lineno, problem, "warning" if found is not None else "error")
+        return found
 
     def _entry(
         self,
@@ -282,6 +303,7 @@ class ListParser:
         category: str | None,
         entries: list[RawEntry],
         exception_file: bool,
+        window: TimeWindow | None = None,
     ) -> None:
         parsed = parse_entry(line, exception_file=exception_file)
         for w in parsed.warnings:
@@ -297,5 +319,6 @@ class ListParser:
                 category,
                 f"{path}:{lineno}",
                 display,
+                window,
             )
         )

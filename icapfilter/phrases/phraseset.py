@@ -175,7 +175,8 @@ def build_phrase_set(
         weight = entry.weight or Weight(0)
         if not entry.combination:
             key = entry.parts[0]
-            new = Phrase(entry.display[0], kind, weight, entry.category, entry.source, key)
+            new = Phrase(entry.display[0], kind, weight, entry.category, entry.source, key,
+                         entry.window)
             old = singles.get(key)
             if old is None:
                 singles[key] = new
@@ -185,7 +186,8 @@ def build_phrase_set(
                 singles[key] = new
         else:
             combos.append(
-                Combination(entry.display, kind, weight, entry.category, entry.source, entry.parts)
+                Combination(entry.display, kind, weight, entry.category, entry.source, entry.parts,
+                            entry.window)
             )
     return PhraseSet(singles.values(), combos, duplicates=duplicates, files=files)
 

@@ -22,6 +22,7 @@ from functools import lru_cache
 
 import xxhash
 
+from ..phrases.timed import phrase_state
 from ..verdict import Verdict
 from .failure import scan_failed
 from .filetypes import FileTypes
@@ -30,8 +31,8 @@ from .hook import Client, RequestInfo, ResponseInfo, ResponseScan
 from .learned import LearnedPages, marked
 from .ratelimit import RequestLimit
 from .safesearch import SafeSearch
-from .schedule import Clock, group_at, local_clock, timed_generation
 from .scanning import PageScanner, PhraseScan
+from .schedule import Clock, group_at, local_clock, timed_generation
 from .url_verdict import UrlReport, UrlVerdicts
 
 
@@ -99,8 +100,8 @@ class FilterPolicy:
             return group
         group = group_at(group, now)
         phrases = self.scanner.phrases_for(group.name) if self.scanner is not None else None
-        phrase_state = phrases.state_at(now) if phrases is not None else ""
-        return replace(group, timed=f"{group.timed}{phrase_state}") if phrase_state else group
+        state = phrase_state(phrases, now) if phrases is not None else ""
+        return replace(group, timed=f"{group.timed}{state}") if state else group
 
     # -- the hook --------------------------------------------------------------
 

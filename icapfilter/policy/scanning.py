@@ -15,6 +15,7 @@ from datetime import datetime
 from ..content.sniff import needs_sniffing
 from ..content.sniffscan import BodyScanLike, SniffingScan
 from ..phrases import BodyScan, PhraseSet, ScanResult
+from ..phrases.timed import phrases_at, time_windows
 from ..scan_settings import ScanSettings
 from ..verdict import Verdict
 from .failure import scan_failed
@@ -55,7 +56,7 @@ class PageScanner:
     @property
     def timed(self) -> bool:
         """Some list has #time: entries (schedules), so a scan depends on the clock."""
-        return any(p.windows for p in (self.phrases, *self.by_group.values()))
+        return any(time_windows(p) for p in (self.phrases, *self.by_group.values()))
 
     def unscanned(self, response: ResponseInfo) -> str | None:
         """Why this response is decided from its heads alone, or None to scan it."""
@@ -75,7 +76,7 @@ class PageScanner:
         if phrases is None:
             raise ValueError(f"group {group!r} has no phrase lists")
         if at is not None:  # schedules: #time: entries outside their window are muted
-            phrases = phrases.at(at)
+            phrases = phrases_at(phrases, at)
         settings = self.settings
 
         def typed(as_type: str | None) -> BodyScan:
