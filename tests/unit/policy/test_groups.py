@@ -47,3 +47,47 @@ def test_named_finds_a_group_or_none():
 def test_without_a_configuration_every_list_blocks():
     assert EVERY_LIST_BLOCKS.name == "default"
     assert EVERY_LIST_BLOCKS.blocks("porn") and not EVERY_LIST_BLOCKS.allow
+
+
+# -- where the group comes from: Squid's header > user file > user: > address ------
+
+STAFF_PUPILS = [GroupConfig(name="pupils", clients=["10.0.0.0/8"], block=["*"]),
+                GroupConfig(name="staff", clients=["user:inline", "user:both"], block=["adult"]),
+                GroupConfig(name="default", block=["*"])]
+
+
+@pytest.mark.parametrize("client,group", [
+    (Client("10.1.1.1", "filed", "staff"), "staff"),     # Squid's header beats all
+    (Client("10.1.1.1", "inline", "Staff"), "staff"),    # a name in another case
+    (Client("10.1.1.1", "inline", "nosuch, staff"), "staff"),  # a note list: first known
+    (Client("10.1.1.1", "filed", None), "default"),      # the file beats the address
+    (Client("10.1.1.1", "both", None), "pupils"),        # ... and a user: entry
+    (Client("10.1.1.1", "inline", None), "staff"),       # user:NAME beats the address
+    (Client("10.1.1.1", "other", None), "pupils"),       # then the address
+    (Client("10.1.1.1", "filed", "nosuch"), "default"),  # unknown in the header: ignored
+    (Client("10.1.1.1", None, "-"), "pupils"),           # Squid's "-" for an empty value
+])
+def test_the_group_squid_names_comes_first_then_the_user_file(client, group):
+    groups = GroupMap(STAFF_PUPILS, file_users={"filed": "default", "both": "pupils"})
+    assert groups.match(client).name == group
+
+
+def test_the_header_is_ignored_when_not_trusted():
+    groups = GroupMap(STAFF_PUPILS, trust_header=False)
+    assert groups.match(Client("10.1.1.1", None, "staff")).name == "pupils"
+
+
+def test_an_unknown_group_in_the_header_is_logged_once(caplog):
+    groups = GroupMap(STAFF_PUPILS)
+    for _ in range(3):
+        groups.match(Client(None, None, "teachers"))
+    assert [r.getMessage() for r in caplog.records].count(
+        "X-Icapfilter-Group 'teachers' names no configured group; the client is placed "
+        "by user and address instead") == 1
+
+
+def test_an_alias_in_block_or_allow_stands_for_its_category():
+    groups = GroupMap([GroupConfig(name="default", block=["porn"], allow=["jeux"])],
+                      aliases={"porn": "adult", "jeux": "games"})
+    assert groups.default.blocks("adult") and groups.default.blocks("porn")
+    assert groups.default.allows("games") and not groups.default.blocks("games")
