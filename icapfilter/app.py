@@ -107,13 +107,15 @@ def build_policy(config: Config, store=None) -> Policy:  # type: ignore[no-untyp
             and not any(g.own_phrases for g in config.groups) \
             and filetypes is None and safesearch is None:
         return AllowAll()
-    store = store if store is not None else make_store(config)
     if config.lists.paths and not config.store.redis:
-        try:
-            report = load_lists(store, config.lists.paths, strict=config.lists.strict)
+        from .urls.image_config import in_process_store
+
+        try:  # the mapped list image (issue 21), or the dict when no image can be kept
+            store, report = in_process_store(config.lists, store, load_lists)
         except LoadError as exc:
             raise BuildError(f"[lists] paths: {exc}") from None
         log.info("lists: %s", report.summary())
+    store = store if store is not None else make_store(config)
     # No lists and no shared store: there is no URL engine, rather than an empty
     # one (which would count as "lists vanished" and apply on_error).
     has_lists = bool(config.lists.paths or config.store.redis)

@@ -100,6 +100,9 @@ class StoreConfig:
 class ListsConfig:
     paths: list[str] = field(default_factory=list)
     strict: bool = False
+    # list image (issue 21): the in-process store maps a compiled image kept here
+    image: bool = True
+    cache_dir: str = ""
 
     def check(self) -> None:
         pass
