@@ -12,6 +12,7 @@ import click
 
 from icapfilter.commands.lists_cmd import redis_url_option
 from icapfilter.commands.options import show_list_errors_option
+from icapfilter.commands.url_hint import explain
 from icapfilter.policy.failure import FailurePolicy
 from icapfilter.policy.groups import EVERY_LIST_BLOCKS
 from icapfilter.policy.url_verdict import UrlReport, UrlVerdicts
@@ -87,6 +88,7 @@ def check(
             _print_error(out, url, str(exc), as_json)
             continue
         result["client_ip"], result["user"] = client_ip, user
+        explain(result, url)
         _print(out, result, as_json, several)
     if failed:
         sys.exit(1)

@@ -68,11 +68,12 @@ def problems(config: Config, *, starting: bool = False) -> list[Problem]:
 def check_before_start(config: Config) -> None:
     """Raise for the first fatal problem: ConfigError for a value that cannot
     work here, CannotStart for what the system refused; both name the key."""
+    source = "built-in defaults (no --config)" if config.source == "<defaults>" else config.source
     for problem in problems(config, starting=True):
         if problem.kind == REFUSED:
-            raise CannotStart(f"{config.source}: {problem}")
+            raise CannotStart(f"{source}: {problem}")
         if problem.kind == CONFIG:
-            raise ConfigError(f"{config.source}: {problem}")
+            raise ConfigError(f"{source}: {problem}")
 
 
 def _address(where: str, value: str, starting: bool, reuse_port: bool = False) -> list[Problem]:
@@ -94,8 +95,24 @@ def _address(where: str, value: str, starting: bool, reuse_port: bool = False) -
     except OSError as exc:
         if not starting or exc.errno == errno.EADDRNOTAVAIL:
             return [Problem(where, f"{host} is not an address of this machine ({exc.strerror})")]
-        return [Problem(where, f"cannot listen on {value}: {exc.strerror or exc}", REFUSED)]
+        return [Problem(where, f"cannot listen on {value}: {exc.strerror or exc}"
+                               f"{_port_hint(exc.errno, where, port)}", REFUSED)]
     return []
+
+
+def _port_hint(code: int | None, where: str, port: int) -> str:
+    """What to do about a port the system refused."""
+    if code == errno.EADDRINUSE:
+        return (f" (another process holds it: `ss -ltnp 'sport = :{port}'` or "
+                f"`sockstat -l -p {port}` names it; stop it or change {where})")
+    if code == errno.EACCES:
+        return f" (ports below 1024 need root or CAP_NET_BIND_SERVICE; change {where})"
+    return f" (change {where})"
+
+
+def _cannot_write(where: str, value: str, why: str) -> Problem:
+    return Problem(where, f"cannot write {value}: {why} (give {where} a path this user may "
+                          "write, or run as a user who may)")
 
 
 def _writable_file(where: str, value: str, starting: bool) -> list[Problem]:
@@ -112,17 +129,17 @@ def _writable_file(where: str, value: str, starting: bool) -> list[Problem]:
     parent = path.parent
     if not parent.is_dir():
         what = "is not a folder" if parent.exists() else "does not exist"
-        return [Problem(where, f"cannot write {value}: {parent} {what}")]
+        return [_cannot_write(where, value, f"{parent} {what}")]
     if starting:
         try:
             with open(path, "a"):
                 pass
         except OSError as exc:
-            return [Problem(where, f"cannot write {value}: {exc.strerror or exc}")]
+            return [_cannot_write(where, value, str(exc.strerror or exc))]
         return []
     target = path if path.exists() else parent
     if not os.access(target, os.W_OK):
-        return [Problem(where, f"cannot write {value}: {target} is not writable by this user")]
+        return [_cannot_write(where, value, f"{target} is not writable by this user")]
     return []
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,14 @@ _SECTIONS = {
 }
 
 
+def _suggest(name: str, known: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for a near miss, else the names allowed there."""
+    close = difflib.get_close_matches(name.lower(), list(known), n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f" (known: {', '.join(sorted(known))})"
+
+
 def _type_ok(value: Any, annotation: Any) -> bool:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
@@ -95,7 +105,7 @@ def _build(cls: type, table: Any, where: str) -> Any:
     values = {}
     for key, value in table.items():
         if key not in known:
-            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
+            raise ConfigError(f"{where}: unknown key {key!r}{_suggest(key, known)}")
         if not _type_ok(value, hints[key]):
             raise ConfigError(f"{where} {key}: expected {_type_name(hints[key])}, "
                               f"got {type(value).__name__} {value!r}")
@@ -130,8 +140,8 @@ def parse_config(text: str, source: str = "<string>") -> Config:
         elif name in _SECTIONS:
             sections[name] = _build(_SECTIONS[name], table, f"{source}: [{name}]")
         else:
-            raise ConfigError(f"{source}: unknown section [{name}] "
-                              f"(known: {', '.join([*_SECTIONS, 'groups'])})")
+            raise ConfigError(f"{source}: unknown section [{name}]"
+                              f"{_suggest(name, [*_SECTIONS, 'groups'])}")
     return Config(**sections, source=source)
 
 
