@@ -35,7 +35,7 @@ dir = "{phrases}"
 
 [[groups]]
 name = "default"
-block = ["adult", "gambling", "Banned words"]
+block = ["adult", "gambling"]
 naughtiness_limit = 50
 """)
         port = running.enter_context(serving(config))

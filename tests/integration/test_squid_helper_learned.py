@@ -54,7 +54,7 @@ ttl = 600
 
 [[groups]]
 name = "default"
-block = ["adult", "gambling", "Banned words"]
+block = ["adult", "gambling"]
 naughtiness_limit = 50
 
 [log]

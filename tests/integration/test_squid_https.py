@@ -125,7 +125,7 @@ banned = ["{root / 'bannedphraselist'}"]
 
 [[groups]]
 name = "default"
-block = ["adult", "gambling", "Banned words"]
+block = ["adult", "gambling"]
 
 [log]
 access = "{log}"
