@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from .policy.hook import Client
-from .verdict import Verdict
+from .verdict import Action, Verdict
 
 
 @dataclass(slots=True)
@@ -25,6 +25,16 @@ class Outcome:
     late: bool = False
     body_bytes: int = 0
     started: float = 0.0
+    # the HTTP side, for the Squid and e2guardian access-log formats
+    http_method: str = "-"
+    http_status: int = 0  # the origin's status (RESPMOD); 0 when not known
+    content_type: str = ""  # the origin's Content-Type (RESPMOD)
+    page_bytes: int = 0  # body bytes of the block page sent
+
+    @property
+    def rewritten(self) -> bool:
+        """The request went on changed (SafeSearch), not blocked nor untouched."""
+        return self.verdict is not None and self.verdict.action is Action.REWRITE
 
     @property
     def duration_ms(self) -> float:

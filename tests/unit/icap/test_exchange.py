@@ -33,6 +33,7 @@ class Decided:
     blocked: bool = False
     category: str | None = None
     status: int = 403
+    reason: str = ""
     set_request_headers: tuple[tuple[str, str], ...] = ()
     drop_request_headers: tuple[str, ...] = ()
     rewrite_query: str | None = None
@@ -75,6 +76,9 @@ class Judge:
         if "learned" in url:
             return Decided(set_request_headers=(("X-Icapfilter-Learned", "clean"),),
                            drop_request_headers=("Cookie", "X-Absent"))
+        if "search" in url:  # SafeSearch: the query replaced, a header set
+            return Decided(rewrite_query="q=cats&safe=active",
+                           set_request_headers=(("YouTube-Restrict", "Strict"),))
         return ALLOW
 
     def begin_response(self, request: IcapRequest) -> Decided | WordScan:
@@ -175,6 +179,9 @@ def echo_head(*, req: bytes | None = None, res: bytes | None = None, body: bool)
 
 LEARNED_HEAD = (b"GET http://learned.example/ HTTP/1.1\r\nHost: learned.example\r\n"
                 b"X-Icapfilter-Learned: clean\r\n\r\n")
+POST_SEARCH = b"POST /search?q=cats&safe=off HTTP/1.1\r\nHost: s.example\r\n\r\n"
+SAFE_SEARCH_HEAD = (b"POST /search?q=cats&safe=active HTTP/1.1\r\nHost: s.example\r\n"
+                    b"YouTube-Restrict: Strict\r\n\r\n")
 
 # (name, pieces in, bytes out, keep-alive)
 TABLE = [
@@ -197,6 +204,15 @@ TABLE = [
      [icap("REQMOD", "reqmod", "Preview: 4\r\n", req=GET_LEARNED,
            body=b"4\r\npost\r\n0\r\n\r\n"), b"2\r\ned\r\n0\r\n\r\n"],
      [b"ICAP/1.0 100 Continue\r\n\r\n", echo_head(req=LEARNED_HEAD, body=True) + b"4\r\npost\r\n",
+      b"2\r\ned\r\n", b"0\r\n\r\n"], True),
+    ("reqmod rewritten (SafeSearch), 204 allowed: 200 with the new target and header",
+     [icap("REQMOD", "reqmod", "Allow: 204\r\n", req=POST_SEARCH)],
+     [echo_head(req=SAFE_SEARCH_HEAD, body=False)], True),
+    ("reqmod rewritten with a body in a preview: 100 Continue, new head, same body",
+     [icap("REQMOD", "reqmod", "Preview: 4\r\nAllow: 204\r\n", req=POST_SEARCH,
+           body=b"4\r\npost\r\n0\r\n\r\n"), b"2\r\ned\r\n0\r\n\r\n"],
+     [b"ICAP/1.0 100 Continue\r\n\r\n",
+      echo_head(req=SAFE_SEARCH_HEAD, body=True) + b"4\r\npost\r\n",
       b"2\r\ned\r\n", b"0\r\n\r\n"], True),
     ("respmod preview with ieof, clean: 204 without Allow 204",
      [icap("RESPMOD", "respmod", "Preview: 4096\r\n", req=GET, res=HTML,

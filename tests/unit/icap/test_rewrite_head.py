@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import string
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -42,3 +43,26 @@ def test_drop_removes_exactly_the_named_field(fields, name):
     out = parse_http_request_head(rewrite_http_head(raw, drop=[name]))
     expected = [(k, v.strip()) for k, v in fields if k.lower() != name.lower()]
     assert list(out.headers) == expected
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    (b"GET http://g.test/search?q=a&safe=off HTTP/1.1",
+     b"GET http://g.test/search?q=a&safe=active HTTP/1.1"),
+    (b"GET /search?q=a HTTP/1.1", b"GET /search?q=a&safe=active HTTP/1.1"),
+    (b"GET /webhp HTTP/1.1", b"GET /webhp?q=a&safe=active HTTP/1.1"),
+    (b"GET /search?q=b#frag HTTP/1.1", b"GET /search?q=a&safe=active#frag HTTP/1.1"),
+])
+def test_query_replaces_the_targets_query_in_either_form(line, expected):
+    out = rewrite_http_head(line + b"\r\nHost: g.test\r\n\r\n", query="q=a&safe=active")
+    assert out == expected + b"\r\nHost: g.test\r\n\r\n"
+
+
+def test_an_empty_query_removes_the_question_mark():
+    out = rewrite_http_head(b"GET /s?x=1 HTTP/1.1\r\n\r\n", query="")
+    assert out == b"GET /s HTTP/1.1\r\n\r\n"
+
+
+@pytest.mark.parametrize("query", ["a b", "a\r\nX-Evil: 1"])
+def test_a_query_that_would_break_the_request_line_is_refused(query):
+    with pytest.raises(ValueError, match="break the request line"):
+        rewrite_http_head(b"GET /s HTTP/1.1\r\n\r\n", query=query)
