@@ -6,6 +6,7 @@ import io
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from typing import Any, NoReturn
 
 import click
@@ -17,6 +18,7 @@ from icapfilter.policy.failure import FailurePolicy
 from icapfilter.policy.groups import EVERY_LIST_BLOCKS
 from icapfilter.policy.url_verdict import UrlReport, UrlVerdicts
 from icapfilter.redisstore import open_store
+from icapfilter.timerules import parse_moment
 from icapfilter.urls.engine import UrlEngine
 from icapfilter.urls.errors import LoadError, StoreUnavailable
 from icapfilter.urls.loader import load_lists
@@ -27,6 +29,17 @@ from icapfilter.urls.store import ListStore
 CACHE_SIZE = 50_000
 
 Judge = Callable[[str], dict[str, Any]]
+
+
+def moment_option(_ctx: click.Context, _param: click.Parameter,
+                   value: str | None) -> datetime | None:
+    """``--at``: a local time for schedules (timerules.parse_moment)."""
+    if value is None:
+        return None
+    try:
+        return parse_moment(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.command("check")
@@ -46,6 +59,8 @@ Judge = Callable[[str], dict[str, Any]]
 @click.option("--client-ip", metavar="IP", help="Client address (for group selection).")
 @click.option("--user", metavar="NAME", help="Authenticated user (for group selection).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per URL, one a line.")
+@click.option("--at", "at", metavar="'YYYY-MM-DD HH:MM'", callback=moment_option,
+              help="Judge as at this local time (schedules; needs --config).")
 @show_list_errors_option
 def check(
     urls: tuple[str, ...],
@@ -56,6 +71,7 @@ def check(
     client_ip: str | None,
     user: str | None,
     as_json: bool,
+    at: datetime | None = None,
 ) -> None:
     """Print the verdict for each URL: the list entry, category and filter group behind it.
 
@@ -73,8 +89,10 @@ def check(
         raise click.UsageError("give exactly one of --lists PATH, --redis URL or --config FILE")
     if urls.count("-") > 1:
         raise click.UsageError("- (standard input) may be given once")
+    if at is not None and not config_path:
+        raise click.UsageError("--at needs --config (schedules are configured per group)")
     if config_path:
-        judge = _config_judge(config_path, client_ip, user, as_json)
+        judge = _config_judge(config_path, client_ip, user, as_json, at)
     else:
         judge = _list_judge(lists_path, redis_url, prefix, as_json)
     failed = False
@@ -129,7 +147,7 @@ def _list_judge(lists_path: tuple[str, ...], redis_url: str | None, prefix: str,
 
 
 def _config_judge(config_path: str, client_ip: str | None, user: str | None,
-                  as_json: bool) -> Judge:
+                  as_json: bool, at: datetime | None = None) -> Judge:
     from icapfilter.app import build_policy
     from icapfilter.config import ConfigError, load_config
     from icapfilter.policy import Client
@@ -143,6 +161,9 @@ def _config_judge(config_path: str, client_ip: str | None, user: str | None,
     if not isinstance(policy, FilterPolicy) or policy.urls.engine is None:
         _fail("the configuration names no lists and no store", as_json)
     client = Client(client_ip, user)
+    if at is not None:  # schedules: the verdict at that moment, which the output names
+        return lambda url: {**_as_dict(policy.url_report(client, url, at),
+                                       policy.urls.generation), "at": at.isoformat(" ")}
     return lambda url: _as_dict(policy.url_report(client, url), policy.urls.generation)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -17,8 +18,11 @@ import click
 from ..phrases import LoadError, ScanResult, load_phrase_dir
 from ..phrases.in_memory import feed_whole
 from ..phrases.phraseset import PhraseSet
+from ..phrases.timed import phrases_at
 from ..policy.scanning import PageScanner
+from ..policy.schedule import group_at, local_clock
 from ..scan_settings import DEFAULT_LIMIT, DEFAULT_SCAN, FILTER_MODES, WEIGHTED_MODES, ScanSettings
+from .check_cmd import moment_option
 
 DEFAULT_LIST_DIR = Path("/etc/e2guardian/lists")
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -90,6 +94,8 @@ def format_result(result: ScanResult, limit: int) -> str:
                    "references and UTF-8 case.")
 @click.option("--content-type", default="text/html", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--at", "at", metavar="'YYYY-MM-DD HH:MM'", callback=moment_option,
+              help="Scan as at this local time (#time: phrases, schedules); default now.")
 @click.option("--show-list-errors", is_flag=True, help="Print list warnings/errors to stderr.")
 def scan(
     file: str,
@@ -103,6 +109,7 @@ def scan(
     as_json: bool,
     show_list_errors: bool,
     e2guardian_exact: bool | None,
+    at: datetime | None = None,
 ) -> None:
     """Scan a saved page (HTML, gzip allowed; '-' for stdin) with the phrase lists."""
     try:
@@ -118,7 +125,7 @@ def scan(
 
         show_all()
     if config_path:
-        phrase_set, settings, group_limit = _configured(config_path, group)
+        phrase_set, settings, group_limit = _configured(config_path, group, at)
     else:
         if group is not None:
             raise click.UsageError("--group needs --config")
@@ -128,6 +135,7 @@ def scan(
         if len(phrase_set) == 0:
             raise click.UsageError(f"no phrase lists found in {list_dir}")
         settings, group_limit = DEFAULT_SCAN, DEFAULT_LIMIT
+        phrase_set = phrases_at(phrase_set, at or datetime.now())  # #time: entries
     limit = group_limit if limit is None else limit
     settings = replace(
         settings, weighted_mode=weighted_mode or settings.weighted_mode,
@@ -149,8 +157,10 @@ def scan(
         click.echo(format_result(result, limit))
 
 
-def _configured(config_path: str, group: str | None) -> tuple[PhraseSet, ScanSettings, int]:
-    """Phrase set, scan settings and the group's limit, as the server takes them."""
+def _configured(config_path: str, group: str | None,
+                at: datetime | None = None) -> tuple[PhraseSet, ScanSettings, int]:
+    """Phrase set, scan settings and the group's limit, as the server takes them
+    at the moment ``at`` (default: now in ``[server] timezone``)."""
     from ..app import load_phrases
     from ..config import ConfigError, load_config
     from ..policy.groups import GroupMap
@@ -167,4 +177,6 @@ def _configured(config_path: str, group: str | None) -> tuple[PhraseSet, ScanSet
     if chosen is None:
         names = ", ".join(g.name for g in groups.groups)
         raise click.UsageError(f"no group {group!r} (groups: {names})")
-    return phrase_set, config.phrases.scan_settings(), chosen.limit
+    moment = at or local_clock(config.server.timezone)()  # schedules
+    chosen = group_at(chosen, moment)
+    return phrases_at(phrase_set, moment), config.phrases.scan_settings(), chosen.limit

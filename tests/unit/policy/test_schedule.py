@@ -3,10 +3,14 @@ and no cache answers across a schedule change."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from icapfilter.cli import main
 from icapfilter.config import GroupConfig, parse_config
 from icapfilter.config.checks import ConfigError
 from icapfilter.icap.messages import Headers
@@ -146,3 +150,49 @@ def test_a_schedule_and_a_time_zone_are_read_from_the_file():
 def test_the_clock_of_a_time_zone_is_its_wall_clock():
     tokyo, utc = local_clock("Asia/Tokyo")(), local_clock("UTC")()
     assert abs((tokyo - utc).total_seconds() - 9 * 3600) < 60
+
+
+# -- the commands --------------------------------------------------------------
+
+def _school_config(tmp_path):
+    bl = Path(tmp_path) / "bl"
+    (bl / "games").mkdir(parents=True)
+    (bl / "games" / "domains").write_text("games.test\n")
+    phrases = Path(tmp_path) / "phrases"
+    phrases.mkdir()
+    (phrases / "weightedphraselist").write_text("<always><20>\n#time: 8 0 16 30 01234\n"
+                                                "<poker><40>\n")
+    conf = Path(tmp_path) / "icapfilter.conf"
+    conf.write_text(f'[lists]\npaths = ["{bl}"]\n[phrases]\ndir = "{phrases}"\n'
+                    '[[groups]]\nname = "default"\nblock = []\n'
+                    '[[groups.schedule]]\ndays = "mon-fri"\nhours = "08:00-16:30"\n'
+                    'block = ["games"]\nnaughtiness_limit = 30\n')
+    page = Path(tmp_path) / "page.html"
+    page.write_text("<p>always poker</p>")
+    return conf, page
+
+
+def test_check_at_answers_for_that_moment_and_says_which(tmp_path):
+    conf, _ = _school_config(tmp_path)
+    runner = CliRunner()
+    during = runner.invoke(main, ["check", "http://games.test/", "--config", str(conf),
+                                  "--at", "2026-12-07 09:30", "--json"])
+    after = runner.invoke(main, ["check", "http://games.test/", "--config", str(conf),
+                                 "--at", "2026-12-07 17:00", "--json"])
+    assert json.loads(during.output)["verdict"] == "block"
+    assert json.loads(during.output)["at"] == "2026-12-07 09:30:00"
+    assert json.loads(after.output)["verdict"] == "allow"
+    bad = runner.invoke(main, ["check", "http://games.test/", "--config", str(conf),
+                               "--at", "at nine"])
+    assert bad.exit_code == 2 and "like '2026-12-07 09:30'" in bad.output
+
+
+def test_scan_at_applies_time_tags_and_the_scheduled_limit(tmp_path):
+    conf, page = _school_config(tmp_path)
+    runner = CliRunner()
+    during = json.loads(runner.invoke(main, ["scan", str(page), "--config", str(conf),
+                                             "--at", "2026-12-07 09:30", "--json"]).output)
+    after = json.loads(runner.invoke(main, ["scan", str(page), "--config", str(conf),
+                                            "--at", "2026-12-07 17:00", "--json"]).output)
+    assert (during["score"], during["limit"], during["verdict"]) == (60, 30, "block")
+    assert (after["score"], after["limit"], after["verdict"]) == (20, 50, "allow")
