@@ -78,19 +78,28 @@ _CONFIG_HELP = "Take the store, list paths and strictness from this configuratio
 @click.option("--prefix", default="icapfilter:bl", show_default=True, help="Redis key prefix.")
 @click.option("--strict", is_flag=True, help="Refuse the whole load if any line is bad.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
+@click.option("--cache-dir", metavar="DIR", default=None,
+              help="Without --redis: where to keep the compiled list image (default: "
+                   "[lists] cache_dir, else beside the lists).")
 def load_cmd(
     paths: tuple[str, ...], redis_url: str | None, config_path: str | None, prefix: str,
-    strict: bool, quiet: bool
+    strict: bool, quiet: bool, cache_dir: str | None = None
 ) -> None:
     """Load PATH... (UT1/Shalla folders or .tar.gz, squidGuard or DansGuardian files).
 
     Without PATH, the configuration's [lists] paths are loaded (that is what
-    `lists reload` does). Exit status: 0 activated, 1 not activated (reason on
-    stderr), 2 usage error.
+    `lists reload` does). Without --redis, the lists are compiled into the
+    image an in-process server maps (so it starts without building it).
+    Exit status: 0 activated, 1 not activated (reason on stderr), 2 usage error.
     """
     paths, redis_url, strict = _from_config(config_path, paths, redis_url, strict)
     if not paths:
         raise click.UsageError("no list to load: give PATH... or --config with [lists] paths")
+    if not redis_url:
+        from icapfilter.commands.lists_image import build_image_cmd
+
+        if build_image_cmd(paths, config_path, cache_dir, strict, quiet):
+            return
     store: ListStore = open_store(redis_url, prefix=prefix) if redis_url else MemoryStore()
     progress = _tty_progress()
     try:

@@ -1,5 +1,9 @@
 """Compiling list files into an image: parse, hash, sort, write.
 
+Regex and blanket lines are no entries: they travel in the image's
+generation info (as they do in a Redis generation's) and are matched
+beside the hashed keys.
+
 The entries are read exactly as :func:`icapfilter.urls.loader.build_table`
 reads them (same parser, same keys, same host marks), but each becomes one
 Python int, ``hash << 16 | category id``, in a list that is sorted in place:
@@ -27,6 +31,7 @@ from icapfilter.urls.image import bucket_bits_for, encode_image, id_width_for
 from icapfilter.urls.listfiles import read_sources
 from icapfilter.urls.model import Category, GenerationInfo, Progress, new_generation_id
 from icapfilter.urls.normalize import HOST_MARK_ID, host_mark_of_entry
+from icapfilter.urls.regexlists import CompiledRules
 from icapfilter.urls.report import LoadReport
 
 ID_BITS = 16
@@ -139,11 +144,14 @@ def build_image(sources: list[str], target: Path, content_key: bytes,
 
     try:
         packed, categories = pack_entries(report.sources, report, progress, total)
+        CompiledRules(report.rules)  # a set RE2 cannot build must not go live
     except LoadError as exc:
         raise fail(str(exc)) from exc
+    except ValueError as exc:
+        raise fail(f"regular expressions: {exc}") from exc
     if strict and report.errors:
         raise fail(f"strict mode: {report.errors} bad line(s), nothing activated")
-    if not packed:
+    if not packed and not report.rules:
         raise fail("no entries found in the given lists, nothing activated")
     if progress:
         progress("sort", len(packed), len(packed))
@@ -157,7 +165,7 @@ def build_image(sources: list[str], target: Path, content_key: bytes,
         generation=report.generation, loaded_at=time.time(), duration=report.duration,
         entries=report.entries, exceptions=report.exceptions, errors=report.errors,
         counts=dict(sorted(report.counts.items())), sources=report.sources,
-        categories=categories)
+        categories=categories, rules=report.rules)
     parts = encode_image(content_key, keys.tobytes(), bucket_index(keys).tobytes(),
                          slots.tobytes(), slots.itemsize,
                          image_meta(info, report, combos, content))

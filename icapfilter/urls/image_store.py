@@ -29,6 +29,7 @@ from icapfilter.urls.image_cache import (
 from icapfilter.urls.image_progress import ProgressLog
 from icapfilter.urls.model import GenerationInfo, Progress
 from icapfilter.urls.report import LoadReport, Problem
+from icapfilter.urls.rules import Rule
 from icapfilter.urls.store import GenerationWriter
 
 log = logging.getLogger("icapfilter.lists")
@@ -41,6 +42,7 @@ class ImageStore:
         self.image = image
         self._info = GenerationInfo.from_json(image.meta["info"])
         self._generation = self._info.generation
+        self.rules = self._info.rules
 
     def lookup(self, hashes: Sequence[int]) -> tuple[str | None, list[tuple[int, ...]]]:
         return self._generation, self.image.find(hashes)
@@ -57,7 +59,7 @@ class ImageStore:
         raise LoadError("an image store is built from list files (open_image_store)")
 
 
-def report_of(image: ListImage) -> LoadReport:
+def report_of(image: ListImage, rules: list[Rule]) -> LoadReport:
     """The load report stored with the image (problems as their text)."""
     data = image.meta.get("report", {})
     report = LoadReport(
@@ -68,6 +70,7 @@ def report_of(image: ListImage) -> LoadReport:
         exception_categories=set(data.get("exception_categories", [])),
         errors=data.get("errors", 0), warnings=data.get("warnings", 0),
         duration=data.get("duration", 0.0))
+    report.rules = list(rules)
     report.problems = [Problem(str(source), line if isinstance(line, int) else None, str(text),
                                "warning" if severity == "warning" else "error")
                        for source, line, text, severity in data.get("problem_parts", [])]
@@ -142,8 +145,8 @@ def open_image_store(sources: Sequence[str | os.PathLike[str]], *, configured_di
                 built = True
                 log.info("lists: list image %s built in %.1fs (%.1f MB)", path,
                          time.monotonic() - started, image.layout.size / 1e6)
-    report = report_of(image)
+    store = ImageStore(image)
+    report = report_of(image, store.rules)
     if strict and report.errors:
-        image.close()
         raise LoadError(f"strict mode: {report.errors} bad line(s), nothing activated", report)
-    return ImageStore(image), report, built
+    return store, report, built

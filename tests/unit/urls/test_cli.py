@@ -20,11 +20,20 @@ def root(write_tree):
     return write_tree(LISTS)
 
 
-def test_lists_load_memory_validates_only(root) -> None:
+def test_lists_load_without_redis_builds_the_list_image(root) -> None:
     result = CliRunner().invoke(lists, ["load", str(root / "BL")])
     assert result.exit_code == 0, result.output
-    assert "activated" in result.output and "porn: 2" in result.output
-    assert "only validated" in result.output
+    assert ": built (generation" in result.output and "porn: 2" in result.output
+    assert list((root / "BL" / ".icapfilter-cache").glob("lists-*.img"))
+    again = CliRunner().invoke(lists, ["load", str(root / "BL")])
+    assert "up to date, not rebuilt" in again.output
+
+
+def test_lists_load_puts_the_image_in_the_cache_dir_given(root, tmp_path) -> None:
+    result = CliRunner().invoke(lists, ["load", str(root / "BL"), "--cache-dir",
+                                        str(tmp_path / "state")])
+    assert result.exit_code == 0, result.output
+    assert list((tmp_path / "state").glob("lists-*.img"))
 
 
 def test_lists_load_failure_exit_1(root) -> None:

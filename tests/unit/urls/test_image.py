@@ -231,3 +231,18 @@ def test_building_takes_no_longer_than_a_dict_load(write_tree):
     started = time.perf_counter()
     image_of(root)
     assert time.perf_counter() - started < 3 * dict_time + 0.5
+
+
+def test_regex_and_blanket_rules_travel_in_the_image(write_tree):
+    root = write_tree({"BL/adult/domains": "bad.test\n", "BL/adult/expressions": "casino\n"})
+    image_of(root)
+    store, report, built = image_of(root)
+    assert not built and len(report.rules) == 1
+    hits = UrlEngine(store, cache_size=0).lookup("http://www.casino-royal.test/")
+    assert [(h.category, h.entry) for h in hits] == [("adult", "casino")]
+
+
+def test_a_list_of_rules_only_makes_an_image_without_keys(write_tree):
+    root = write_tree({"BL/adult/expressions": "casino\n"})
+    store, _, _ = image_of(root)
+    assert len(store.image) == 0 and store.lookup([1, 2]) == (store.current_generation(), [(), ()])
