@@ -22,6 +22,7 @@ import ipaddress
 import re
 
 import idna
+from idna.core import valid_contextj
 
 from icapfilter.urls.errors import InvalidEntry
 
@@ -137,11 +138,23 @@ def _to_ascii(host: str) -> str:
         if label.isascii():
             labels.append(label)
             continue
+        _check_joiners(label)
         try:
             labels.append("xn--" + label.encode("punycode").decode("ascii"))
         except UnicodeError as exc:
             raise InvalidEntry(f"invalid international host name: {exc}") from None
     return ".".join(labels)
+
+
+def _check_joiners(label: str) -> None:
+    """UTS #46 CheckJoiners, which the WHATWG host parser sets: a zero-width
+    (non-)joiner is kept (IDNA 2003 deleted it, so ``a<ZWJ>b`` was ``ab``)
+    but only where a script needs it (after a virama); browsers refuse the
+    URL otherwise, so it is no host anyone reaches."""
+    for pos, char in enumerate(label):
+        if char in "\u200c\u200d" and not valid_contextj(label, pos):
+            raise InvalidEntry(f"invalid international host name: joiner U+{ord(char):04X} "
+                               f"not allowed at position {pos} of {label!r}")
 
 
 def canonical_host(text: str, *, strict: bool = False) -> tuple[str, bool]:

@@ -201,3 +201,38 @@ def test_a_zero_padded_dotted_quad_in_a_list_is_decimal_but_octal_in_a_request()
     assert canonical_host("192.168.001.010", strict=True) == ("192.168.1.10", True)
     assert canonical_host("192.168.001.010") == ("192.168.1.8", True)
     assert canonical_host("0x7f.1", strict=True) == ("127.0.0.1", True)
+
+
+# -- UTS #46 (what browsers do) where Python's IDNA 2003 codec differs ---------------
+
+
+@pytest.mark.parametrize(("spelling", "host"), [
+    ("straße.de", "xn--strae-oqa.de"),                    # 2003: strasse.de
+    ("STRAẞE.de", "xn--strae-oqa.de"),                    # capital sharp s; 2003: strasse.de
+    ("ẞ.de", "xn--zca.de"),                               # 2003: ss.de
+    ("σοφος.gr", "xn--0xaajbq.gr"),                       # final sigma kept; 2003: σοφοσ
+    ("\u0915\u094d\u200d\u0937.example", "xn--11b2ezcw70k.example"),  # ZWJ after a virama
+    ("\u0915\u094d\u200c\u0937.example", "xn--11b2ezcs70k.example"),  # ZWNJ after a virama
+])
+def test_uts46_keeps_what_idna2003_folded_away(spelling: str, host: str) -> None:
+    assert canonical_host(spelling) == (host, False)
+    assert canonical_host(spelling)[0] == idna.encode(spelling, uts46=True).decode()
+    assert spelling.encode("idna").decode().lower() != host  # the codec names another host
+
+
+@pytest.mark.parametrize(("spelling", "same_as"), [
+    ("ΣΟΦΟΣ.gr", "σοφοσ.gr"),   # an uppercase final sigma is an ordinary sigma
+    ("ÖBB.at", "öbb.at"),
+    ("BÜCHER.de", "bücher.de"),
+])
+def test_uppercase_non_ascii_maps_to_its_lowercase(spelling: str, same_as: str) -> None:
+    assert canonical_host(spelling) == canonical_host(same_as)
+
+
+@pytest.mark.parametrize("spelling", ["a\u200db.example", "a\u200cb.example",
+                                      "\u200dexample.com"])
+def test_a_joiner_outside_its_script_context_is_no_host(spelling: str) -> None:
+    # UTS #46 CheckJoiners (set by the WHATWG URL parser): browsers refuse
+    # these; IDNA 2003 silently made them "ab.example"
+    with pytest.raises(InvalidEntry, match="joiner"):
+        canonical_host(spelling)
