@@ -44,6 +44,25 @@ def _phrase_key(group: GroupConfig) -> tuple[Any, ...]:
             resolved(group.phrase_exception))
 
 
+def load_group_phrases(config: Config, group: GroupConfig) -> tuple[PhraseSet, str]:
+    """One group's own phrase set and its tag (also for ``icapfilter scan --group``)."""
+    from .app import BuildError, load_phrases
+
+    where = f'{config.source}: [[groups]] "{group.name}"'
+    if group.phrase_dir and not Path(group.phrase_dir).is_dir():
+        raise GroupSetupError(f"{where} phrase_dir: no such folder {group.phrase_dir!r}")
+    for name in ("phrase_banned", "phrase_weighted", "phrase_exception"):
+        for path in getattr(group, name):
+            if not Path(path).is_file():
+                raise GroupSetupError(f"{where} {name}: no such phrase list {path!r}")
+    own = replace(config.phrases, dir=group.phrase_dir, banned=group.phrase_banned,
+                  weighted=group.phrase_weighted, exception=group.phrase_exception)
+    try:
+        return load_phrases(replace(config, phrases=own))  # type: ignore[no-any-return]
+    except BuildError as exc:
+        raise GroupSetupError(f"{where}: {exc}") from None
+
+
 def group_phrases(config: Config, shared: PhraseSet | None,
                   shared_tag: str) -> tuple[dict[str, PhraseSet], str]:
     """Each group's own phrase set (by group name) and the phrase tag of all sets.
@@ -51,8 +70,6 @@ def group_phrases(config: Config, shared: PhraseSet | None,
     A group without lists of its own is not in the mapping: it scans with
     the ``[phrases]`` set. Each distinct set of files is loaded once.
     """
-    from .app import BuildError, load_phrases
-
     p = config.phrases
     shared_key = _phrase_key(GroupConfig(phrase_dir=p.dir, phrase_banned=p.banned,
                                          phrase_weighted=p.weighted,
@@ -64,21 +81,9 @@ def group_phrases(config: Config, shared: PhraseSet | None,
     for group in config.groups:
         if not group.own_phrases:
             continue
-        where = f'{config.source}: [[groups]] "{group.name}"'
-        if group.phrase_dir and not Path(group.phrase_dir).is_dir():
-            raise GroupSetupError(f"{where} phrase_dir: no such folder {group.phrase_dir!r}")
-        for name in ("phrase_banned", "phrase_weighted", "phrase_exception"):
-            for path in getattr(group, name):
-                if not Path(path).is_file():
-                    raise GroupSetupError(f"{where} {name}: no such phrase list {path!r}")
         key = _phrase_key(group)
         if key not in loaded:
-            own = replace(p, dir=group.phrase_dir, banned=group.phrase_banned,
-                          weighted=group.phrase_weighted, exception=group.phrase_exception)
-            try:
-                loaded[key] = load_phrases(replace(config, phrases=own))
-            except BuildError as exc:
-                raise GroupSetupError(f"{where}: {exc}") from None
+            loaded[key] = load_group_phrases(config, group)
             log.info('group "%s": its own phrase lists', group.name)
         by_group[group.name] = loaded[key][0]
     tags = sorted({tag for key, (_set, tag) in loaded.items() if key != shared_key})

@@ -167,9 +167,16 @@ def _configured(config_path: str, group: str | None,
 
     try:
         config = load_config(config_path)
-        if not config.phrases.configured:
-            raise ConfigError(f"{config_path}: [phrases] names no phrase lists")
-        phrase_set, _tag = load_phrases(config)
+        own = {g.name: g for g in config.groups if g.own_phrases}  # a group's own lists
+        name = GroupMap(config.groups).default.name if group is None else group
+        if name in own:
+            from ..groupsetup import load_group_phrases
+
+            phrase_set, _tag = load_group_phrases(config, own[name])
+        else:
+            if not config.phrases.configured:
+                raise ConfigError(f"{config_path}: [phrases] names no phrase lists")
+            phrase_set, _tag = load_phrases(config)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
     groups = GroupMap(config.groups)

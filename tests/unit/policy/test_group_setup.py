@@ -3,6 +3,7 @@ config check, serve and reload; the user file; each group's phrase lists."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -209,3 +210,21 @@ def test_a_group_s_missing_phrase_list_names_the_group_and_key(lists, tmp_path):
 def test_a_group_takes_a_phrase_dir_or_files_not_both(tmp_path):
     with pytest.raises(ConfigError, match="use either phrase_dir or phrase_banned"):
         parse_config(f'[[groups]]\nphrase_dir = "{tmp_path}"\nphrase_banned = ["x"]\n')
+
+
+def test_icapfilter_scan_with_a_group_uses_the_group_s_own_lists(lists, tmp_path):
+    shared = phrase_dir(tmp_path, "shared", "badword")
+    own = phrase_dir(tmp_path, "own", "staffword")
+    conf = tmp_path / "c.toml"
+    conf.write_text(config_text(lists, f'[[groups]]\nname = "default"\n'
+                                       f'[[groups]]\nname = "staff"\nphrase_dir = "{own}"\n',
+                                f'[phrases]\ndir = "{shared}"\n'))
+    page = tmp_path / "page.html"
+    page.write_text("<p>staffword</p>")
+    verdicts = {}
+    for group in ("staff", "default"):
+        result = CliRunner().invoke(main, ["scan", str(page), "--config", str(conf),
+                                           "--group", group, "--json"])
+        assert result.exit_code == 0, result.output
+        verdicts[group] = json.loads(result.stdout)["verdict"]
+    assert verdicts == {"staff": "block", "default": "allow"}
