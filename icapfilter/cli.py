@@ -57,8 +57,9 @@ def _register() -> None:
     from .commands.lists_cmd import lists
     from .commands.reload_cmd import reload
     from .commands.scan_cmd import scan
+    from .commands.service_cmd import install_service
 
-    for command in (check, lists, reload, scan, squid_helper):
+    for command in (check, install_service, lists, reload, scan, squid_helper):
         main.add_command(command)
 
 
@@ -73,7 +74,7 @@ def stats(config_path: str | None, as_json: bool) -> None:
     """Print counters summed over every worker (and, with Redis, every server)."""
     import json
 
-    from .stats import collect, cumulative_buckets
+    from .stats import collect
 
     try:
         cfg = load_config(config_path)
@@ -84,7 +85,6 @@ def stats(config_path: str | None, as_json: bool) -> None:
     except Exception as exc:  # noqa: BLE001 - the store being down is a plain failure
         click.echo(f"icapfilter: cannot read statistics: {exc}", err=True)
         sys.exit(1)
-    data = cumulative_buckets(data)
     if as_json:
         click.echo(json.dumps({"workers": workers, "counters": data}, sort_keys=True))
         return

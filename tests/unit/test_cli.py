@@ -15,7 +15,8 @@ from icapfilter.cli import main
 from tests.redisserver import free_port
 
 COMMANDS = [["serve"], ["check"], ["scan"], ["lists"], ["lists", "load"], ["lists", "reload"],
-            ["lists", "status"], ["reload"], ["stats"], ["config"], ["config", "check"]]
+            ["lists", "status"], ["reload"], ["stats"], ["config"], ["config", "check"],
+            ["install-service"]]
 DOWN = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
 
 
