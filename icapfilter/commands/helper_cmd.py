@@ -35,12 +35,13 @@ def squid_helper(config_path: str | None, redis_url: str | None,
     stderr (Squid's cache.log) or to [log] error. Exits on end of input.
     """
     from icapfilter.app import build_policy, setup_logging
+    from icapfilter.helperpolicy import helper_policy
     from icapfilter.squidhelper import serve
 
     with startup_errors("icapfilter squid-helper"):
         config = load_config(config_path).with_overrides(store={"redis": redis_url})
         setup_logging(config)
-        policy = build_policy(config)
+        policy = helper_policy(config, build_policy)  # phrase lists only when asked
     log = logging.getLogger("icapfilter.squidhelper")
     if config.learned.ttl > 0 and not config.store.redis:
         # Only a shared store holds what `icapfilter serve` learned; answering
