@@ -19,6 +19,9 @@ from urllib.parse import unquote
 #: Characters Windows drops from the end of a file name (``setup.exe.`` and
 #: ``setup.exe `` are saved as ``setup.exe``).
 _TRAILING = " .\t\r\n\x0b\x0c"
+#: Longest ``filename`` value read for RFC 2047 encoded words (a real one is
+#: a file name; the email parser is not made for 64 KiB of them).
+_MAX_ENCODED_WORDS = 2048
 #: RFC 2231 continuations kept per parameter (``filename*0``, ``filename*1``...).
 _MAX_PARTS = 64
 
@@ -140,7 +143,7 @@ def _ext_value(raw: str) -> str:
 def _encoded_words(raw: str) -> str:
     """An RFC 2047 ``=?charset?B?...?=`` name (Chrome and Firefox decode
     them in ``filename``), or ``raw`` when it is not one."""
-    if "=?" not in raw:
+    if "=?" not in raw or len(raw) > _MAX_ENCODED_WORDS:
         return raw
     try:
         return str(email.header.make_header(email.header.decode_header(raw)))

@@ -73,12 +73,12 @@ class _TypeSet:
         return "*/*" if self.everything else None
 
 
-def _suffixes(name: str) -> Iterable[str]:
-    """Every extension ``name`` ends with: ``a.tar.gz`` -> ``tar.gz``, ``gz``."""
-    pos = name.find(".")
-    while pos >= 0:
-        yield name[pos + 1:]
-        pos = name.find(".", pos + 1)
+def _suffixes(name: str, longest: int) -> list[str]:
+    """Every extension of at most ``longest`` characters ``name`` ends with:
+    ``a.tar.gz`` -> ``tar.gz``, ``gz``. Only the name's tail is looked at, so
+    a name of 60,000 dots costs no more than ``setup.exe``."""
+    tail = name[-(longest + 1):]
+    return [tail[i + 1:] for i, char in enumerate(tail) if char == "."]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,16 +89,19 @@ class FileTypeRules:
     allow_types: _TypeSet
     block_extensions: frozenset[str]
     allow_extensions: frozenset[str]
+    #: the longest extension of either list (only so much of a name is read)
+    longest: int = 0
 
     @classmethod
     def of(cls, group: GroupConfig, listed: FileTypeEntries | None = None) -> FileTypeRules:
         listed = listed or FileTypeEntries()
+        block = frozenset(extension(e) for e in [*group.block_extensions,
+                                                 *listed.block_extensions])
+        allow = frozenset(extension(e) for e in [*group.allow_extensions,
+                                                 *listed.allow_extensions])
         return cls(_TypeSet([*group.block_types, *listed.block_types]),
-                   _TypeSet([*group.allow_types, *listed.allow_types]),
-                   frozenset(extension(e) for e in [*group.block_extensions,
-                                                    *listed.block_extensions]),
-                   frozenset(extension(e) for e in [*group.allow_extensions,
-                                                    *listed.allow_extensions]))
+                   _TypeSet([*group.allow_types, *listed.allow_types]), block, allow,
+                   max(map(len, block | allow), default=0))
 
     def __bool__(self) -> bool:
         return bool(self.block_types or self.block_extensions)
@@ -116,7 +119,7 @@ class FileTypeRules:
         if not self.block_extensions:
             return None
         for name in sorted(names):
-            suffixes = list(_suffixes(name))
+            suffixes = _suffixes(name, self.longest)
             hit = next((s for s in suffixes if s in self.block_extensions), None)
             if hit is not None and not any(s in self.allow_extensions for s in suffixes):
                 return f"{name} (.{hit})"
