@@ -8,10 +8,15 @@ Rules, in order, for a request:
    a CONNECT is also judged by its TLS server name;
 5. when the list store cannot answer, or the URL cannot be parsed (no list
    can judge it), ``[store] on_error`` decides (:mod:`.failure`);
-6. a URL on no list gets its page's learned verdict, and the mark that lets
-   Squid skip RESPMOD for a page learned clean (:mod:`.learned`).
+6. a URL on no list whose path names a file type the group bans is blocked
+   (:mod:`.filetypes`);
+7. a URL on no list gets its page's learned verdict, and the mark that lets
+   Squid skip RESPMOD for a page learned clean (:mod:`.learned`);
+8. an allowed search request of a SafeSearch group is rewritten (:mod:`.safesearch`).
 A response is scanned only when its URL passed without an exception, its
-group scans, and its content type is a scanned text type (:mod:`.scanning`).
+group scans, and its content type is a scanned text type (:mod:`.scanning`);
+a response whose URL passed without an exception is blocked when its type,
+sniffed type or Content-Disposition name is one its group bans (:mod:`.filetypes`).
 """
 
 from __future__ import annotations
