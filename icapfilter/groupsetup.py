@@ -101,7 +101,8 @@ def known_categories(store: Any, phrase_sets: Iterable[PhraseSet]) -> KnownCateg
     if info is None:
         log.warning("category names not checked: no list generation is active")
         return None
-    names = frozenset(c.name for c in info.categories.values())
+    names = frozenset({*(c.name for c in info.categories.values()),
+                       *(r.category for r in getattr(info, "rules", ()))})  # regex, blanket
     missing = [s for s in info.sources if not Path(s).exists()]
     if missing:
         log.warning("list sources not on this machine (%s): UT1 aliases (symbolic links) "

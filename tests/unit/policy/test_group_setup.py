@@ -228,3 +228,13 @@ def test_icapfilter_scan_with_a_group_uses_the_group_s_own_lists(lists, tmp_path
         assert result.exit_code == 0, result.output
         verdicts[group] = json.loads(result.stdout)["verdict"]
     assert verdicts == {"staff": "block", "default": "allow"}
+
+
+def test_a_category_defined_only_by_regular_expressions_is_known(tmp_path):
+    # e2guardian's bannedregexpurllist with a #listcategory and no site entries
+    (tmp_path / "bannedregexpurllist").write_text('#listcategory: "proxies"\nproxy\\.php\n')
+    (tmp_path / "bannedsitelist").write_text("casino.test\n")
+    text = (f'[lists]\npaths = ["{tmp_path / "bannedregexpurllist"}", '
+            f'"{tmp_path / "bannedsitelist"}"]\n[[groups]]\nblock = ["proxies"]\n')
+    policy = build_policy(parse_config(text))
+    assert policy.decide_request(req("http://any.test/proxy.php")).blocked
