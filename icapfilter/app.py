@@ -211,7 +211,8 @@ def make_recorder(config: Config) -> Recorder | None:
     """The access log named by ``[log] access`` ("-" is stdout), or none."""
     if not config.log.access:
         return None
-    return AccessLog(config.log.access, config.log.format)
+    return AccessLog(config.log.access, config.log.format,
+                     groups=[group.name for group in config.groups])
 
 
 def setup_logging(config: Config) -> None:

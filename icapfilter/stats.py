@@ -1,36 +1,42 @@
-"""Counters and latency histograms, summed over workers and servers.
+"""Where the metrics live, how they are summed, and the ``/metrics`` endpoint.
 
-Each worker counts in memory (one lock, a dict of integers) and writes a
-snapshot every few seconds: to Redis when the list store is Redis (one hash
-per worker, expiring, so every server of a fleet is included), else to a
-JSON file per worker in the stats folder. ``icapfilter stats`` and the
-optional Prometheus endpoint add the live snapshots up. Nothing here sits on
-the request path beyond one dictionary update under a lock.
+Every worker counts into :class:`~icapfilter.metrics.Metrics`, whose values
+``prometheus_client`` keeps in memory-mapped files of one private folder
+(``[stats] dir``). ``/metrics`` and ``icapfilter stats`` read that folder, so
+they sum every worker of the server without asking any of them. With a Redis
+store each worker also copies its own values to Redis every ``[stats]
+interval`` seconds (one expiring hash per worker), so ``icapfilter stats``
+sums every server of a fleet. Nothing here sits on the request path beyond
+a few memory writes under ``prometheus_client``'s lock.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 import os
+import re
 import socket
 import stat
 import tempfile
 import threading
 import time
-from collections import Counter, defaultdict
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+from .metrics import Metrics, flatten, use_folder
 from .outcome import Outcome
 
 log = logging.getLogger("icapfilter.stats")
 
-LATENCY_BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
-SNAPSHOT_TTL = 30  # seconds a worker's snapshot counts after its last write
+SNAPSHOT_TTL = 30  # seconds a worker's snapshot in Redis counts after its last write
+_DB_FILE = re.compile(r"^[a-z]+(?:_[a-z]+)?_(\d+)\.db$")
+
+_folder: Path | None = None  # the folder this server's processes write into
 
 
 def default_dir() -> Path:
@@ -40,136 +46,20 @@ def default_dir() -> Path:
     return Path(tempfile.gettempdir()) / "icapfilter-stats"
 
 
-def _key(name: str, **labels: str) -> str:
-    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    return f"{name}{{{inner}}}" if inner else name
-
-
-@functools.lru_cache(maxsize=4096)
-def _outcome_keys(service: str, kind: str, bucket: str) -> tuple[str, str, str, str]:
-    """The four counter names every decision touches: built once per combination,
-    as formatting them per decision showed in the warm benchmark's profile."""
-    return (
-        _key("icapfilter_requests_total", service=service, verdict=kind),
-        _key("icapfilter_latency_ms_bucket", service=service, le=bucket),
-        _key("icapfilter_latency_ms_sum", service=service),
-        _key("icapfilter_body_bytes_total", service=service),
-    )
-
-
-class Stats:
-    """One worker's counters; ``record`` is the server's per-decision hook."""
-
-    def __init__(self, gauges: Callable[[], dict[str, float]] | None = None) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[str, float] = defaultdict(float)
-        self._gauges = gauges
-
-    def record(self, outcome: Outcome, peer: tuple[object, ...], error: str | None) -> None:
-        if outcome.method == "OPTIONS":
-            service = "options"
-        elif outcome.method in ("REQMOD", "RESPMOD"):
-            service = outcome.method.lower()
-        else:
-            service = "other"
-        verdict = outcome.verdict
-        if error:
-            kind = "error"
-        elif outcome.method == "OPTIONS":
-            kind = "options"
-        elif verdict is None:
-            kind = "none"
-        else:
-            kind = verdict.action.value + ("_late" if outcome.late else "")
-        elapsed = outcome.duration_ms
-        bucket = next((b for b in LATENCY_BUCKETS_MS if elapsed <= b), "+Inf")
-        requests, latency_bucket, latency_sum, body_bytes = _outcome_keys(
-            service, kind, str(bucket))
-        with self._lock:
-            c = self._counts
-            c[requests] += 1
-            c[latency_bucket] += 1
-            c[latency_sum] += int(elapsed * 1000) / 1000
-            c[body_bytes] += outcome.body_bytes
-            if error:
-                c[_key("icapfilter_errors_total", status=str(outcome.status))] += 1
-            if verdict is not None and verdict.blocked:
-                c[_key("icapfilter_blocked_total", category=_label(verdict.category or "-"),
-                       group=_label(verdict.group))] += 1
-
-    def snapshot(self) -> dict[str, float]:
-        with self._lock:
-            data = dict(self._counts)
-        if self._gauges is not None:
-            try:
-                data.update(self._gauges())
-            except Exception:  # noqa: BLE001 - stats must never break serving
-                log.debug("gauges failed", exc_info=True)
-        return data
-
-
-def _label(value: str) -> str:
-    return "".join(ch if ch.isprintable() and ch not in '"\\' else "_" for ch in value)[:80]
-
-
-def cumulative_buckets(data: dict[str, float]) -> dict[str, float]:
-    """Prometheus histogram buckets are cumulative; ours are counted per bucket."""
-    out = {k: v for k, v in data.items() if "_latency_ms_bucket" not in k}
-    per_service: dict[str, dict[str, float]] = {}
-    for key, value in data.items():
-        if "_latency_ms_bucket" in key:
-            service = key.split('service="', 1)[1].split('"', 1)[0]
-            le = key.split('le="', 1)[1].split('"', 1)[0]
-            per_service.setdefault(service, {})[le] = value
-    for service, buckets in per_service.items():
-        running = 0.0
-        for le in [*map(str, LATENCY_BUCKETS_MS), "+Inf"]:
-            running += buckets.get(le, 0)
-            out[_key("icapfilter_latency_ms_bucket", service=service, le=le)] = running
-        out[_key("icapfilter_latency_ms_count", service=service)] = running
-    return out
-
-
-class SnapshotWriter:
-    """Writes this worker's snapshot every ``interval`` seconds, in a thread."""
-
-    def __init__(self, stats: Stats, sink: Callable[[str, dict[str, float]], None],
-                 interval: float = 5.0) -> None:
-        self.stats = stats
-        self.sink = sink
-        self.interval = interval
-        self.name = f"{socket.gethostname()}:{os.getpid()}"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="icap-stats", daemon=True)
-
-    def start(self) -> SnapshotWriter:
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.flush()
-
-    def flush(self) -> None:
-        try:
-            self.sink(self.name, self.stats.snapshot())
-        except Exception as exc:  # noqa: BLE001 - a stats sink failure is not fatal
-            log.debug("stats snapshot not written: %s", exc)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.flush()
+def folder_of(config: Any) -> Path:
+    return Path(config.stats.dir) if config.stats.dir else default_dir()
 
 
 class UnsafeStatsDir(Exception):
-    """A stats folder another user could write into: snapshots are not written there."""
+    """A stats folder another user could write into: metrics are not kept there."""
 
 
 def private_dir(folder: Path) -> Path:
     """``folder``, created 0700 when missing, if only we (or root) can write into it.
 
     The default folder lives in the shared temp dir, where any local user can
-    create it first and plant symbolic links for our writes to follow.
+    create it first and plant symbolic links for our writes to follow
+    (``prometheus_client`` opens its files by name, following links).
     """
     folder.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -196,69 +86,186 @@ def check_private_dir(folder: Path) -> None:
                              f"(mode {stat.S_IMODE(st.st_mode):04o})")
 
 
-def _file_name(name: str) -> str:
-    return "stats-" + "".join(ch if ch.isalnum() or ch in "._" else "-" for ch in name)
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
-def file_sink(folder: Path) -> Callable[[str, dict[str, float]], None]:
-    """Snapshots as JSON files in ``folder`` (checked by :func:`private_dir`).
+def _files(folder: Path, keep: Callable[[int], bool]) -> list[str]:
+    """The metric files of ``folder`` whose process id passes ``keep``; links skipped."""
+    found = []
+    for entry in os.scandir(folder):
+        match = _DB_FILE.match(entry.name)
+        if match and not entry.is_symlink() and keep(int(match.group(1))):
+            found.append(entry.path)
+    return sorted(found)
 
-    Written through a descriptor of the folder, never following a symbolic
-    link: the temporary file is created exclusively, then renamed over the
-    snapshot (a rename replaces a link, it does not write through it).
+
+def prepare(config: Any) -> Path:
+    """Choose and clean the metrics folder, and switch ``prometheus_client`` to it.
+
+    Called by the server before it forks its workers. Files of processes that
+    no longer run (an earlier server) are removed: their counters would add to
+    this run's. An unsafe or unusable folder is replaced by a new private
+    temporary one (one ERROR line): counting is not worth refusing to filter,
+    and ``serve`` refuses a configured unsafe ``[stats] dir`` before it starts
+    (commands/preflight.py).
     """
-    private_dir(folder)
+    global _folder
+    folder = folder_of(config)
+    try:
+        private_dir(folder)
+        for path in _files(folder, lambda pid: not _alive(pid)):
+            os.unlink(path)
+    except (UnsafeStatsDir, OSError) as exc:
+        folder = Path(tempfile.mkdtemp(prefix="icapfilter-metrics-"))
+        log.error("stats folder not used: %s; metrics are kept in %s, which `icapfilter "
+                  "stats` does not read; set [stats] dir to a folder only this user can "
+                  "write", exc, folder)
+    use_folder(folder)
+    _folder = folder
+    return folder
 
-    def write(name: str, data: dict[str, float]) -> None:
-        base = _file_name(name)
-        tmp, final = base + ".tmp", base + ".json"
-        payload = json.dumps({"time": time.time(), "data": data}).encode()
-        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+
+def metrics_folder() -> Path | None:
+    """The folder :func:`prepare` chose in this process (or its parent)."""
+    return _folder
+
+
+def forget_worker(pid: int) -> None:
+    """A worker exited: its live gauges (open connections, workers) no longer count."""
+    if _folder is not None:
+        mark_process_dead(pid, str(_folder))  # type: ignore[no-untyped-call]
+
+
+def _merged(files: list[str]) -> dict[str, float]:
+    """The samples of ``files`` summed as ``/metrics`` sums them (cumulative buckets)."""
+    return flatten(MultiProcessCollector.merge(files, accumulate=True))  # type: ignore[no-untyped-call]
+
+
+class Stats:
+    """One worker's metrics; ``record`` is the server's per-message hook."""
+
+    def __init__(self, gauges: Callable[[], dict[str, float]] | None = None,
+                 policy: Callable[[], object] | None = None) -> None:
+        self.metrics = Metrics()
+        self._gauges = gauges
+        self._policy = policy
+
+    def record(self, outcome: Outcome, peer: tuple[object, ...], error: str | None) -> None:
+        self.metrics.record(outcome, error)
+
+    def sample(self) -> None:
+        """Update what is sampled rather than counted: connection counts,
+        engine counters, the lists in force and whether the store answers."""
         try:
-            try:  # our own leftover after a crash, or something planted: never written through
-                os.unlink(tmp, dir_fd=dfd)
-            except FileNotFoundError:
-                pass
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                         0o600, dir_fd=dfd)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(payload)
-            os.replace(tmp, final, src_dir_fd=dfd, dst_dir_fd=dfd)
-        finally:
-            os.close(dfd)
+            if self._gauges is not None:
+                self.metrics.mirror(self._gauges())
+            if self._policy is not None:
+                self._sample_lists(self._policy())
+        except Exception:  # noqa: BLE001 - statistics must never break serving
+            log.debug("metrics sample failed", exc_info=True)
 
-    return write
+    def _sample_lists(self, policy: object) -> None:
+        generation = str(getattr(policy, "generation", "-"))
+        engine = getattr(getattr(policy, "urls", None), "engine", None)
+        info = None
+        if engine is not None:
+            try:
+                info = engine.store.info()
+                self.metrics.store(up=True)
+            except Exception:  # noqa: BLE001 - a store fault is what this gauge shows
+                self.metrics.store(up=False)
+        self.metrics.lists(generation, info.generation if info else None,
+                           info.loaded_at if info else None,
+                           info.entries if info else None, time.time())
+
+    def snapshot(self) -> dict[str, float]:
+        """This process's own values (for the Redis copy), summed like /metrics."""
+        if _folder is None:
+            return {}
+        pid = os.getpid()
+        return _merged(_files(_folder, lambda p: p == pid))
+
+
+class SnapshotWriter:
+    """Samples this worker's gauges every ``interval`` seconds, in a thread, and
+    hands its values to ``sink`` (Redis; nothing without Redis)."""
+
+    def __init__(self, stats: Stats, sink: Callable[[str, dict[str, float]], None],
+                 interval: float = 5.0) -> None:
+        self.stats = stats
+        self.sink = sink
+        self.interval = interval
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="icap-stats", daemon=True)
+
+    def start(self) -> SnapshotWriter:
+        self.stats.sample()
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.flush()
+
+    def flush(self) -> None:
+        self.stats.sample()
+        if self.sink is _no_sink:
+            return
+        try:
+            self.sink(self.name, self.stats.snapshot())
+        except Exception as exc:  # noqa: BLE001 - a stats sink failure is not fatal
+            log.debug("stats snapshot not written: %s", exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.flush()
 
 
 def _no_sink(name: str, data: dict[str, float]) -> None:
     pass
 
 
-def collect_files(folder: Path) -> tuple[int, dict[str, float]]:
-    """Sum the snapshots written in the last SNAPSHOT_TTL seconds."""
-    total: Counter[str] = Counter()
-    count = 0
-    now = time.time()
-    for path in sorted(folder.glob("stats-*.json")):
-        if path.is_symlink():
-            continue
-        try:
-            snap = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if now - snap.get("time", 0) > SNAPSHOT_TTL:
-            continue
-        count += 1
-        total.update(snap.get("data", {}))
-    return count, dict(total)
+def stats_sink(config: Any) -> Callable[[str, dict[str, float]], None]:
+    """Redis when the list store is Redis (the whole fleet); else nothing, as
+    the metric files are the snapshot."""
+    if config.store.redis:
+        from .redisstore import stats_sink as redis_sink
+
+        return redis_sink(config.store.redis, SNAPSHOT_TTL)
+    return _no_sink
 
 
-def prometheus_text(data: dict[str, float]) -> str:
-    lines = []
-    cumulative = cumulative_buckets(data)
-    for key in sorted(cumulative):
-        lines.append(f"{key} {cumulative[key]:g}")
-    return "\n".join(lines) + "\n"
+def collect_folder(folder: Path) -> tuple[int, dict[str, float]]:
+    """Running workers and their values summed, from the files of ``folder``
+    written by processes still running."""
+    if not folder.is_dir() or folder.is_symlink():
+        return 0, {}
+    data = _merged(_files(folder, _alive))
+    return int(data.get("icapfilter_workers", 0)), data
+
+
+def collect(config: Any) -> tuple[int, dict[str, float]]:
+    """What ``icapfilter stats`` prints: Redis (every server) or the folder (this one)."""
+    if config.store.redis:
+        from .redisstore import collect_stats
+
+        return collect_stats(config.store.redis)
+    return collect_folder(folder_of(config))
+
+
+def exposition(folder: Path) -> bytes:
+    """The Prometheus text of every worker writing into ``folder``."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(folder))  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
 
 
 METRICS_TIMEOUT = 10.0  # seconds a metrics connection may stay silent
@@ -297,11 +304,10 @@ class MetricsServer(ThreadingHTTPServer):
             self._slots.release()
 
 
-def serve_prometheus(listen: tuple[str, int],
-                     collect: Callable[[], tuple[int, dict[str, float]]],
+def serve_prometheus(listen: tuple[str, int], folder: Path | None,
                      timeout: float = METRICS_TIMEOUT,
                      max_connections: int = METRICS_CONNECTIONS) -> MetricsServer:
-    """A /metrics endpoint on its own port, serving the fleet-wide sums."""
+    """A /metrics endpoint on its own port, serving this server's workers."""
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
@@ -311,16 +317,17 @@ def serve_prometheus(listen: tuple[str, int],
             if self.path.split("?")[0] != "/metrics":
                 self.send_error(404)
                 return
+            where = folder or _folder
             try:
-                workers, data = collect()
-            except Exception as exc:  # noqa: BLE001 - the store being down is a 503
+                if where is None:
+                    raise OSError("no metrics folder")
+                body = exposition(where)
+            except Exception as exc:  # noqa: BLE001 - a scrape must not kill the thread
                 log.warning("metrics not collected: %s", exc)
                 self.send_error(503, "statistics unavailable")
                 return
-            data["icapfilter_workers_reporting"] = workers
-            body = prometheus_text(data).encode()
             self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Type", CONTENT_TYPE_LATEST)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -329,36 +336,3 @@ def serve_prometheus(listen: tuple[str, int],
     server = MetricsServer(listen, Handler, max_connections)
     threading.Thread(target=server.serve_forever, name="icap-metrics", daemon=True).start()
     return server
-
-
-def folder_of(config: Any) -> Path:
-    return Path(config.stats.dir) if config.stats.dir else default_dir()
-
-
-def stats_sink(config: Any) -> Callable[[str, dict[str, float]], None]:
-    """Redis when the list store is Redis (the whole fleet), else files.
-
-    A stats folder that is unsafe or cannot be created disables the file
-    snapshots (one ERROR line) rather than stopping the worker: counting is
-    not worth refusing to filter. ``serve`` refuses a configured unsafe
-    ``[stats] dir`` before it starts (commands/preflight.py).
-    """
-    if config.store.redis:
-        from .redisstore import stats_sink as redis_sink
-
-        return redis_sink(config.store.redis, SNAPSHOT_TTL)
-    folder = folder_of(config)
-    try:
-        return file_sink(folder)
-    except (UnsafeStatsDir, OSError) as exc:
-        log.error("stats snapshots disabled: %s; set [stats] dir to a folder only this "
-                  "user can write", exc)
-        return _no_sink
-
-
-def collect(config: Any) -> tuple[int, dict[str, float]]:
-    if config.store.redis:
-        from .redisstore import collect_stats
-
-        return collect_stats(config.store.redis)
-    return collect_files(folder_of(config))

@@ -38,5 +38,5 @@ class LogConfig:
     syslog: bool = False
 
     def check(self) -> None:
-        _one_of("format", self.format, ("json", "squid"))
+        _one_of("format", self.format, ("json", "squid", "e2guardian"))
         _one_of("level", self.level, ("debug", "info", "warning", "error"))

@@ -62,7 +62,8 @@ class Exchange(MessageReader, Generic[V]):
     attributes say what happened, for the access log.
     """
 
-    __slots__ = ("judge", "software", "request", "status", "verdict", "late", "answered")
+    __slots__ = ("judge", "software", "request", "status", "verdict", "late", "answered",
+                 "page_bytes")
 
     def __init__(self, buffer: bytearray, judge: Judge[V], settings: ProtocolSettings,
                  software: str = "icapfilter") -> None:
@@ -74,6 +75,7 @@ class Exchange(MessageReader, Generic[V]):
         self.verdict: V | None = None
         self.late = False  # blocked after the answer had started
         self.answered = False  # bytes went out: an error can only close now
+        self.page_bytes = 0  # body bytes of the block page sent, for the access log
 
     # -- entry point -------------------------------------------------------
 
@@ -138,6 +140,8 @@ class Exchange(MessageReader, Generic[V]):
             result.append(("X-Icapfilter-Verdict", "block"))
             if verdict.category:
                 result.append(("X-Icapfilter-Category", header_safe(verdict.category)))
+            if verdict.reason:  # for Squid's access log: %{X-Icapfilter-Reason}adapt::<last_h
+                result.append(("X-Icapfilter-Reason", header_safe(verdict.reason)))
         return result
 
     def _answer_204(self) -> Steps:
@@ -149,6 +153,7 @@ class Exchange(MessageReader, Generic[V]):
     def _answer_block(self, verdict: V) -> Steps:
         assert self.request is not None
         page = self.judge.block_page(self.request, verdict)
+        self.page_bytes = len(page)
         http_head = render.http_response_head(verdict.status, [
             ("Content-Type", "text/html; charset=utf-8"),
             ("Content-Length", str(len(page))),

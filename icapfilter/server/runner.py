@@ -28,7 +28,8 @@ from ..runstate import status as run_status
 from ..runstate.changes import restart_keys
 from ..runstate.paths import server_pid_file, status_dir
 from ..startup_summary import describe, log_startup, source_name
-from ..stats import SnapshotWriter, Stats, collect, serve_prometheus, stats_sink
+from ..stats import SnapshotWriter, Stats, forget_worker, serve_prometheus, stats_sink
+from ..stats import prepare as prepare_metrics
 from ..transfer import TransferLists
 from .handler import IcapServer, Recorder
 from .memory import TRIM_INTERVAL, release_free_memory
@@ -99,7 +100,7 @@ class Worker:
         self.holder = PolicyHolder(built.policy)
         self.recorder_factory = recorder_factory
         self.recorder = recorder_factory(built.config) if recorder_factory else None
-        self.stats = Stats(gauges=self._gauges)
+        self.stats = Stats(gauges=self._gauges, policy=lambda: self.holder.current)
         self.snapshots: SnapshotWriter | None = None
         self.server = make_server(built, self.holder, reuse_port=reuse_port,
                                   recorder=self._record)
@@ -262,9 +263,11 @@ def serve(load: Loader, build: Builder,
                       "(set [server] pid_file to a writable path)") from None
     log_startup(config, describe(config, built.policy), str(pid_file))
 
+    metrics_dir = prepare_metrics(config)  # before the workers fork: they inherit it
+
     def metrics() -> None:
         if config.stats.prometheus:
-            serve_prometheus(parse_listen(config.stats.prometheus), lambda: collect(config))
+            serve_prometheus(parse_listen(config.stats.prometheus), metrics_dir)
 
     def worker(reuse_port: bool) -> Worker:
         return Worker(built, load, build, reuse_port=reuse_port,
@@ -343,6 +346,7 @@ def _supervise(count: int, run_worker: Callable[[], int],
         if pid not in children:
             continue
         slot = children.pop(pid)
+        forget_worker(pid)
         if stopping:
             continue
         log.error("worker %d exited (status %d); restarting it", pid, status)

@@ -93,6 +93,7 @@ class Transaction:
         exchange = self.exchange
         request = exchange.request
         info = self.judge.info
+        response = request.http_response if request else None
         return Outcome(
             service=request.service if request else "-",
             method=request.method if request else "-",
@@ -103,4 +104,8 @@ class Transaction:
             late=exchange.late,
             body_bytes=exchange.body_bytes,
             started=self.reader.started,
+            http_method=info.method if info else "-",
+            http_status=response.status if response else 0,
+            content_type=(response.headers.get("Content-Type") or "") if response else "",
+            page_bytes=exchange.page_bytes,
         )

@@ -51,9 +51,12 @@ def test_stats_sum_every_worker_and_feed_prometheus(tmp_path):
         assert wait_until(counted, interval=0.2) == (20, 10)
         text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
                                       timeout=5).read().decode()
-        assert 'icapfilter_blocked_total{category="adult",group="default"} 10' in text
-        assert "icapfilter_workers_reporting 2" in text
-        assert 'icapfilter_latency_ms_count{service="reqmod"} 30' in text
+        assert ('icapfilter_decisions_total{category="adult",group="default",reason="url-list",'
+                'verdict="block"} 10.0') in text
+        assert "icapfilter_workers 2.0" in text
+        assert 'icapfilter_request_duration_seconds_count{service="reqmod"} 30.0' in text
+        assert "# TYPE icapfilter_request_duration_seconds histogram" in text
+        assert "icapfilter_lists_age_seconds " in text and "icapfilter_store_up 1.0" in text
     finally:
         assert stop(proc) == 0
 

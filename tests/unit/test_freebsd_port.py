@@ -11,6 +11,7 @@ import configparser
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -135,7 +136,10 @@ def test_makefile_conventions_and_version():
     assert v["DISTVERSION"] == icapfilter.__version__
     assert v["CATEGORIES"].split()[0] == "www"
     assert v["USES"].split(":")[0] == "python"
-    assert set(v["USE_PYTHON"].split()) >= {"autoplist", "concurrent", "pep517"}
+    # an application, not a library: no "concurrent" (one Python version at a time)
+    assert set(v["USE_PYTHON"].split()) == {"autoplist", "pep517"}
+    assert v["MASTER_SITES"] == "PYPI"
+    assert v["WWW"].startswith("https://")
     build = v["BUILD_DEPENDS"]
     assert "setuptools>0:devel/py-setuptools@${PY_FLAVOR}" in build
     assert "wheel>0:devel/py-wheel@${PY_FLAVOR}" in build
@@ -317,11 +321,74 @@ def test_bmake_parses_the_port_makefile_with_the_ports_framework_stubbed(tmp_pat
     done = subprocess.run(
         [BMAKE, "-m", str(tmp_path), "-f", str(PORT / "Makefile"),
          *(arg for var in ("PORTNAME", "DISTVERSION", "RUN_DEPENDS", "USES", "USE_RC_SUBR",
-                           "LICENSE_FILE") for arg in ("-V", "${" + var + "}"))],
+                           "LICENSE_FILE", "MASTER_SITES", "WWW", "USE_PYTHON")
+           for arg in ("-V", "${" + var + "}"))],
         capture_output=True, text=True, cwd=PORT, timeout=30)
     assert done.returncode == 0, done.stderr
-    name, version, run_depends, uses, rc, license_file = done.stdout.splitlines()
+    (name, version, run_depends, uses, rc, license_file, sites, www,
+     use_python) = done.stdout.splitlines()
     assert (name, version) == ("icapfilter", icapfilter.__version__)
     assert "py311-pyicap>=1.0.b1:net/py-pyicap@py311" in run_depends.split()
     assert uses == "python:3.11+" and rc == "icapfilter"
     assert license_file == f"/wrk/icapfilter-{icapfilter.__version__}/LICENSE"
+    assert sites == "PYPI" and www == "https://pypi.org/project/icapfilter/"
+    assert "concurrent" not in use_python.split()
+
+
+def test_rc_script_starts_before_squid():
+    header = RC_SCRIPT.read_text().split(". /etc/rc.subr", 1)[0]
+    assert re.search(r"^# BEFORE: .*\bsquid\b", header, re.M)
+    assert re.search(r"^# REQUIRE: LOGIN$", header, re.M)
+
+
+DISTINFO_SCRIPT = ROOT / "scripts" / "freebsd-distinfo"
+
+
+def distinfo_lines(text: str) -> dict[str, str]:
+    found = {}
+    for line in text.splitlines():
+        match = re.match(r"^(TIMESTAMP|SHA256 \((\S+)\)|SIZE \((\S+)\)) = (\S+)$", line)
+        assert match, f"not a distinfo line: {line!r}"
+        found[match.group(1).split(" ")[0]] = match.group(4)
+        if match.group(2) or match.group(3):
+            found["file"] = match.group(2) or match.group(3)
+    return found
+
+
+def test_distinfo_names_the_sdist_of_this_version_with_sha256_and_size():
+    values = distinfo_lines((PORT / "distinfo").read_text())
+    assert values["file"] == f"icapfilter-{icapfilter.__version__}.tar.gz"
+    assert re.fullmatch(r"[0-9a-f]{64}", values["SHA256"])
+    assert int(values["SIZE"]) > 10_000 and int(values["TIMESTAMP"]) > 1_600_000_000
+
+
+def test_distinfo_script_writes_the_checksum_and_size_of_the_file_it_is_given(tmp_path):
+    import hashlib
+
+    sdist = tmp_path / "icapfilter-9.9.tar.gz"
+    sdist.write_bytes(b"not really a tarball" * 100)
+    out = tmp_path / "distinfo"
+    subprocess.run([sys.executable, str(DISTINFO_SCRIPT), "--sdist", str(sdist), "--out",
+                    str(out)], check=True, capture_output=True, timeout=60)
+    values = distinfo_lines(out.read_text())
+    assert values["file"] == sdist.name
+    assert values["SHA256"] == hashlib.sha256(sdist.read_bytes()).hexdigest()
+    assert values["SIZE"] == "2000"
+
+
+@pytest.mark.slow
+def test_distinfo_script_builds_the_same_sdist_twice_with_the_sample_files(tmp_path):
+    import tarfile
+
+    runs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        subprocess.run([sys.executable, str(DISTINFO_SCRIPT), "--out", str(out)], check=True,
+                       capture_output=True, timeout=300, cwd=ROOT)
+        runs.append(out.read_text())
+    assert runs[0] == runs[1]  # reproducible: anyone can check the distinfo of a commit
+    sdist = ROOT / "dist" / f"icapfilter-{icapfilter.__version__}.tar.gz"
+    names = tarfile.open(sdist).getnames()
+    top = f"icapfilter-{icapfilter.__version__}"
+    for needed in ("icapfilter.conf.sample", "squid.conf.example", "LICENSE", "setup.cfg"):
+        assert f"{top}/{needed}" in names, needed

@@ -1,35 +1,57 @@
-"""Statistics: one worker's counters, their sum over workers, Prometheus text."""
+"""Statistics: the metrics of a worker, their sum over workers, the /metrics text."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+from prometheus_client import values
+from prometheus_client.parser import text_string_to_metric_families
 
+from icapfilter import stats as stats_module
 from icapfilter.cli import main
 from icapfilter.config import Config
+from icapfilter.metrics import MAX_LABEL_VALUES, REASONS, reason_kind
 from icapfilter.outcome import Outcome
 from icapfilter.policy import Client
 from icapfilter.stats import (
     Stats,
     UnsafeStatsDir,
-    collect_files,
-    cumulative_buckets,
+    collect_folder,
     default_dir,
-    file_sink,
+    exposition,
+    forget_worker,
+    prepare,
     private_dir,
-    prometheus_text,
     serve_prometheus,
-    stats_sink,
 )
+from icapfilter.urls.errors import StoreUnavailable
 from icapfilter.verdict import Verdict
+
+
+def config_in(folder: Path) -> Config:
+    config = Config()
+    return replace(config, stats=replace(config.stats, dir=str(folder)))
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """A metrics folder this test's Stats write into; the in-memory mode after."""
+    path = prepare(config_in(tmp_path / "metrics"))
+    yield path
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    values.ValueClass = values.MutexValue
+    stats_module._folder = None
 
 
 def outcome(method: str, verdict: Verdict | None, ms: float, late: bool = False) -> Outcome:
@@ -39,33 +61,170 @@ def outcome(method: str, verdict: Verdict | None, ms: float, late: bool = False)
     return o
 
 
-def test_counters_by_service_verdict_category_and_latency():
-    stats = Stats(gauges=lambda: {"icapfilter_url_cache_hits_total": 7.0})
-    stats.record(outcome("REQMOD", Verdict.allow(), 3), ("127.0.0.1", 1), None)
-    stats.record(outcome("REQMOD", Verdict.block("x", "adult", group="kids"), 30), ("", 0), None)
-    stats.record(outcome("RESPMOD", Verdict.block("x", "phr"), 3, late=True), ("", 0), None)
+def families(folder: Path) -> dict:
+    return {f.name: f for f in text_string_to_metric_families(exposition(folder).decode())}
+
+
+def test_counters_by_service_verdict_reason_category_group_and_latency(folder):
+    stats = Stats()
+    stats.record(outcome("REQMOD", Verdict.allow("not listed"), 3), ("127.0.0.1", 1), None)
+    stats.record(outcome("REQMOD", Verdict.block("listed in adult", "adult", group="kids"), 30),
+                 ("", 0), None)
+    stats.record(outcome("RESPMOD", Verdict.block("x", "phr", score=80), 3, late=True),
+                 ("", 0), None)
     stats.record(outcome("RESPMOD", None, 1), ("", 0), "bad chunk")
-    data = stats.snapshot()
+    data = collect_folder(folder)[1]
     assert data['icapfilter_requests_total{service="reqmod",verdict="allow"}'] == 1
     assert data['icapfilter_requests_total{service="reqmod",verdict="block"}'] == 1
     assert data['icapfilter_requests_total{service="respmod",verdict="block_late"}'] == 1
     assert data['icapfilter_requests_total{service="respmod",verdict="error"}'] == 1
-    assert data['icapfilter_blocked_total{category="adult",group="kids"}'] == 1
-    assert data["icapfilter_url_cache_hits_total"] == 7.0
-    buckets = cumulative_buckets(data)
-    assert buckets['icapfilter_latency_ms_bucket{le="5",service="reqmod"}'] == 1
-    assert buckets['icapfilter_latency_ms_bucket{le="50",service="reqmod"}'] == 2
-    assert buckets['icapfilter_latency_ms_count{service="reqmod"}'] == 2
-    assert 'icapfilter_latency_ms_bucket{le="+Inf",service="reqmod"} 2' in prometheus_text(data)
+    assert data['icapfilter_decisions_total{category="adult",group="kids",reason="url-list",'
+                'verdict="block"}'] == 1
+    assert data['icapfilter_decisions_total{category="phr",group="default",reason="phrases",'
+                'verdict="block_late"}'] == 1
+    assert data['icapfilter_errors_total{status="0"}'] == 1
+    assert data['icapfilter_request_duration_seconds_bucket{le="0.005",service="reqmod"}'] == 1
+    assert data['icapfilter_request_duration_seconds_bucket{le="0.05",service="reqmod"}'] == 2
+    assert data['icapfilter_request_duration_seconds_count{service="reqmod"}'] == 2
+    assert 0.03 < data['icapfilter_request_duration_seconds_sum{service="reqmod"}'] < 1
 
 
-def test_snapshots_of_workers_add_up_and_stale_ones_are_ignored(tmp_path):
-    sink = file_sink(tmp_path)
-    sink("host:1", {"a": 1.0, "b": 2.0})
-    sink("host:2", {"a": 3.0})
-    stale = tmp_path / "stats-host-3.json"
-    stale.write_text(json.dumps({"time": time.time() - 3600, "data": {"a": 100.0}}))
-    assert collect_files(tmp_path) == (2, {"a": 4.0, "b": 2.0})
+def test_metrics_text_has_help_type_and_sorted_seconds_buckets(folder):
+    stats = Stats()
+    for ms in (0.5, 7, 70, 700, 20000):
+        stats.record(outcome("REQMOD", Verdict.allow(), ms), ("", 0), None)
+    text = exposition(folder).decode()
+    assert "# TYPE icapfilter_request_duration_seconds histogram" in text
+    assert "# HELP icapfilter_request_duration_seconds " in text
+    assert "# TYPE icapfilter_requests_total counter" in text
+    bounds = [line.split('le="')[1].split('"')[0] for line in text.splitlines()
+              if line.startswith("icapfilter_request_duration_seconds_bucket")]
+    assert bounds[-1] == "+Inf"
+    assert [float(b) for b in bounds[:-1]] == sorted(float(b) for b in bounds[:-1])
+    counts = [s.value for s in families(folder)["icapfilter_request_duration_seconds"].samples
+              if s.name.endswith("_bucket")]
+    assert counts == sorted(counts) and counts[-1] == 5  # cumulative
+
+
+def test_every_family_has_help_and_type(folder):
+    stats = Stats(gauges=lambda: {"icapfilter_open_connections": 2.0,
+                                  "icapfilter_url_cache_hits_total": 7.0})
+    stats.record(outcome("REQMOD", Verdict.allow(), 1), ("", 0), None)
+    stats.sample()
+    text = exposition(folder).decode()
+    names = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")}
+    helps = {line.split()[2] for line in text.splitlines() if line.startswith("# HELP")}
+    assert names == helps
+    assert {"icapfilter_open_connections", "icapfilter_url_cache_hits",
+            "icapfilter_workers"} <= {f for f in families(folder)}
+
+
+def test_workers_add_up_and_a_dead_worker_stops_counting_as_running(folder):
+    Stats().record(outcome("REQMOD", Verdict.allow(), 1), ("", 0), None)
+    ready_r, ready_w = os.pipe()
+    done_r, done_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a second worker: counts, then waits until told to exit
+        try:
+            child = Stats()
+            child.record(outcome("REQMOD", Verdict.allow(), 1), ("", 0), None)
+            child.record(outcome("REQMOD", Verdict.allow(), 1), ("", 0), None)
+            own = child.snapshot()['icapfilter_requests_total{service="reqmod",verdict="allow"}']
+            os.write(ready_w, b"%d" % own)
+            os.read(done_r, 1)
+        finally:
+            os._exit(0)
+    try:
+        assert os.read(ready_r, 8) == b"2"  # a worker's snapshot holds its own values only
+        workers, data = collect_folder(folder)
+        assert workers == 2
+        assert data['icapfilter_requests_total{service="reqmod",verdict="allow"}'] == 3
+    finally:
+        os.write(done_w, b"x")
+        os.waitpid(pid, 0)
+    forget_worker(pid)
+    assert collect_folder(folder)[0] == 1
+    assert families(folder)["icapfilter_workers"].samples[0].value == 1
+
+
+def test_files_of_processes_gone_are_removed_when_a_server_starts(tmp_path):
+    metrics = tmp_path / "metrics"
+    metrics.mkdir(mode=0o700)
+    dead = os.fork()
+    if dead == 0:
+        os._exit(0)
+    os.waitpid(dead, 0)
+    (metrics / f"counter_{dead}.db").write_bytes(b"\0" * 16)
+    (metrics / f"counter_{os.getpid()}.db").write_bytes(b"\0" * 16)
+    try:
+        prepare(config_in(metrics))
+        assert sorted(p.name for p in metrics.iterdir()) == [f"counter_{os.getpid()}.db"]
+    finally:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        values.ValueClass = values.MutexValue
+        stats_module._folder = None
+
+
+@given(st.text(max_size=60), st.booleans())
+def test_any_reason_text_maps_to_one_of_a_fixed_set(reason, blocked):
+    verdict = Verdict.block(reason) if blocked else Verdict.allow(reason)
+    assert reason_kind(verdict) in REASONS
+
+
+def test_category_label_values_are_capped(folder):
+    stats = Stats()
+    for i in range(MAX_LABEL_VALUES + 50):
+        stats.record(outcome("REQMOD", Verdict.block("listed in c", f"c{i}"), 1), ("", 0), None)
+    categories = {s.labels["category"] for s in families(folder)["icapfilter_decisions"].samples}
+    assert len(categories) == MAX_LABEL_VALUES + 1 and "other" in categories
+
+
+def test_counters_kept_elsewhere_grow_by_what_they_grew_and_survive_a_restart(folder):
+    seen = iter([{"icapfilter_store_faults_total": 3.0}, {"icapfilter_store_faults_total": 5.0},
+                 {"icapfilter_store_faults_total": 1.0}])  # 1.0: a reload reset the counter
+    stats = Stats(gauges=lambda: next(seen))
+    for _ in range(3):
+        stats.sample()
+    assert collect_folder(folder)[1]["icapfilter_store_faults_total"] == 6
+
+
+class _Store:
+    def __init__(self, up: bool = True) -> None:
+        self.up = up
+
+    def info(self):
+        if not self.up:
+            raise StoreUnavailable("redis: Connection refused")
+        return SimpleNamespace(generation="20261205010000-abcd", loaded_at=time.time() - 90,
+                               entries=1234)
+
+
+def _policy(store: _Store) -> SimpleNamespace:
+    return SimpleNamespace(generation="f00d", urls=SimpleNamespace(
+        engine=SimpleNamespace(store=store)))
+
+
+def test_lists_generation_age_entries_and_store_up(folder):
+    store = _Store()
+    stats = Stats(policy=lambda: _policy(store))
+    stats.sample()
+    data = collect_folder(folder)[1]
+    assert data['icapfilter_lists_generation_info{generation="f00d",'
+                'lists="20261205010000-abcd"}'] == 1
+    assert 89 <= data["icapfilter_lists_age_seconds"] < 120
+    assert data["icapfilter_lists_entries"] == 1234
+    assert data["icapfilter_store_up"] == 1
+    store.up = False
+    stats.sample()
+    assert collect_folder(folder)[1]["icapfilter_store_up"] == 0
+
+
+def test_a_server_without_lists_has_no_list_series(folder):
+    stats = Stats(policy=lambda: SimpleNamespace(generation="x", urls=SimpleNamespace(
+        engine=None)))
+    stats.sample()
+    data = collect_folder(folder)[1]
+    assert "icapfilter_lists_age_seconds" not in data and "icapfilter_store_up" not in data
 
 
 def test_stats_command_prints_sums_and_fails_when_nobody_reports(tmp_path):
@@ -73,29 +232,23 @@ def test_stats_command_prints_sums_and_fails_when_nobody_reports(tmp_path):
     conf.write_text(f'[stats]\ndir = "{tmp_path / "s"}"\n')
     runner = CliRunner()
     assert runner.invoke(main, ["stats", "--config", str(conf)]).exit_code == 1
-    file_sink(tmp_path / "s")("h:1", {"icapfilter_store_faults_total": 2.0})
-    result = runner.invoke(main, ["stats", "--config", str(conf)])
-    assert result.exit_code == 0
+    try:
+        prepare(config_in(tmp_path / "s"))
+        Stats(gauges=lambda: {"icapfilter_store_faults_total": 2.0}).sample()
+        result = runner.invoke(main, ["stats", "--config", str(conf)])
+    finally:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        values.ValueClass = values.MutexValue
+        stats_module._folder = None
+    assert result.exit_code == 0, result.output
     assert "workers reporting: 1" in result.output
     assert "icapfilter_store_faults_total 2" in result.output
 
 
-def test_a_symlink_planted_as_the_temporary_snapshot_is_not_written_through(tmp_path):
-    folder = tmp_path / "stats"
-    folder.mkdir(mode=0o700)
-    victim = tmp_path / "victim"
-    victim.write_text("precious")
-    (folder / "stats-host-1.tmp").symlink_to(victim)
-    (folder / "stats-host-1.json").symlink_to(victim)
-    file_sink(folder)("host:1", {"a": 1.0})
-    assert victim.read_text() == "precious"
-    assert not (folder / "stats-host-1.json").is_symlink()
-    assert collect_files(folder) == (1, {"a": 1.0})
-
-
-def test_snapshot_files_are_private(tmp_path):
-    file_sink(tmp_path)("host:1", {"a": 1.0})
-    assert (tmp_path / "stats-host-1.json").stat().st_mode & 0o077 == 0
+def test_metrics_files_are_private(folder):
+    Stats().record(outcome("REQMOD", Verdict.allow(), 1), ("", 0), None)
+    assert folder.stat().st_mode & 0o077 == 0
+    assert list(folder.glob("counter_*.db"))
 
 
 def test_a_missing_stats_folder_is_created_private(tmp_path):
@@ -115,7 +268,7 @@ def test_a_stats_folder_others_could_write_into_is_refused(tmp_path, problem):
         folder.mkdir()
         folder.chmod(0o777 if problem == "other-writable" else 0o770)
     with pytest.raises(UnsafeStatsDir, match=str(folder)):
-        file_sink(folder)
+        private_dir(folder)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create another user's folder")
@@ -124,32 +277,37 @@ def test_a_stats_folder_owned_by_another_user_is_refused(tmp_path):
     folder.mkdir(mode=0o755)
     os.chown(folder, 65534, 65534)
     with pytest.raises(UnsafeStatsDir, match="owned by uid 65534"):
-        file_sink(folder)
+        private_dir(folder)
 
 
-def test_default_folder_planted_by_another_user_disables_snapshots(tmp_path, monkeypatch,
-                                                                   caplog):
-    if Path("/run/icapfilter").is_dir():
-        pytest.skip("/run/icapfilter exists: the default folder is not the temp dir")
+def test_default_folder_planted_by_another_user_is_not_written_into(tmp_path, monkeypatch,
+                                                                    caplog):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     planted = tmp_path / "icapfilter-stats"
+    if default_dir() != planted:  # /run/icapfilter exists here: plant the temp dir's anyway
+        monkeypatch.setattr(stats_module, "default_dir", lambda: planted)
     planted.mkdir()
     planted.chmod(0o777)
     victim = tmp_path / "victim"
     victim.write_text("precious")
-    name = f"{socket.gethostname()}-{os.getpid()}"
-    (planted / f"stats-{name}.tmp").symlink_to(victim)
-    assert default_dir() == planted
-    with caplog.at_level(logging.ERROR, logger="icapfilter.stats"):
-        sink = stats_sink(Config())
-    sink(f"{socket.gethostname()}:{os.getpid()}", {"a": 1.0})
+    (planted / f"counter_{os.getpid()}.db").symlink_to(victim)
+    try:
+        with caplog.at_level(logging.ERROR, logger="icapfilter.stats"):
+            used = prepare(Config())
+        Stats().record(outcome("REQMOD", Verdict.allow(), 1), ("", 0), None)
+        assert used != planted and used.stat().st_mode & 0o077 == 0
+        assert collect_folder(used)[0] == 1
+    finally:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        values.ValueClass = values.MutexValue
+        stats_module._folder = None
     assert victim.read_text() == "precious"
-    assert "stats snapshots disabled" in caplog.text
+    assert "stats folder not used" in caplog.text
     assert "writable by group or others" in caplog.text
 
 
-def _metrics(port: int) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+def _metrics(port: int, host: str = "127.0.0.1") -> bytes:
+    with socket.create_connection((host, port), timeout=5) as conn:
         conn.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
         data = b""
         while chunk := conn.recv(65536):
@@ -167,8 +325,8 @@ def _closed_within(conn: socket.socket, seconds: float) -> bool:
         return True
 
 
-def test_an_idle_metrics_connection_is_closed_after_the_timeout():
-    server = serve_prometheus(("127.0.0.1", 0), lambda: (1, {"a": 1.0}), timeout=0.3)
+def test_an_idle_metrics_connection_is_closed_after_the_timeout(folder):
+    server = serve_prometheus(("127.0.0.1", 0), folder, timeout=0.3)
     try:
         with socket.create_connection(server.server_address[:2], timeout=5) as idle:
             assert _closed_within(idle, 5)
@@ -177,9 +335,9 @@ def test_an_idle_metrics_connection_is_closed_after_the_timeout():
         server.server_close()
 
 
-def test_metrics_connections_beyond_the_cap_are_closed_and_served_again_once_free():
-    server = serve_prometheus(("127.0.0.1", 0), lambda: (1, {"a": 1.0}), timeout=30,
-                              max_connections=2)
+def test_metrics_connections_beyond_the_cap_are_closed_and_served_again_once_free(folder):
+    Stats()
+    server = serve_prometheus(("127.0.0.1", 0), folder, timeout=30, max_connections=2)
     port = server.server_address[1]
     try:
         idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
@@ -192,17 +350,15 @@ def test_metrics_connections_beyond_the_cap_are_closed_and_served_again_once_fre
         reply = b""
         while time.monotonic() < deadline and b"200" not in reply[:20]:
             reply = _metrics(port)
-        assert b"icapfilter_workers_reporting 1" in reply
+        assert b"icapfilter_workers 1.0" in reply
+        assert b"Content-Type: text/plain; version=" in reply
     finally:
         server.shutdown()
         server.server_close()
 
 
-def test_metrics_answer_503_when_the_store_is_down():
-    def down() -> tuple[int, dict[str, float]]:
-        raise ConnectionError("redis down")
-
-    server = serve_prometheus(("127.0.0.1", 0), down)
+def test_metrics_answer_503_without_a_metrics_folder(tmp_path):
+    server = serve_prometheus(("127.0.0.1", 0), tmp_path / "missing")
     try:
         assert _metrics(server.server_address[1]).startswith(b"HTTP/1.0 503")
     finally:
@@ -210,24 +366,13 @@ def test_metrics_answer_503_when_the_store_is_down():
         server.server_close()
 
 
-def test_metrics_listen_on_ipv6_loopback():
+def test_metrics_listen_on_ipv6_loopback(folder):
     try:
-        server = serve_prometheus(("::1", 0), lambda: (1, {}))
+        server = serve_prometheus(("::1", 0), folder)
     except OSError:
         pytest.skip("no IPv6 loopback")
     try:
-        with socket.create_connection(("::1", server.server_address[1]), timeout=5) as conn:
-            conn.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
-            assert conn.recv(12) == b"HTTP/1.0 200"
+        assert _metrics(server.server_address[1], "::1").startswith(b"HTTP/1.0 200")
     finally:
         server.shutdown()
         server.server_close()
-
-
-def test_stats_does_not_count_a_snapshot_that_is_a_link(tmp_path):
-    elsewhere = tmp_path / "elsewhere.json"
-    elsewhere.write_text(json.dumps({"time": time.time(), "data": {"a": 100.0}}))
-    folder = tmp_path / "stats"
-    file_sink(folder)("host:1", {"a": 1.0})
-    (folder / "stats-planted.json").symlink_to(elsewhere)
-    assert collect_files(folder) == (1, {"a": 1.0})
