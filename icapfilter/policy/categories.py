@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import GroupConfig
+from ..timerules import parse_schedule
 
 #: The category of a phrase block without ``#listcategory`` (verdict_of_scan).
 PHRASES = "phrases"
@@ -111,11 +112,16 @@ def phrase_categories(phrase_sets: Iterable[object]) -> frozenset[str]:
 
 
 def category_problems(groups: Sequence[GroupConfig], known: KnownCategories) -> list[str]:
-    """One line per name of a group's ``block`` or ``allow`` the lists do not define."""
+    """One line per name of a group's ``block`` or ``allow`` (and of its
+    schedule rules) the lists do not define."""
     problems = []
     for group in groups:
-        for key in ("block", "allow"):
-            for name in getattr(group, key):
+        named: list[tuple[str, Iterable[str]]] = [("block", group.block), ("allow", group.allow)]
+        for number, rule in enumerate(parse_schedule(group.schedule), 1):  # schedules
+            named += [(f"schedule #{number} {key}", sorted(getattr(rule, key)))
+                      for key in ("block", "unblock", "allow")]
+        for key, names in named:
+            for name in names:
                 if not known.defines(name):
                     problems.append(f'[[groups]] "{group.name}" {key}: {explain(name, known)}')
     return problems

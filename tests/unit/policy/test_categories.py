@@ -83,3 +83,12 @@ def test_every_bad_name_of_every_group_is_reported_and_aliases_pass():
 def test_an_alias_whose_target_no_list_defines_is_unknown():
     known = KnownCategories(frozenset({"adult"}), {"jeux": "games"})
     assert not known.defines("jeux") and known.defines("*") and known.defines("adult")
+
+
+def test_names_in_schedule_rules_are_checked_too():
+    group = GroupConfig(name="pupils", block=["adult"],
+                        schedule=[{"hours": "12:00-13:00", "unblock": ["games"]},
+                                  {"days": ["sat"], "block": ["gamblig"]}])
+    assert category_problems([group], KNOWN) == [
+        "[[groups]] \"pupils\" schedule #2 block: unknown category 'gamblig' "
+        "(did you mean 'gambling'?)"]
