@@ -69,7 +69,6 @@ class FileSpec:
     kind: LineKind
     exception: bool
     category_from: Literal["dir", "file"]
-    unsupported: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,9 +165,6 @@ def _raise(exc: OSError) -> None:
 def _read_file(
     path: Path, spec: FileSpec, category: str, report: LoadReport
 ) -> Iterator[ListEntry]:
-    if spec.unsupported:
-        report.problem(str(path), None, spec.unsupported, "warning")
-        return
     try:
         data = read_list_file(path)
     except OSError as exc:
@@ -194,9 +190,6 @@ def _read_archive(path: Path, report: LoadReport) -> Iterator[ListEntry]:
                     continue
                 found = True
                 where = f"{path}!{member.name}"
-                if spec.unsupported:
-                    report.problem(where, None, spec.unsupported, "warning")
-                    continue
                 if member.size > MAX_FILE_BYTES:
                     report.problem(where, None, "file too large, ignored")
                     continue
@@ -312,9 +305,6 @@ def _include(
         report.problem(ctx.source, lineno, f"cannot include {path}: {exc.strerror or exc}")
         return
     spec = classify(path.name)
-    if spec is not None and spec.unsupported:
-        report.problem(str(path), None, spec.unsupported, "warning")
-        return
     category = ctx.category
     if spec is not None and spec.category_from == "dir" and path.parent.name:
         category = path.parent.name  # e.g. .Include<../blacklists/porn/domains>

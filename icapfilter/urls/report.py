@@ -82,6 +82,10 @@ class LoadReport:
             f"exceptions: {self.exceptions}, skipped lines: {self.errors}, "
             f"warnings: {self.warnings}, {self.duration:.2f}s",
         ]
+        if self.rules:
+            regexes = sum(r.kind == "regex" for r in self.rules)
+            lines.append(f"regular expressions: {regexes}, blanket blocks: "
+                         f"{len(self.rules) - regexes} (counted in the entries)")
         if self.failure:
             lines.append(f"failure: {self.failure}")
         for name in sorted(self.counts):
