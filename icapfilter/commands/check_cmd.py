@@ -58,6 +58,8 @@ def moment_option(_ctx: click.Context, _param: click.Parameter,
 @click.option("--prefix", default="icapfilter:bl", show_default=True, help="Redis key prefix.")
 @click.option("--client-ip", metavar="IP", help="Client address (for group selection).")
 @click.option("--user", metavar="NAME", help="Authenticated user (for group selection).")
+@click.option("--group", "squid_group", metavar="NAME",
+              help="The group Squid names in X-Icapfilter-Group (needs --config).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per URL, one a line.")
 @click.option("--at", "at", metavar="'YYYY-MM-DD HH:MM'", callback=moment_option,
               help="Judge as at this local time (schedules; needs --config).")
@@ -72,6 +74,7 @@ def check(
     user: str | None,
     as_json: bool,
     at: datetime | None = None,
+    squid_group: str | None = None,
 ) -> None:
     """Print the verdict for each URL: the list entry, category and filter group behind it.
 
@@ -91,8 +94,10 @@ def check(
         raise click.UsageError("- (standard input) may be given once")
     if at is not None and not config_path:
         raise click.UsageError("--at needs --config (schedules are configured per group)")
+    if squid_group is not None and not config_path:
+        raise click.UsageError("--group needs --config (groups are configured)")
     if config_path:
-        judge = _config_judge(config_path, client_ip, user, as_json, at)
+        judge = _config_judge(config_path, client_ip, user, as_json, at, squid_group)
     else:
         judge = _list_judge(lists_path, redis_url, prefix, as_json)
     failed = False
@@ -147,7 +152,8 @@ def _list_judge(lists_path: tuple[str, ...], redis_url: str | None, prefix: str,
 
 
 def _config_judge(config_path: str, client_ip: str | None, user: str | None,
-                  as_json: bool, at: datetime | None = None) -> Judge:
+                  as_json: bool, at: datetime | None = None,
+                  squid_group: str | None = None) -> Judge:
     from icapfilter.app import build_policy
     from icapfilter.config import ConfigError, load_config
     from icapfilter.policy import Client
@@ -160,7 +166,7 @@ def _config_judge(config_path: str, client_ip: str | None, user: str | None,
         sys.exit(2)
     if not isinstance(policy, FilterPolicy) or policy.urls.engine is None:
         _fail("the configuration names no lists and no store", as_json)
-    client = Client(client_ip, user)
+    client = Client(client_ip, user, squid_group)
     if at is not None:  # schedules: the verdict at that moment, which the output names
         return lambda url: {**_as_dict(policy.url_report(client, url, at),
                                        policy.urls.generation), "at": at.isoformat(" ")}

@@ -238,3 +238,16 @@ def test_a_category_defined_only_by_regular_expressions_is_known(tmp_path):
             f'"{tmp_path / "bannedsitelist"}"]\n[[groups]]\nblock = ["proxies"]\n')
     policy = build_policy(parse_config(text))
     assert policy.decide_request(req("http://any.test/proxy.php")).blocked
+
+
+def test_check_group_judges_as_if_squid_named_the_group(lists, tmp_path):
+    conf = tmp_path / "c.toml"
+    conf.write_text(config_text(lists, GROUPS))
+    runner = CliRunner()
+    for extra, verdict in (([], "block"), (["--group", "staff"], "allow")):
+        result = runner.invoke(main, ["check", "http://casino.test/", "--config", str(conf),
+                                      "--json", *extra])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["verdict"] == verdict
+    assert runner.invoke(main, ["check", "http://x.test/", "--lists", str(lists),
+                                "--group", "staff"]).exit_code == 2
