@@ -138,8 +138,10 @@ def _emptied_lists(f1_text: str) -> list[str]:
 
 
 def build_config(root: Path, icap_port: int, proxy_port: int, *, limit: int = LIMIT,
-                 extra_weighted: tuple[str, ...] = EXTRA_WEIGHTED) -> Path:
-    """Write a private e2guardian configuration under `root`; returns e2guardian.conf."""
+                 extra_weighted: tuple[str, ...] = EXTRA_WEIGHTED,
+                 lists: dict[str, str] | None = None) -> Path:
+    """Write a private e2guardian configuration under `root`; returns e2guardian.conf.
+    ``lists`` gives emptied lists content (``{"bannedextensionlist": ".exe\\n"}``)."""
     etc = root / "etc"
     shutil.copytree(E2G_ETC, etc, symlinks=False)
     old, new = str(E2G_ETC).encode(), str(etc).encode()
@@ -186,6 +188,8 @@ def build_config(root: Path, icap_port: int, proxy_port: int, *, limit: int = LI
         p = Path(path)
         if p.is_file() and etc in p.parents:
             p.write_bytes(b"")
+    for name, content in (lists or {}).items():
+        (etc / "lists" / name).write_text(content)
 
     weighted = etc / "lists" / "weightedphraselist"
     wtext = weighted.read_bytes()
@@ -321,13 +325,15 @@ class E2GuardianOracle:
     """A private e2guardian instance; `judge()` gives its verdict on a page."""
 
     def __init__(self, workdir: Path | None = None, *, limit: int = LIMIT,
-                 extra_weighted: tuple[str, ...] = EXTRA_WEIGHTED) -> None:
+                 extra_weighted: tuple[str, ...] = EXTRA_WEIGHTED,
+                 lists: dict[str, str] | None = None) -> None:
         if not installed():
             raise OracleUnavailable(f"{E2G_BINARY} (Debian package e2guardian) is not installed")
         self._own_dir = workdir is None
         self.root = Path(workdir or tempfile.mkdtemp(prefix="e2g-oracle-"))
         self.limit = limit
         self.extra_weighted = extra_weighted
+        self.lists = lists
         self.icap_port = 0
         self.proxy_port = 0
         self.proc: subprocess.Popen | None = None
@@ -347,7 +353,7 @@ class E2GuardianOracle:
         while self.proxy_port == self.icap_port:
             self.proxy_port = free_port()
         conf = build_config(self.root, self.icap_port, self.proxy_port, limit=self.limit,
-                            extra_weighted=self.extra_weighted)
+                            extra_weighted=self.extra_weighted, lists=self.lists)
         out = open(self.root / "e2guardian.out", "wb")  # noqa: SIM115 - lives with the process
         self.proc = subprocess.Popen([str(E2G_BINARY), "-N", "-c", str(conf)], stdout=out,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
