@@ -157,6 +157,8 @@ class FileTypes:
             return decision
         types = [essence(v) for v in response.headers.get_all("Content-Type")]
         for mime in types:
+            if needs_sniffing(mime):
+                continue  # no type given: the body's own bytes say it (below)
             hit = rules.banned_type(mime)
             if hit is not None:
                 return _block(group, f"{mime} ({hit})" if hit != mime else mime)

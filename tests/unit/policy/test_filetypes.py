@@ -233,3 +233,14 @@ def test_a_huge_file_name_is_judged_in_linear_time(policy, name):
                               ("Content-Disposition", f'attachment; filename="{name}"')])
     assert verdict.blocked == name.endswith(".exe")
     assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize("content_type", [None, "", "nonsense"])
+def test_a_missing_or_unusable_type_is_judged_by_the_body_even_when_all_types_are_banned(
+        content_type):
+    group = GroupConfig(name="default", block_types=["*/*"], allow_types=["text/plain"])
+    policy = make_policy([group])
+    headers = [] if content_type is None else [("Content-Type", content_type)]
+    assert not decide(policy, headers, b"plain words " * 200).blocked
+    assert decide(policy, headers, PE).blocked
+    assert decide(policy, [("Content-Type", "text/html")]).blocked
