@@ -43,7 +43,7 @@ def serve(config_path: str | None, listen: str | None, workers: int | None,
     from .commands.preflight import check_before_start
     from .commands.startup import startup_errors
 
-    with startup_errors("icapfilter"):
+    with startup_errors("icapfilter", config_path):
         config = _load(config_path, overrides)
         check_before_start(config)
         setup_logging(config)

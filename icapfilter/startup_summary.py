@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -160,10 +161,22 @@ def startup_lines(config: Config, loaded: Loaded, pid_file: str) -> list[str]:
 
 
 def log_startup(config: Config, loaded: Loaded, pid_file: str) -> None:
-    for line in startup_lines(config, loaded, pid_file):
+    lines = startup_lines(config, loaded, pid_file)
+    for line in lines:
         log.info("%s", line)
     if loaded.blocks_nothing:
         log.warning("%s", loaded.blocks_nothing)
+        lines.append(f"WARNING: {loaded.blocks_nothing}")
+    if sys.stderr.isatty() and not _logs_to_stderr():
+        # started by hand with [log] error set: the summary is in the file,
+        # but the admin is looking at the terminal
+        for line in lines:
+            print(line, file=sys.stderr)
+        print(f"(more in {config.log.error})", file=sys.stderr)
+
+
+def _logs_to_stderr() -> bool:
+    return any(getattr(h, "stream", None) is sys.stderr for h in logging.getLogger().handlers)
 
 
 def age(seconds_since_epoch: float) -> str:

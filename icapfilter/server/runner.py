@@ -269,10 +269,15 @@ def serve(load: Loader, build: Builder,
         if config.stats.prometheus:
             serve_prometheus(parse_listen(config.stats.prometheus), metrics_dir)
 
-    def worker(reuse_port: bool) -> Worker:
-        return Worker(built, load, build, reuse_port=reuse_port,
+    def worker(reuse_port: bool, restarted: bool = False) -> Worker:
+        made = Worker(built, load, build, reuse_port=reuse_port,
                       recorder_factory=recorder_factory, setup_logging=setup_logging,
                       status_folder=folder)
+        if restarted:
+            # The others may have reloaded since start: a replacement serves
+            # what the configuration says now, not what the parent built then.
+            made.reload()
+        return made
 
     try:
         if workers == 1:
@@ -280,7 +285,8 @@ def serve(load: Loader, build: Builder,
             metrics()
             return single.run()
         check_bindable(config.server.listen)
-        return _supervise(workers, lambda: worker(reuse_port=True).run(), after_start=metrics)
+        return _supervise(workers, lambda restarted: worker(True, restarted).run(),
+                          after_start=metrics)
     finally:
         _remove_pid_file(pid_file)
         try:
@@ -298,12 +304,12 @@ def _remove_pid_file(path: Path) -> None:
         pass
 
 
-def _supervise(count: int, run_worker: Callable[[], int],
+def _supervise(count: int, run_worker: Callable[[bool], int],
                after_start: Callable[[], None] = lambda: None) -> int:
     children: dict[int, int] = {}
     stopping = False
 
-    def spawn(slot: int) -> None:
+    def spawn(slot: int, restarted: bool = False) -> None:
         pid = os.fork()
         if pid == 0:
             # The parent's forwarding handlers must not outlive the fork: a
@@ -315,7 +321,7 @@ def _supervise(count: int, run_worker: Callable[[], int],
             signal.signal(signal.SIGUSR1, signal.SIG_IGN)
             code = 1
             try:
-                code = run_worker()
+                code = run_worker(restarted)
             finally:
                 os._exit(code)
         children[pid] = slot
@@ -353,5 +359,5 @@ def _supervise(count: int, run_worker: Callable[[], int],
         if time.monotonic() - last_restart < 1.0:
             time.sleep(1.0)
         last_restart = time.monotonic()
-        spawn(slot)
+        spawn(slot, restarted=True)
     return 0

@@ -3,6 +3,8 @@ about a running server with the in-process store (default pid file, no keys)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -128,3 +130,26 @@ def test_lists_status_without_a_running_server_says_so(tmp_path):
     done = cli("lists", "status", "--config", str(conf))
     assert done.returncode == 1
     assert "no running server found" in done.stderr and "icapfilter-1.pid" in done.stderr
+
+
+def test_a_worker_restarted_after_a_reload_serves_the_reloaded_lists(tmp_path):
+    folder = lists_folder(tmp_path, "bad.test")
+    conf = config(tmp_path, f'[lists]\npaths = ["{folder}"]\n')
+    proc, port = start("--workers", "2", config=str(conf))
+    try:
+        wait_until(lambda: "2 worker(s)" in cli("lists", "status", "--config", str(conf)).stdout)
+        lists_folder(tmp_path, "bad.test", "new.test")
+        assert cli("reload", "--config", str(conf)).returncode == 0
+        victim = int(subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                    text=True).stdout.split()[0])
+        os.kill(victim, signal.SIGKILL)
+
+        def replaced() -> str | None:
+            out = cli("lists", "status", "--config", str(conf)).stdout
+            return out if "2 worker(s)" in out and f"pid {victim} " not in out else None
+
+        out = wait_until(replaced, timeout=30)
+        assert "entries:    3" in out
+        assert "different generations" not in out
+    finally:
+        assert stop(proc) == 0

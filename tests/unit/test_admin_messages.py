@@ -84,3 +84,18 @@ def test_a_server_with_nothing_configured_says_it_blocks_nothing():
 def test_counts_are_written_in_words():
     assert plural(1, "entry") == "1 entry" and plural(3, "category") == "3 categories"
     assert plural(0, "worker") == "0 workers"
+
+
+def test_serve_with_a_missing_list_names_the_file_and_the_key(tmp_path):
+    from click.testing import CliRunner
+
+    from icapfilter.cli import main
+    from tests.redisserver import free_port
+
+    conf = tmp_path / "c.toml"
+    conf.write_text(f'[server]\nlisten = "127.0.0.1:{free_port()}"\n'
+                    f'[lists]\npaths = ["{tmp_path / "nope.tar.gz"}"]\n')
+    result = CliRunner().invoke(main, ["serve", "--config", str(conf)])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"icapfilter: configuration error: {conf}: [lists] paths: ")
+    assert "nope.tar.gz" in result.output and "Traceback" not in result.output

@@ -11,7 +11,7 @@ SLOW_WORKER = """
 import time
 from icapfilter.server.runner import _supervise
 
-def still_starting() -> int:
+def still_starting(restarted: bool = False) -> int:
     time.sleep(30)  # loading lists: Worker.run has not installed its handlers yet
     return 0
 
