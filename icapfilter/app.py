@@ -154,7 +154,7 @@ def _filetypes_and_safesearch(config: Config):  # type: ignore[no-untyped-def]
     try:
         filetypes = FileTypes.from_groups(config.groups)
     except ValueError as exc:
-        raise BuildError(f"[[groups]] filetype_lists: {exc}") from None
+        raise BuildError(f"[[groups]] {exc}") from None
     return filetypes, SafeSearch.from_groups(config.groups)
 
 

@@ -20,7 +20,7 @@ from ..config.filetypes import extension, mime_type
 from ..content.sniff import needs_sniffing
 from ..verdict import Verdict
 from .filenames import disposition_names, url_file_names
-from .filetype_lists import FileTypeEntries, load_filetype_lists
+from .filetype_lists import FileTypeEntries, FileTypeListError, load_filetype_lists
 from .filetype_scan import TypeSniffScan
 from .groups import Group
 from .hook import RequestInfo, ResponseInfo, ResponseScan
@@ -134,10 +134,17 @@ class FileTypes:
 
     @classmethod
     def from_groups(cls, groups: Sequence[GroupConfig]) -> FileTypes | None:
-        """None when no group bans a type; raises FileTypeListError (file:line)."""
-        rules = cls({g.name: FileTypeRules.of(g, load_filetype_lists(g.filetype_lists))
-                     for g in groups})
-        return rules if rules.rules else None
+        """None when no group bans a type; raises FileTypeListError naming the
+        group and the list's file:line."""
+        rules = {}
+        for group in groups:
+            try:
+                rules[group.name] = FileTypeRules.of(group,
+                                                     load_filetype_lists(group.filetype_lists))
+            except FileTypeListError as exc:
+                raise FileTypeListError(f'"{group.name}" filetype_lists: {exc}') from None
+        built = cls(rules)
+        return built if built.rules else None
 
     def request(self, group: Group, request: RequestInfo) -> Verdict | None:
         """A block for a URL whose path names a banned file, else None."""

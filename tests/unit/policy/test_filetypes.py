@@ -184,7 +184,8 @@ def config(body: str):  # type: ignore[no-untyped-def]
 def test_a_bad_list_line_is_a_file_line_error(tmp_path):
     path = tmp_path / "bannedmimetypelist"
     path.write_text("audio/mpeg\nnot a type\n")
-    with pytest.raises(BuildError, match=rf"{path}:2: 'not a type' is not a MIME type"):
+    where = rf'"default" filetype_lists: {path}:2: '
+    with pytest.raises(BuildError, match=where + "'not a type' is not a MIME type"):
         build_policy(config(f'filetype_lists = ["{path}"]'))
 
 
