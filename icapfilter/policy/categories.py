@@ -18,6 +18,7 @@ import tarfile
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from ..config import GroupConfig
@@ -55,7 +56,8 @@ def category_aliases(sources: Iterable[str]) -> dict[str, str]:
         if path.is_dir():
             aliases.update(_folder_aliases(path))
         elif path.name.lower().endswith(_ARCHIVES) and path.is_file():
-            aliases.update(_archive_aliases(path))
+            st = path.stat()
+            aliases.update(_archive_aliases(str(path.resolve()), st.st_size, st.st_mtime_ns))
     return aliases
 
 
@@ -71,10 +73,13 @@ def _folder_aliases(root: Path) -> dict[str, str]:
     return found
 
 
-def _archive_aliases(path: Path) -> dict[str, str]:
+@lru_cache(maxsize=8)
+def _archive_aliases(path: str, _size: int, _mtime_ns: int) -> dict[str, str]:
     """The same for a tar archive (UT1's blacklists.tar.gz keeps its links):
     a link member whose target, followed through other links, is a folder
-    holding list files."""
+    holding list files. Reading it means decompressing the whole archive,
+    so the answer is kept per file version: a reload of unchanged lists
+    (served from the compiled list image) does not pay for it again."""
     links: dict[str, str] = {}
     folders: set[str] = set()
     try:

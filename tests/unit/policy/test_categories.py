@@ -32,20 +32,32 @@ def test_symlinked_folders_of_a_tree_are_aliases_of_their_target(tmp_path):
                                                                   "sex": "adult"}
 
 
-def test_symlink_members_of_an_archive_are_aliases_of_their_target(tmp_path):
-    path = tmp_path / "blacklists.tar.gz"
+def archive(path: Path, links: tuple[tuple[str, str], ...]) -> Path:
     with tarfile.open(path, "w:gz") as tar:
         data = b"adult.example\n"
         info = tarfile.TarInfo("blacklists/adult/domains")
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
-        for name, target in (("blacklists/porn", "adult"), ("blacklists/sex", "porn"),
-                             ("blacklists/dangling", "nowhere"),
-                             ("blacklists/adult/urls", "domains")):  # a file, not a folder
+        for name, target in links:
             link = tarfile.TarInfo(name)
             link.type, link.linkname = tarfile.SYMTYPE, target
             tar.addfile(link)
+    return path
+
+
+def test_symlink_members_of_an_archive_are_aliases_of_their_target(tmp_path):
+    path = archive(tmp_path / "blacklists.tar.gz", (
+        ("blacklists/porn", "adult"), ("blacklists/sex", "porn"),
+        ("blacklists/dangling", "nowhere"),
+        ("blacklists/adult/urls", "domains")))  # a file, not a folder
     assert category_aliases([str(path)]) == {"porn": "adult", "sex": "adult"}
+
+
+def test_a_changed_archive_is_read_again(tmp_path):
+    path = archive(tmp_path / "bl.tgz", (("blacklists/porn", "adult"),))
+    assert category_aliases([str(path)]) == {"porn": "adult"}
+    archive(path, (("blacklists/porn", "adult"), ("blacklists/xxx", "adult")))
+    assert category_aliases([str(path)]) == {"porn": "adult", "xxx": "adult"}
 
 
 def test_plain_files_and_missing_sources_have_no_aliases(tmp_path):
