@@ -212,3 +212,12 @@ def test_config_check_warns_of_an_unsafe_default_stats_folder_but_passes(tmp_pat
     code, out = run("config", "check", _config(tmp_path, "[server]\n"))
     assert code == 0
     assert "warning:" in out and "statistics snapshots will be disabled" in out
+
+
+def test_lists_load_without_redis_does_not_claim_to_have_activated_anything(tmp_path):
+    (tmp_path / "bl" / "adult").mkdir(parents=True)
+    (tmp_path / "bl" / "adult" / "domains").write_text("bad.test\n")
+    code, out = run("lists", "load", str(tmp_path / "bl"))
+    assert code == 0
+    assert "activated" not in out and "only validated" not in out
+    assert "  adult: 1" in out and "at start and on `icapfilter reload`" in out
