@@ -6,6 +6,8 @@ filter policy is composed in :mod:`.filter_policy` from one module per
 feature:
 
 - :mod:`.groups`      which filter group a client belongs to
+- :mod:`.groupfile`   the user-to-group file (e2guardian's filtergroupslist)
+- :mod:`.categories`  a group's category names checked against the lists
 - :mod:`.url_verdict` what the URL lists say for a group (exceptions beat bans)
 - :mod:`.failure`     what a request gets when it cannot be judged (on_error)
 - :mod:`.ratelimit`   the per-client request limit (429)
