@@ -164,6 +164,7 @@ class Stats:
         """Update what is sampled rather than counted: connection counts,
         engine counters, the lists in force and whether the store answers."""
         try:
+            self.metrics.flush()
             if self._gauges is not None:
                 self.metrics.mirror(self._gauges())
             if self._policy is not None:

@@ -25,6 +25,7 @@ from icapfilter.metrics import MAX_LABEL_VALUES, REASONS, reason_kind
 from icapfilter.outcome import Outcome
 from icapfilter.policy import Client
 from icapfilter.stats import (
+    SnapshotWriter,
     Stats,
     UnsafeStatsDir,
     collect_folder,
@@ -73,6 +74,9 @@ def test_counters_by_service_verdict_reason_category_group_and_latency(folder):
     stats.record(outcome("RESPMOD", Verdict.block("x", "phr", score=80), 3, late=True),
                  ("", 0), None)
     stats.record(outcome("RESPMOD", None, 1), ("", 0), "bad chunk")
+    allowed = 'icapfilter_requests_total{service="reqmod",verdict="allow"}'
+    assert collect_folder(folder)[1][allowed] == 0  # counted in memory until the next sample
+    stats.sample()
     data = collect_folder(folder)[1]
     assert data['icapfilter_requests_total{service="reqmod",verdict="allow"}'] == 1
     assert data['icapfilter_requests_total{service="reqmod",verdict="block"}'] == 1
@@ -93,6 +97,7 @@ def test_metrics_text_has_help_type_and_sorted_seconds_buckets(folder):
     stats = Stats()
     for ms in (0.5, 7, 70, 700, 20000):
         stats.record(outcome("REQMOD", Verdict.allow(), ms), ("", 0), None)
+    stats.sample()
     text = exposition(folder).decode()
     assert "# TYPE icapfilter_request_duration_seconds histogram" in text
     assert "# HELP icapfilter_request_duration_seconds " in text
@@ -120,7 +125,9 @@ def test_every_family_has_help_and_type(folder):
 
 
 def test_workers_add_up_and_a_dead_worker_stops_counting_as_running(folder):
-    Stats().record(outcome("REQMOD", Verdict.allow(), 1), ("", 0), None)
+    parent = Stats()
+    parent.record(outcome("REQMOD", Verdict.allow(), 1), ("", 0), None)
+    parent.sample()
     ready_r, ready_w = os.pipe()
     done_r, done_w = os.pipe()
     pid = os.fork()
@@ -129,6 +136,7 @@ def test_workers_add_up_and_a_dead_worker_stops_counting_as_running(folder):
             child = Stats()
             child.record(outcome("REQMOD", Verdict.allow(), 1), ("", 0), None)
             child.record(outcome("REQMOD", Verdict.allow(), 1), ("", 0), None)
+            child.sample()
             own = child.snapshot()['icapfilter_requests_total{service="reqmod",verdict="allow"}']
             os.write(ready_w, b"%d" % own)
             os.read(done_r, 1)
@@ -243,6 +251,15 @@ def test_stats_command_prints_sums_and_fails_when_nobody_reports(tmp_path):
     assert result.exit_code == 0, result.output
     assert "workers reporting: 1" in result.output
     assert "icapfilter_store_faults_total 2" in result.output
+
+
+def test_a_stopping_worker_writes_what_it_counted_since_the_last_sample(folder):
+    stats = Stats()
+    writer = SnapshotWriter(stats, lambda name, data: None, interval=3600).start()
+    stats.record(outcome("REQMOD", Verdict.allow(), 1), ("", 0), None)
+    writer.stop()
+    data = collect_folder(folder)[1]
+    assert data['icapfilter_requests_total{service="reqmod",verdict="allow"}'] == 1
 
 
 def test_metrics_files_are_private(folder):
