@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from icapfilter.urls.engine import UrlEngine
@@ -189,6 +189,7 @@ lines = st.lists(st.text(st.characters(blacklist_categories=("Cs",)), max_size=3
 
 
 @given(lines)
+@example(["**", "*ip", "**ip", "(a", "x{1001}", ".Include<missing>", "ok # comment", "#c"])
 @settings(max_examples=300, deadline=None)
 def test_the_regex_parser_keeps_what_re2_compiles_and_reports_the_rest(texts) -> None:
     data = "\n".join(texts).encode("utf-8")
