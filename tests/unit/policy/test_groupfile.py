@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from icapfilter.policy.groupfile import MAX_SHOWN, GroupFileError, read_group_file
 
@@ -86,3 +88,28 @@ def test_a_long_list_of_problems_is_cut_with_a_count(tmp_path):
         read_group_file(path, GROUPS)
     assert str(err.value).endswith("... and 5 more")
     assert len(str(err.value).splitlines()) == MAX_SHOWN + 1
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=300))
+def test_any_bytes_give_a_mapping_or_a_located_error(tmp_path, data):
+    path = tmp_path / "any"
+    path.write_bytes(data)
+    try:
+        users = read_group_file(path, GROUPS)
+    except GroupFileError as exc:
+        assert all(p.startswith(str(tmp_path)) for p in exc.problems)
+    else:
+        assert set(users.values()) <= set(GROUPS)
+
+
+@given(st.dictionaries(st.from_regex(r"[a-z][a-z0-9._\\@-]{0,15}", fullmatch=True),
+                       st.sampled_from(GROUPS), max_size=20))
+def test_a_written_mapping_reads_back(users):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "f"
+        path.write_text("".join(f"{u}=filter{GROUPS.index(g) + 1}\n" for u, g in users.items()))
+        assert read_group_file(path, GROUPS) == users
