@@ -69,6 +69,8 @@ def _group_line(group: Any) -> str:
         parts.append(f"clients {', '.join(group.clients)}")
     if not group.scan:
         parts.append("no page scanning")
+    elif getattr(group, "own_phrases", False):  # groups: its own phrase lists
+        parts.append(f"own phrase lists {group.phrase_dir or 'files'}")
     return f"{group.name} ({'; '.join(parts)})"
 
 
@@ -94,7 +96,7 @@ def describe(config: Config, policy: object) -> Loaded:
                         c.name for c in info.categories.values() if c.exception),
                 }
     scanner = getattr(policy, "scanner", None)
-    if scanner is not None:
+    if scanner is not None and getattr(scanner, "shared", True):  # else only groups' own
         phrases = scanner.phrases
         notes = notes_of(phrases)
         loaded.phrases = {"entries": len(phrases), "files": len(phrases.files),

@@ -251,3 +251,14 @@ def test_check_group_judges_as_if_squid_named_the_group(lists, tmp_path):
         assert json.loads(result.stdout)["verdict"] == verdict
     assert runner.invoke(main, ["check", "http://x.test/", "--lists", str(lists),
                                 "--group", "staff"]).exit_code == 2
+
+
+def test_the_start_up_summary_names_a_group_s_own_phrase_lists(lists, tmp_path):
+    from icapfilter.startup_summary import describe, phrases_line
+
+    own = phrase_dir(tmp_path, "own", "badword")
+    config = parse_config(config_text(lists, f'[[groups]]\nname = "staff"\n'
+                                             f'phrase_dir = "{own}"\n'))
+    loaded = describe(config, build_policy(config))
+    assert loaded.groups == [f"staff (blocks every category; own phrase lists {own})"]
+    assert phrases_line(loaded) == "phrase lists: none configured ([phrases] dir)"
