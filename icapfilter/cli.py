@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from . import __version__
+from .commands.options import show_list_errors_option
 from .config import Config, ConfigError, load_config
 
 
@@ -103,6 +104,7 @@ def config() -> None:
 
 @config.command("check")
 @click.argument("path", type=click.Path(dir_okay=False))
+@show_list_errors_option
 def config_check(path: str) -> None:
     """Validate a configuration file without starting (exit 0 valid, 2 invalid).
 

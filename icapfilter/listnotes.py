@@ -65,10 +65,13 @@ def report_phrase_problems(errors: Iterable[LoadError], phrase_set: object,
     for line in load_log_lines(warnings):
         DETAILS.debug("phrase list: %s", line)
     if warnings:
-        log.warning("phrase lists: %d known problems in %d files: %s; --show-list-errors "
-                    "lists them (the server: [log] level = \"debug\")",
-                    len(warnings), len({e.path for e in warnings}),
-                    PhraseNotes(0, dead, notes.warnings, 0).describe())
+        files = len({e.path for e in warnings})
+        hint = "" if DETAILS.isEnabledFor(logging.DEBUG) else \
+            "; --show-list-errors lists them (the server: [log] level = \"debug\")"
+        log.warning("phrase lists: %d known problem%s in %d file%s: %s%s",
+                    len(warnings), "" if len(warnings) == 1 else "s", files,
+                    "" if files == 1 else "s",
+                    PhraseNotes(0, dead, notes.warnings, 0).describe(), hint)
     return notes
 
 

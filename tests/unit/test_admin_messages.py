@@ -69,7 +69,7 @@ def test_known_phrase_list_warnings_are_one_summary_line(caplog):
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 2  # the error in full, the warnings summed up
     assert "b/banned:9: error: unreadable include" in warnings[0]
-    assert "6 known problems in 2 files" in warnings[1] and "--show-list-errors" in warnings[1]
+    assert "6 known problems in 2 files: 5 entries never match" in warnings[1]
     details = [r.getMessage() for r in caplog.records if r.name == "icapfilter.list_errors"]
     assert any("a/weighted: 5 entries never match" in d for d in details)
     assert (notes.dead, notes.warnings, notes.errors) == (5, 1, 1)
@@ -99,3 +99,27 @@ def test_serve_with_a_missing_list_names_the_file_and_the_key(tmp_path):
     assert result.exit_code == 2
     assert result.output.startswith(f"icapfilter: configuration error: {conf}: [lists] paths: ")
     assert "nope.tar.gz" in result.output and "Traceback" not in result.output
+
+
+def test_config_check_sums_up_phrase_list_warnings_unless_asked_for_each(tmp_path):
+    import subprocess
+    import sys
+
+    banned = tmp_path / "banned"
+    banned.write_text("<good>\n<bad\n<also bad\n")
+    conf = tmp_path / "c.toml"
+    conf.write_text(f'[phrases]\nbanned = ["{banned}"]\n')
+
+    def config_check(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "icapfilter", "config", "check", str(conf),
+                               *extra], capture_output=True, text=True, timeout=60)
+
+    summary = config_check()
+    assert summary.returncode == 0
+    assert summary.stderr == ("phrase lists: 2 known problems in 1 file: 2 lines read as "
+                              "e2guardian reads them; --show-list-errors lists them (the "
+                              'server: [log] level = "debug")\n')
+    every = config_check("--show-list-errors")
+    assert every.returncode == 0
+    assert f"{banned}:2: warning: no closing '>'" in every.stderr
+    assert f"{banned}:3: warning" in every.stderr
