@@ -251,6 +251,10 @@ def parse_lines(data: bytes, ctx: _Context, report: LoadReport) -> Iterator[List
             if error is not None:
                 report.problem(ctx.source, lineno, f"{error}: {text[:80]!r}")
                 continue
+            if not ctx.e2g and ("\\<" in text or "\\>" in text):
+                report.problem(ctx.source, lineno, "\\< and \\> are the characters < and > "
+                               "in RE2 (squidGuard's GNU regex reads them as word "
+                               "boundaries): write \\b", "warning")
             report.rule(Rule("regex", text, category, ctx.exception, f"{ctx.source}:{lineno}"))
             continue
         try:

@@ -201,3 +201,15 @@ def test_the_regex_parser_keeps_what_re2_compiles_and_reports_the_rest(texts) ->
         assert rule.kind == "blanket" or pattern_error(rule.text) is None
     assert all(p.line is not None for p in report.problems)
     CompiledRules(report.rules)  # what was accepted builds a set
+
+
+def test_gnu_word_boundaries_in_a_squidguard_list_get_a_warning(write_tree) -> None:
+    # squidGuard compiles with glibc regcomp, where \< and \> are word
+    # boundaries; RE2 (like e2guardian's PCRE) reads them as < and >
+    root = write_tree({"sg/adult/expressionlist": "\\<sex\\>\n",
+                       "e2g/bannedregexpurllist": "\\<tag\\>\n"})
+    report = load_lists(MemoryStore(), [root / "sg", root / "e2g"])
+    assert [r.text for r in report.rules] == ["\\<sex\\>", "\\<tag\\>"]
+    assert [str(p) for p in report.problems] == [
+        f"{root}/sg/adult/expressionlist:1: warning: \\< and \\> are the characters < and > "
+        "in RE2 (squidGuard's GNU regex reads them as word boundaries): write \\b"]
