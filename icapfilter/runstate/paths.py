@@ -52,14 +52,25 @@ def pid_file_name(config: Config) -> str:
     return f"icapfilter-{port}.pid"
 
 
-def _trusted(folder: Path) -> bool:
-    """A real folder of this user or root that others cannot write into."""
+def _root_owned(folder: Path) -> bool:
     try:
         st = os.lstat(folder)
     except OSError:
         return False
-    return (stat.S_ISDIR(st.st_mode) and st.st_uid in (os.geteuid(), 0)
-            and not st.st_mode & 0o022)
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == 0 and not st.st_mode & 0o022
+
+
+def _trusted(folder: Path) -> bool:
+    """A real folder others cannot write into, owned by this user or root, or
+    handed to its owner by root (systemd's RuntimeDirectory= in /run belongs
+    to the service's user, and root runs ``icapfilter reload`` too)."""
+    try:
+        st = os.lstat(folder)
+    except OSError:
+        return False
+    if not stat.S_ISDIR(st.st_mode) or st.st_mode & 0o022:
+        return False
+    return st.st_uid in (os.geteuid(), 0) or _root_owned(folder.parent)
 
 
 def _writable_dir(folder: Path, private: bool) -> bool:

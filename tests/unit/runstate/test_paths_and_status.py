@@ -130,3 +130,19 @@ def test_server_keys_need_a_restart_log_and_blockpage_do_not():
     new = parse_config('[server]\nthreads = 4\n[log]\nlevel = "debug"\n'
                        '[stats]\nprometheus = "127.0.0.1:9100"\ninterval = 2\n')
     assert restart_keys(old, new) == ["[server] threads", "[stats] prometheus"]
+
+
+def test_a_run_folder_root_handed_to_the_service_user_is_trusted(tmp_path, monkeypatch):
+    """systemd makes /run/icapfilter for the service's user; root's reload must find it."""
+    run = tmp_path / "run"
+    folder = run / "icapfilter"
+    folder.mkdir(parents=True)
+    (folder / "icapfilter-1344.pid").write_text("1\n")
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the folder to another user")
+    os.chown(folder, 4242, 4242)  # the service's user: neither us nor root
+    monkeypatch.setattr(paths, "candidate_dirs", lambda: [folder])
+    monkeypatch.setattr(paths, "_root_owned", lambda p: p == run)
+    assert paths.find_pid_file(parse_config("")) == folder / "icapfilter-1344.pid"
+    monkeypatch.setattr(paths, "_root_owned", lambda p: False)  # e.g. in /tmp
+    assert paths.find_pid_file(parse_config("")) is None
