@@ -7,6 +7,7 @@ users Squid only names. Staff have their own phrase lists."""
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 from contextlib import ExitStack
 from pathlib import Path
@@ -18,24 +19,31 @@ from tests.squidserver import Squid, helper_dir, open_to_squid, write_lists
 
 pytestmark = [pytest.mark.integration, pytest.mark.squid]
 
-HELPER = Path(__file__).resolve().parent.parent / "squid_group_helper.py"
+ROOT = Path(__file__).resolve().parent.parent.parent
+HELPER = ROOT / "tests" / "squid_group_helper.py"
 FAKE_AUTH = "/usr/lib/squid/basic_fake_auth"
 
 
+GROUPS_BLOCK = "# --- Groups from the directory: Squid names the filter group"
+
+
 def squid_lines(helper: Path) -> str:
-    """What docs/squid.md tells the admin to add, with the helper for LDAP."""
+    """The commented groups block of squid.conf.example, uncommented, with the
+    helper script in place of ext_ldap_group_acl, after basic authentication
+    (any password) that gives Squid the user name: the lines the admin is told
+    to use."""
+    block = (ROOT / "squid.conf.example").read_text().split(GROUPS_BLOCK, 1)[1]
+    lines = [ln[2:] for ln in block.split("\n# ---", 1)[0].splitlines()
+             if re.match(r"# (external_acl_type|acl|http_access|adaptation_meta) ", ln)]
+    assert len(lines) == 4, lines
+    lines[0] = lines[0].split("%LOGIN", 1)[0] + f"%LOGIN /usr/bin/python3 {helper} staff=alice"
     return f"""
 auth_param basic program {FAKE_AUTH}
 auth_param basic children 2
 auth_param basic realm test
 acl authenticated proxy_auth REQUIRED
-external_acl_type directory_group ttl=60 negative_ttl=60 children-max=2 %LOGIN \
-    /usr/bin/python3 {helper} staff=alice
-acl staff_member external directory_group staff
 http_access deny !authenticated
-http_access allow staff_member
-adaptation_meta X-Icapfilter-Group staff staff_member
-"""
+""" + "\n".join(lines) + "\n"
 
 
 @pytest.fixture(scope="module")
