@@ -213,3 +213,32 @@ def test_gnu_word_boundaries_in_a_squidguard_list_get_a_warning(write_tree) -> N
     assert [str(p) for p in report.problems] == [
         f"{root}/sg/adult/expressionlist:1: warning: \\< and \\> are the characters < and > "
         "in RE2 (squidGuard's GNU regex reads them as word boundaries): write \\b"]
+
+
+def test_when_re2_cannot_search_the_lists_count_as_unavailable(write_tree) -> None:
+    """The binding answers "no match" when RE2's DFA runs out of memory; the
+    set's always-matching sentinel tells the two apart, so on_error decides
+    instead of a silent allow."""
+    from icapfilter.policy.failure import FailurePolicy
+    from icapfilter.policy.groups import EVERY_LIST_BLOCKS
+    from icapfilter.policy.url_verdict import UrlVerdicts
+    from icapfilter.urls.errors import StoreUnavailable
+
+    root = write_tree({"adult/expressions": "porn\n"})
+    store = MemoryStore()
+    load_lists(store, [root])
+    engine = UrlEngine(store, cache_size=0)
+    assert engine.lookup("http://x.example/porn")
+    generation = engine.generation
+    assert generation is not None
+
+    class OutOfMemory:
+        def Match(self, text: bytes) -> None:  # noqa: N802 - re2's name
+            return None
+
+    engine._categories[generation].rules._set = OutOfMemory()
+    with pytest.raises(StoreUnavailable, match="RE2 out of memory"):
+        engine.lookup("http://x.example/clean")
+    verdict = UrlVerdicts(engine, FailurePolicy("block")).verdict(EVERY_LIST_BLOCKS,
+                                                                  "http://x.example/clean")
+    assert verdict is not None and verdict.blocked
