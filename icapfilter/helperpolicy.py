@@ -78,3 +78,14 @@ def helper_policy(config: Config, build: Callable[[Config], Policy]) -> Policy:
     if not learned_needs_phrases(config):
         return lean
     return HelperPolicy(lean, lambda: build(config), marks=config.learned.mark_requests)
+
+
+def log_ready(config: Config, concurrency: bool | None) -> None:
+    """What a helper says when it starts answering."""
+    if config.learned.ttl > 0 and not config.store.redis:
+        # Only a shared store holds what `icapfilter serve` learned; answering
+        # ERR (scan it) is safe, but the admin meant something else.
+        log.warning("learned-clean lookups will always answer ERR: they need [store] redis, "
+                    "the store `icapfilter serve` learns into (the in-process one is per process)")
+    log.info("squid-helper ready (concurrency: %s)",
+             {None: "auto", True: "on", False: "off"}[concurrency])

@@ -25,8 +25,11 @@ from icapfilter.config import load_config
 @click.option("--concurrency/--no-concurrency", default=None,
               help="Every line starts with a channel ID (Squid's concurrency=N, N>0), or none "
                    "does (concurrency=0). Default: a first field of digits only is an ID.")
+@click.option("--no-shared", is_flag=True,
+              help="Load the policy in this process instead of forking from the shared helper "
+                   "process of this configuration (docs/squid-helper.md, memory).")
 def squid_helper(config_path: str | None, redis_url: str | None,
-                 concurrency: bool | None) -> None:
+                 concurrency: bool | None, no_shared: bool = False) -> None:
     """Answer Squid external_acl_type lookups (format: %>a %un %URI) on stdin/stdout.
 
     Replies OK (block, with message= and tag=) or ERR (allow), one line per
@@ -35,7 +38,7 @@ def squid_helper(config_path: str | None, redis_url: str | None,
     stderr (Squid's cache.log) or to [log] error. Exits on end of input.
     """
     from icapfilter.app import build_policy, setup_logging
-    from icapfilter.helperpolicy import helper_policy
+    from icapfilter.helperpolicy import helper_policy, log_ready
     from icapfilter.squidhelper import serve
 
     with startup_errors("icapfilter squid-helper"):
@@ -43,13 +46,7 @@ def squid_helper(config_path: str | None, redis_url: str | None,
         setup_logging(config)
         policy = helper_policy(config, build_policy)  # phrase lists only when asked
     log = logging.getLogger("icapfilter.squidhelper")
-    if config.learned.ttl > 0 and not config.store.redis:
-        # Only a shared store holds what `icapfilter serve` learned; answering
-        # ERR (scan it) is safe, but the admin meant something else.
-        log.warning("learned-clean lookups will always answer ERR: they need [store] redis, "
-                    "the store `icapfilter serve` learns into (the in-process one is per process)")
-    log.info("squid-helper ready (concurrency: %s)",
-             {None: "auto", True: "on", False: "off"}[concurrency])
+    log_ready(config, concurrency)
     try:
         answered = serve(policy, sys.stdin.fileno(), sys.stdout.fileno(), concurrency)
     except KeyboardInterrupt:

@@ -1,0 +1,205 @@
+"""The loaded process that ``squid-helper`` launchers hand Squid's pipes to.
+
+One per user and configuration file (see :mod:`icapfilter.helperlaunch`):
+it builds the helper policy once (the mapped list image, no phrase lists
+unless learned mode needs them), then forks one child per launcher; the
+child takes the launcher's stdin/stdout/stderr and answers Squid until end
+of input. Children share the policy's pages copy-on-write (``gc.freeze``
+keeps the collector from touching them) and the image's pages outright.
+
+Before each fork the configuration file and the lists' content key are
+checked: after an edit (and Squid's ``-k reconfigure`` restarting its
+helpers) the next children get a policy built from the new files. With no
+child left for ``ICAPFILTER_HELPER_IDLE`` seconds (default 30) it exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import fcntl
+import gc
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+log = logging.getLogger("icapfilter.squidhelper")
+
+
+class Zygote:
+    def __init__(self, config_path: str, redis: str | None) -> None:
+        self.config_path = config_path
+        self.redis = redis
+        self.children: set[int] = set()
+        self.policy: Any = None
+        self.config: Any = None
+        self._signature: tuple[Any, ...] | None = None
+        self._lists: list[str] = []
+        self.inherited: list[int] = []  # the zygote's own descriptors: closed in children
+
+    def signature(self) -> tuple[Any, ...]:
+        """What the policy was built from: the config file and the lists' content key."""
+        info = os.stat(self.config_path)
+        parts: tuple[Any, ...] = (info.st_ino, info.st_size, info.st_mtime_ns)
+        if self.policy is not None and self._lists:
+            from icapfilter.urls.image_cache import ContentKey
+
+            parts += (ContentKey(self._lists).key,)
+        return parts
+
+    def build(self) -> None:
+        from icapfilter.app import build_policy, setup_logging
+        from icapfilter.config import load_config
+        from icapfilter.helperpolicy import helper_policy
+
+        config = load_config(self.config_path).with_overrides(store={"redis": self.redis})
+        setup_logging(config)
+        policy = helper_policy(config, build_policy)
+        from icapfilter.squidhelper import answer
+
+        # One answer here, so that what a first answer imports and caches is in
+        # the shared pages, not built again in every child.
+        answer(policy, b"0 127.0.0.1 - http://warm-up.invalid/")
+        gc.unfreeze()
+        self.policy = policy
+        self.config = config
+        self._lists = list(config.lists.paths) if not config.store.redis else []
+        self._signature = self.signature()
+        gc.collect()
+        gc.freeze()  # children's collections leave the policy's pages shared
+        log.info("squid-helper zygote %d: policy built; serving launchers", os.getpid())
+
+    def fresh(self) -> bool:
+        try:
+            return self.signature() == self._signature
+        except OSError:
+            return True  # a vanished file is the next build's error, not a reason to stop
+
+    def reap(self) -> None:
+        while self.children:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                self.children.clear()
+                return
+            if pid == 0:
+                return
+            self.children.discard(pid)
+
+    def handle(self, conn: socket.socket) -> None:
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+        if int.from_bytes(creds[4:8], sys.byteorder) != os.getuid():
+            return
+        conn.settimeout(10)
+        message, fds, _, _ = socket.recv_fds(conn, 4096, 3)
+        try:
+            options = dict(ast.literal_eval(message.decode()))
+            if len(fds) != 3 or options.get("config") != self.config_path:
+                conn.sendall(b"no")
+                return
+            if not self.fresh():
+                log.info("squid-helper zygote: configuration or lists changed; rebuilding")
+                try:
+                    self.build()
+                except Exception as exc:  # noqa: BLE001 - keep serving the last good policy
+                    log.error("squid-helper zygote: rebuild failed, keeping the running "
+                              "policy: %s", exc)
+            pid = os.fork()
+            if pid == 0:
+                self.child(conn, fds, options.get("concurrency"))
+            self.children.add(pid)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def child(self, conn: socket.socket, fds: list[int], concurrency: bool | None) -> None:
+        code = 1
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            for target, fd in enumerate(fds):
+                os.dup2(fd, target)
+            for fd in self.inherited:
+                os.close(fd)
+            conn.sendall(b"ok")
+            from icapfilter.helperpolicy import log_ready
+            from icapfilter.squidhelper import serve
+
+            log_ready(self.config, concurrency)
+            answered = serve(self.policy, 0, 1, concurrency)
+            log.info("squid-helper %d: end of input after %d lookups", os.getpid(), answered)
+            code = 0
+        except BrokenPipeError:
+            code = 0
+        except BaseException:  # noqa: BLE001 - a child must end here, never return to the loop
+            log.exception("squid-helper %d failed", os.getpid())
+        finally:
+            os._exit(code)
+
+    def serve(self, listener: socket.socket, idle: float) -> None:
+        listener.settimeout(1.0)
+        last_busy = time.monotonic()
+        while True:
+            self.reap()
+            if self.children:
+                last_busy = time.monotonic()
+            elif time.monotonic() - last_busy > idle:
+                log.info("squid-helper zygote %d: idle for %.0fs, exiting", os.getpid(), idle)
+                return
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                try:
+                    self.handle(conn)
+                except Exception:  # noqa: BLE001 - one bad launcher must not end the zygote
+                    log.exception("squid-helper zygote: a launcher could not be served")
+            last_busy = time.monotonic()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="icapfilter.helperzygote")
+    parser.add_argument("--socket", required=True)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--redis")
+    args = parser.parse_args(argv)
+    lock = os.open(args.socket + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return 0  # another zygote of this configuration runs or is starting
+    zygote = Zygote(args.config, args.redis)
+    try:
+        zygote.build()
+    except BaseException as exc:  # noqa: BLE001 - launchers fall back to serving themselves
+        with open(args.socket + ".failed", "w") as handle:
+            handle.write(f"{exc}\n")
+        return 1
+    zygote.inherited.append(lock)
+    if os.path.exists(args.socket):
+        os.unlink(args.socket)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(args.socket)
+    listener.listen(64)
+    zygote.inherited.append(listener.fileno())
+    with open(args.socket + ".pid", "w") as handle:
+        handle.write(f"{os.getpid()}\n")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        zygote.serve(listener, float(os.environ.get("ICAPFILTER_HELPER_IDLE", "30")))
+    finally:
+        listener.close()
+        for path in (args.socket, args.socket + ".pid"):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
