@@ -147,5 +147,10 @@ def group_map(config: Config, known: KnownCategories | None,
         except GroupFileError as exc:
             raise GroupSetupError(f"{config.source}: [users] groups_file:\n{exc}") from None
         log.info("user-to-group file %s: %d users", config.users.groups_file, len(users))
-    return GroupMap(config.groups, aliases=aliases, file_users=users,
-                    trust_header=config.users.group_header)
+    groups = GroupMap(config.groups, aliases=aliases, file_users=users,
+                      trust_header=config.users.group_header)
+    if groups.named("default") is None and len(config.groups) > 1:
+        log.warning('%s: no group is named "default": clients no rule places get "%s", '
+                    "the first group without clients or users in groups_file",
+                    config.source, groups.default.name)
+    return groups

@@ -86,8 +86,10 @@ class GroupMap:
                  file_users: Mapping[str, str] | None = None,
                  trust_header: bool = True) -> None:
         self.groups = [Group.from_config(g, aliases) for g in groups]
+        filed = set((file_users or {}).values())
         named = [g for g in self.groups if g.name == "default"]
-        unassigned = [g for g in self.groups if not g.networks and not g.users]
+        unassigned = [g for g in self.groups
+                      if not g.networks and not g.users and g.name not in filed]
         self.default = (named or unassigned or self.groups)[0]
         self._by_name = {g.name: g for g in self.groups}
         self._by_folded = {g.name.lower(): g for g in reversed(self.groups)}

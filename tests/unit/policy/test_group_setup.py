@@ -262,3 +262,8 @@ def test_the_start_up_summary_names_a_group_s_own_phrase_lists(lists, tmp_path):
     loaded = describe(config, build_policy(config))
     assert loaded.groups == [f"staff (blocks every category; own phrase lists {own})"]
     assert phrases_line(loaded) == "phrase lists: none configured ([phrases] dir)"
+
+
+def test_an_implicit_default_group_is_named_in_a_warning(lists, caplog):
+    build_policy(parse_config(config_text(lists, GROUPS)))
+    assert 'no group is named "default": clients no rule places get "pupils"' in caplog.text

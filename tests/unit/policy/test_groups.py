@@ -91,3 +91,9 @@ def test_an_alias_in_block_or_allow_stands_for_its_category():
                       aliases={"porn": "adult", "jeux": "games"})
     assert groups.default.blocks("adult") and groups.default.blocks("porn")
     assert groups.default.allows("games") and not groups.default.blocks("games")
+
+
+def test_a_group_the_user_file_fills_is_not_taken_for_the_default():
+    groups = GroupMap([GroupConfig(name="staff", block=[]), GroupConfig(name="pupils")],
+                      file_users={"alice": "staff"})
+    assert groups.default.name == "pupils"
