@@ -53,6 +53,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--stores", default="redis,in-process,in-process dict",
+                        help="of redis, in-process (the list image), in-process dict")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, redis_server(Path(tmp) / "redis") as redis:
         root = Path(tmp) / "bl"
@@ -61,8 +63,10 @@ def main() -> None:
         messages = request_mix([u.split("/")[2] for u in listed], 20_000)
         configs = {
             "redis": f'[store]\nredis = "{redis.url}"\n',
-            "in-process": f'[lists]\npaths = ["{root}"]\n',
+            "in-process": f'[lists]\npaths = ["{root}"]\n',  # the mapped list image
+            "in-process dict": f'[lists]\npaths = ["{root}"]\nimage = false\n',
         }
+        configs = {k: v for k, v in configs.items() if k in args.stores.split(",")}
         servers = {}
         for name, text in configs.items():
             path = Path(tmp) / f"{name}.toml"
