@@ -12,7 +12,6 @@ them has a banned extension. All of it is linear in the input.
 
 from __future__ import annotations
 
-import email.errors
 import email.header
 from urllib.parse import unquote
 
@@ -136,7 +135,7 @@ def _ext_value(raw: str) -> str:
         return unquote(raw, errors="replace")
     try:
         return unquote(encoded, encoding=charset.strip() or "utf-8", errors="replace")
-    except LookupError:  # an unknown charset
+    except (LookupError, ValueError):  # an unknown charset, or no charset name at all
         return unquote(encoded, errors="replace")
 
 
@@ -147,5 +146,5 @@ def _encoded_words(raw: str) -> str:
         return raw
     try:
         return str(email.header.make_header(email.header.decode_header(raw)))
-    except (ValueError, LookupError, UnicodeError, email.errors.HeaderParseError):
-        return raw
+    except Exception:  # noqa: BLE001 - the email package is not made for hostile input
+        return raw  # (CharsetError, HeaderParseError, LookupError, ... seen by the fuzzer)

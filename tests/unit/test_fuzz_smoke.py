@@ -20,7 +20,8 @@ pytest.importorskip("atheris", reason="atheris is not installed (pip install -e 
 pytestmark = pytest.mark.slow  # about 20 s for the four
 
 FUZZ = Path(__file__).resolve().parents[1] / "fuzz"
-FUZZERS = ["icap_parser", "url_normalizer", "list_parser", "phrase_parser", "decoder"]
+FUZZERS = ["icap_parser", "url_normalizer", "list_parser", "phrase_parser", "decoder",
+           "filetypes_safesearch"]
 
 
 @pytest.mark.timeout(60)

@@ -62,6 +62,11 @@ def test_an_empty_query_removes_the_question_mark():
     assert out == b"GET /s HTTP/1.1\r\n\r\n"
 
 
+def test_a_lone_control_byte_of_the_target_goes_back_as_it_came():
+    out = rewrite_http_head(b"GET /s?q=\x0b\r HTTP/1.1\r\n\r\n", query="q=\x0b\r&safe=active")
+    assert out == b"GET /s?q=\x0b\r&safe=active HTTP/1.1\r\n\r\n"
+
+
 @pytest.mark.parametrize("query", ["a b", "a\r\nX-Evil: 1"])
 def test_a_query_that_would_break_the_request_line_is_refused(query):
     with pytest.raises(ValueError, match="break the request line"):

@@ -40,6 +40,12 @@ def test_both_filename_and_filename_star_are_judged():
     assert {"notes.txt", "setup.exe"} <= names
 
 
+@pytest.mark.parametrize("word", ["=?UT\xe5-8?B?c2V0dXAuZXhl?=", "=?utf-8?B?c2V0dXAuZXhl",
+                                  "=?x?Q?=ZZ?="])
+def test_a_malformed_encoded_word_is_read_as_it_is(word):
+    assert normalize(word) in disposition_names(f'attachment; filename="{word}"')
+
+
 def test_a_parameter_given_twice_gives_both_values():
     assert {"a.txt", "b.exe"} <= disposition_names('attachment; filename=a.txt; filename="b.exe"')
 
@@ -50,8 +56,9 @@ def test_no_name_gives_nothing(value):
     assert disposition_names(value) == set()
 
 
-def test_an_unknown_charset_still_decodes_the_percent_escapes():
-    assert "setup.exe" in disposition_names("attachment; filename*=x-bogus''setup%2Eexe")
+@pytest.mark.parametrize("charset", ["x-bogus", "UT\x00\x008", "utf 8"])
+def test_an_unknown_or_malformed_charset_still_decodes_the_percent_escapes(charset):
+    assert "setup.exe" in disposition_names(f"attachment; filename*={charset}''setup%2Eexe")
 
 
 @given(st.text(max_size=300))
