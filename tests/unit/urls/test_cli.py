@@ -86,7 +86,8 @@ def test_check_text_and_errors(root) -> None:
     bad = runner.invoke(check, ["http://exa mple/", "--lists", str(root / "BL")])
     assert bad.exit_code == 0, bad.output
     assert "verdict:  block" in bad.stdout
-    assert "would be blocked: unparseable (control character or whitespace" in bad.stdout
+    assert "would be blocked: unparseable URL: the URL contains a space at character 11" \
+        in bad.stdout
 
 
 def test_check_several_urls_and_standard_input_one_json_object_a_line(root) -> None:
