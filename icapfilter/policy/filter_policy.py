@@ -27,8 +27,9 @@ from functools import lru_cache
 
 import xxhash
 
+from ..icap.messages import Headers
 from ..phrases.timed import phrase_state
-from ..verdict import Verdict
+from ..verdict import Action, Verdict
 from .failure import scan_failed
 from .filetypes import FileTypes
 from .groups import Group, GroupMap
@@ -178,4 +179,21 @@ class FilterPolicy:
         """The URL lists' verdict for this client, as REQMOD reaches it at the
         moment ``at`` (default: now) (raises StoreUnavailable instead of
         applying on_error)."""
-        return self.urls.report(self._group(client, at or self._now()), url)
+        return self._request_rules(self.urls.report(self._group(client, at or self._now()), url))
+
+    def _request_rules(self, report: UrlReport) -> UrlReport:
+        """The report with what file types and SafeSearch make of the lists'
+        verdict, so ``check`` says what REQMOD answers."""
+        if self.filetypes is None and self.safesearch is None:
+            return report
+        request = RequestInfo(Client(), "GET", report.url, Headers())
+        verdict = report.verdict
+        if verdict is None and self.filetypes is not None:
+            verdict = self.filetypes.request(report.group, request)
+        if self.safesearch is not None and (verdict is None or not verdict.blocked):
+            rewritten = self.safesearch.apply(
+                report.group.name, request,
+                verdict or Verdict.allow("not listed", group=report.group.name))
+            if rewritten.action is Action.REWRITE:
+                verdict = rewritten
+        return report if verdict is report.verdict else replace(report, verdict=verdict)

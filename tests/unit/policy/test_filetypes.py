@@ -245,3 +245,25 @@ def test_a_missing_or_unusable_type_is_judged_by_the_body_even_when_all_types_ar
     assert not decide(policy, headers, b"plain words " * 200).blocked
     assert decide(policy, headers, PE).blocked
     assert decide(policy, [("Content-Type", "text/html")]).blocked
+
+
+def test_check_says_what_reqmod_answers(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from icapfilter.cli import main
+
+    (tmp_path / "bl" / "adult").mkdir(parents=True)
+    (tmp_path / "bl" / "adult" / "domains").write_text("porn.test\n")
+    config = tmp_path / "icapfilter.toml"
+    config.write_text(f'[lists]\npaths = ["{tmp_path / "bl"}"]\n'
+                      '[[groups]]\nname = "default"\nblock_extensions = ["exe"]\n'
+                      'safesearch = true\n')
+    result = CliRunner().invoke(main, ["check", "--config", str(config), "--json",
+                                       "http://dl.test/setup.exe", "http://dl.test/a.txt",
+                                       "http://www.google.com/search?q=a"])
+    lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert [(r["verdict"], r["category"]) for r in lines] == [
+        ("block", "filetype"), ("allow", None), ("allow", None)], result.output
+    assert lines[2]["reason"] == "safesearch: google"
