@@ -14,9 +14,10 @@ anywhere in the URL (``^``/``$`` anchor at its ends).
 The subject is what squidGuard 1.6 and e2guardian match against: the URL
 without its scheme, lowercase, ``host/path?query``, with the path
 percent-decoded and its dot segments resolved, no trailing ``/`` (e2guardian
-chops it). Unlike both, the port is not part of it, as for every other list
-entry here, and the host is the one a browser connects to (IDN in punycode,
-IPv4 in dotted decimal).
+chops it). As in e2guardian and unlike squidGuard the port is not part of it
+(lists judge hosts), and the host is the one a browser connects to (IDN in
+punycode, IPv4 in dotted decimal). tests/integration/urls/ compares both
+engines pattern by pattern; docs/lists.md lists the differences.
 """
 
 from __future__ import annotations
