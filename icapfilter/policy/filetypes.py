@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+import xxhash
+
 from ..config import GroupConfig
 from ..config.filetypes import extension, mime_type
 from ..content.sniff import needs_sniffing
@@ -51,10 +53,10 @@ def essence(content_type: str) -> str:
 class _TypeSet:
     """MIME types with ``type/*`` and ``*/*`` entries."""
 
-    __slots__ = ("exact", "families", "everything")
+    __slots__ = ("exact", "families", "everything", "entries")
 
     def __init__(self, entries: Iterable[str]) -> None:
-        entries = {mime_type(e) for e in entries}
+        entries = self.entries = frozenset(mime_type(e) for e in entries)
         self.everything = "*/*" in entries
         self.families = frozenset(e[:-2] for e in entries if e.endswith("/*"))
         self.exact = frozenset(e for e in entries if not e.endswith("/*"))
@@ -106,6 +108,12 @@ class FileTypeRules:
     def __bool__(self) -> bool:
         return bool(self.block_types or self.block_extensions)
 
+    def describe(self) -> tuple[object, ...]:
+        """The rules as sorted values (for the policy's generation)."""
+        return tuple(sorted(s) for s in (
+            self.block_types.entries, self.allow_types.entries,
+            self.block_extensions, self.allow_extensions))
+
     def banned_type(self, mime: str) -> str | None:
         """The banned entry matching a type essence, unless an exception covers it."""
         hit = self.block_types.match(mime)
@@ -131,6 +139,9 @@ class FileTypes:
 
     def __init__(self, rules: Mapping[str, FileTypeRules]) -> None:
         self.rules = {name: r for name, r in rules.items() if r}
+        #: changes with the rules (a part of the policy's generation)
+        self.tag = xxhash.xxh3_64_hexdigest(repr(sorted(
+            (name, r.describe()) for name, r in self.rules.items())).encode())
 
     @classmethod
     def from_groups(cls, groups: Sequence[GroupConfig]) -> FileTypes | None:

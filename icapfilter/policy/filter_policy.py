@@ -73,6 +73,8 @@ class FilterPolicy:
         self.rate_limit = rate_limit
         self.filetypes = filetypes  # file types: banned MIME types and extensions
         self.safesearch = safesearch
+        # a page learned clean must not skip RESPMOD under file-type rules it never met
+        self._rules_tag = phrase_tag if filetypes is None else f"{phrase_tag}/{filetypes.tag}"
         # schedules: the clock is read only when a rule or a #time: phrase depends on it
         self.clock = clock or local_clock()
         self.timed = any(g.schedule for g in groups.groups) or (
@@ -89,7 +91,7 @@ class FilterPolicy:
 
     @property
     def generation(self) -> str:
-        return _generation_digest(self.urls.generation, self.phrase_tag)
+        return _generation_digest(self.urls.generation, self._rules_tag)
 
     # -- the hook --------------------------------------------------------------
 

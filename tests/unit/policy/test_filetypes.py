@@ -267,3 +267,12 @@ def test_check_says_what_reqmod_answers(tmp_path):
     assert [(r["verdict"], r["category"]) for r in lines] == [
         ("block", "filetype"), ("allow", None), ("allow", None)], result.output
     assert lines[2]["reason"] == "safesearch: google"
+
+
+def test_the_generation_changes_with_the_file_type_rules():
+    plain = make_policy([GroupConfig(name="default")])
+    exe = make_policy([GroupConfig(name="default", block_extensions=["exe"])])
+    msi = make_policy([GroupConfig(name="default", block_extensions=["msi"])])
+    same = make_policy([GroupConfig(name="default", block_extensions=[".EXE"])])
+    assert len({plain.generation, exe.generation, msi.generation}) == 3
+    assert same.generation == exe.generation
