@@ -18,6 +18,7 @@ configured too (/etc/e2guardian/lists, or the tests' Debian copy).
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import subprocess
 import sys
@@ -91,11 +92,16 @@ class Serve:
         self.proc.wait(timeout=60)
 
 
-def helpers_added_mb(config: Path, server: Serve, count: int) -> tuple[float, float]:
-    """(PSS added per helper to everything, mean PSS of one helper), after one lookup each."""
+def helpers_added_mb(config: Path, server: Serve, count: int, shared: bool,
+                     tmp: Path) -> tuple[float, float]:
+    """(PSS added per helper to everything, mean PSS of the helpers' own processes),
+    after one lookup each. Shared: the launchers (then ``cat``), the zygote and
+    its children; else the helper processes themselves."""
     before = server.pss_mb()
-    procs = [subprocess.Popen([sys.executable, "-m", "icapfilter", "squid-helper", "--config",
-                               str(config)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    env = {**os.environ, "TMPDIR": str(tmp), "ICAPFILTER_HELPER_IDLE": "2"}
+    command = [sys.executable, "-m", "icapfilter", "squid-helper", "--config", str(config)]
+    procs = [subprocess.Popen(command + ([] if shared else ["--no-shared"]), env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL) for _ in range(count)]
     try:
         for n, p in enumerate(procs):
@@ -103,7 +109,13 @@ def helpers_added_mb(config: Path, server: Serve, count: int) -> tuple[float, fl
             p.stdin.write(f"{n} 127.0.0.1 - http://www.example.com/\n".encode())
             p.stdin.flush()
             p.stdout.readline()
-        own = sum(pss_kb(p.pid) for p in procs) / 1024
+        pids = [p.pid for p in procs]
+        for pid_file in tmp.glob(f"icapfilter-{os.getuid()}/helper-*.pid"):
+            zygote = int(pid_file.read_text())
+            out = subprocess.run(["pgrep", "-P", str(zygote)], capture_output=True,
+                                 text=True).stdout.split()
+            pids += [zygote, *map(int, out)]
+        own = sum(pss_kb(pid) for pid in pids) / 1024
         after = server.pss_mb() + own
     finally:
         for p in procs:
@@ -142,6 +154,9 @@ def main() -> None:
     parser.add_argument("--load", type=float, default=5, help="seconds of REQMOD load; 0: none")
     parser.add_argument("--lookup-seconds", type=float, default=3)
     parser.add_argument("--stores", default="image,dict")
+    parser.add_argument("--helper-stores", default="image",
+                        help="stores whose helpers are measured (a dict helper --no-shared "
+                             "builds the whole list: 20 of them at 1.8 M entries need 5 GB)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="imgbench-") as tmp:
         root = Path(tmp) / "bl"
@@ -167,18 +182,24 @@ def main() -> None:
                 if args.load:
                     run_load(server.port, messages, 4, args.load)
                     loaded = server.pss_mb()
-                helper = helpers_added_mb(config, server, args.helpers) if args.helpers else None
+                helper = alone = None
+                if args.helpers and store in args.helper_stores.split(","):
+                    helper = helpers_added_mb(config, server, args.helpers, True, Path(tmp))
+                    alone = helpers_added_mb(config, server, args.helpers, False, Path(tmp))
             finally:
                 server.stop()
-            rows.append((store, first.listened, server.listened, at_start, loaded, helper))
-        print("| store | first start: listening after s | second start: listening after s | "
-              "PSS sum after start MB | PSS sum after load MB | PSS added per helper MB "
-              "(own PSS) |\n|---|---|---|---|---|---|")
-        for store, first_s, second_s, at_start, loaded, helper in rows:
+            rows.append((store, first.listened, server.listened, at_start, loaded, helper,
+                         alone))
+        print(f"| store | first start: listening after s | second start: listening after s | "
+              f"PSS sum after start MB | PSS sum after load MB | PSS added per helper MB, "
+              f"{args.helpers} shared (own) | PSS added per helper MB, {args.helpers} "
+              f"--no-shared (own) |\n|---|---|---|---|---|---|---|")
+        for store, first_s, second_s, at_start, loaded, helper, alone in rows:
             load_text = f"{loaded:.0f}" if loaded is not None else "-"
             helper_text = f"{helper[0]:.1f} ({helper[1]:.1f})" if helper else "-"
+            alone_text = f"{alone[0]:.1f} ({alone[1]:.1f})" if alone else "-"
             print(f"| {store} | {first_s:.1f} | {second_s:.1f} | {at_start:.0f} | {load_text} | "
-                  f"{helper_text} |")
+                  f"{helper_text} | {alone_text} |")
         lookup_rates(root, listed, args.lookup_seconds, Path(tmp) / "cache")
 
 

@@ -9,6 +9,7 @@ restarts a worker that died.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -285,6 +286,7 @@ def serve(load: Loader, build: Builder,
             metrics()
             return single.run()
         check_bindable(config.server.listen)
+        gc.freeze()  # the workers' collections leave the inherited objects' pages shared
         return _supervise(workers, lambda restarted: worker(True, restarted).run(),
                           after_start=metrics)
     finally:
