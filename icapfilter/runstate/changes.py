@@ -17,7 +17,7 @@ from ..config import Config
 #: section -> keys a reload cannot apply (None: every key of the section)
 NEEDS_RESTART: dict[str, tuple[str, ...] | None] = {
     "server": None,
-    "stats": ("prometheus",),
+    "stats": ("prometheus", "dir"),  # the metric files stay where the server started them
     "store": ("redis",),
 }
 

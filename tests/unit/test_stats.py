@@ -393,3 +393,12 @@ def test_metrics_listen_on_ipv6_loopback(folder):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_reload_names_a_changed_stats_folder_as_needing_a_restart(tmp_path):
+    from icapfilter.runstate.changes import restart_keys
+
+    old = config_in(tmp_path / "a")
+    new = replace(config_in(tmp_path / "b"), stats=replace(old.stats, dir=str(tmp_path / "b"),
+                                                           interval=1.0))
+    assert restart_keys(old, new) == ["[stats] dir"]
