@@ -111,9 +111,8 @@ def test_with_patterns_the_decision_cache_is_per_url_not_per_host(
     assert engine.lookup("http://news.example/sport") == []
 
 
-def test_a_generation_of_patterns_only_is_loaded(write_tree) -> None:
+def test_a_generation_of_patterns_only_is_loaded(write_tree, store: ListStore) -> None:
     root = write_tree({"adult/expressions": "porn\n"})
-    store = MemoryStore()
     report = load_lists(store, [root])
     assert report.activated and report.unique_keys == 0
     assert [h.category for h in UrlEngine(store).lookup("http://porn.example/")] == ["adult"]
