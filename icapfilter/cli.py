@@ -94,6 +94,12 @@ def stats(config_path: str | None, as_json: bool) -> None:
         if "_bucket" not in key:
             click.echo(f"{key} {data[key]:g}")
     if workers == 0:
+        from .stats import folder_of
+
+        where = "Redis ([store] redis)" if cfg.store.redis else \
+            f"{folder_of(cfg)} ([stats] dir)"
+        click.echo(f"icapfilter: no worker has reported statistics to {where}: is the server "
+                   "running with this configuration? (give the same --config)", err=True)
         sys.exit(1)
 
 

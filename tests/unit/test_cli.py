@@ -221,3 +221,11 @@ def test_lists_load_without_redis_does_not_claim_to_have_activated_anything(tmp_
     assert code == 0
     assert "activated" not in out and "only validated" not in out
     assert "  adult: 1" in out and "at start and on `icapfilter reload`" in out
+
+
+def test_stats_without_a_server_names_where_it_looked(tmp_path):
+    conf = tmp_path / "c.toml"
+    conf.write_text(f'[stats]\ndir = "{tmp_path / "stats"}"\n')
+    code, out = run("stats", "--config", str(conf))
+    assert code == 1
+    assert f"no worker has reported statistics to {tmp_path / 'stats'} ([stats] dir)" in out
