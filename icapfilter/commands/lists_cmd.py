@@ -162,7 +162,8 @@ def status_cmd(redis_url: str | None, config_path: str | None, prefix: str) -> N
     try:
         info = store.info()
     except StoreUnavailable as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {exc} (is Redis running at the --redis / [store] redis "
+                   "address?)", err=True)
         sys.exit(1)
     if info is None:
         click.echo("no lists loaded")
