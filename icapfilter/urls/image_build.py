@@ -47,30 +47,45 @@ def pack_entries(sources: Iterable[str | os.PathLike[str]], report: LoadReport,
     append = packed.append
     marks: set[int] = set()
     ids: dict[tuple[str, bool], int] = {}
+    get_id = ids.get
+    counted = [0]  # entries per category id, added to the report at the end
+    hash_of = key_hash
     n = 0
     for n, entry in enumerate(read_sources(sources, report), 1):
         cat = (entry.category, entry.exception)
-        cid = ids.get(cat)
+        cid = get_id(cat)
         if cid is None:
             cid = ids[cat] = len(ids) + 1
             if cid > _ID_MASK:
                 raise LoadError(f"more than {_ID_MASK} categories")
+            counted.append(0)
+        counted[cid] += 1
         key = entry.key
-        append(key_hash(key) << ID_BITS | cid)
+        append(hash_of(key) << ID_BITS | cid)
         if key[0] == "u":
             mark = host_mark_of_entry(key)
             if mark is not None:
-                m = key_hash(mark)
+                m = hash_of(mark)
                 if m not in marks:
                     marks.add(m)
                     append(m << ID_BITS | HOST_MARK_ID)
-        report.count(entry.category, entry.exception)
         if progress and n % _READ_PROGRESS_EVERY == 0:
             progress("read", n, total)
     if progress:
         progress("read", n, n)
+    for (category, exception), cid in ids.items():
+        _count(report, category, exception, counted[cid])
     report.host_marks = len(marks)
     return packed, {cid: Category(*cat) for cat, cid in ids.items()}
+
+
+def _count(report: LoadReport, category: str, exception: bool, entries: int) -> None:
+    """What ``entries`` calls of ``report.count`` would do, at once."""
+    report.entries += entries
+    report.counts[category] = report.counts.get(category, 0) + entries
+    if exception:
+        report.exceptions += entries
+        report.exception_categories.add(category)
 
 
 def compile_packed(packed: list[int]) -> tuple[array[int], array[int], list[tuple[int, ...]]]:
