@@ -153,3 +153,38 @@ def test_a_worker_restarted_after_a_reload_serves_the_reloaded_lists(tmp_path):
         assert "different generations" not in out
     finally:
         assert stop(proc) == 0
+
+
+def test_started_on_a_terminal_with_an_error_log_the_summary_reaches_the_terminal(tmp_path):
+    import pty
+    import select
+
+    from tests.redisserver import free_port
+
+    error_log = tmp_path / "error.log"
+    conf = config(tmp_path, f'[server]\nlisten = "127.0.0.1:{free_port()}"\n'
+                            f'[log]\nerror = "{error_log}"\n')
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "icapfilter", "serve", "--config", str(conf)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=terminal)
+    os.close(terminal)
+    seen = b""
+    try:
+        def shown() -> bool:
+            nonlocal seen
+            while select.select([controller], [], [], 0)[0]:
+                try:
+                    chunk = os.read(controller, 4096)
+                except OSError:
+                    return False
+                if not chunk:
+                    break
+                seen += chunk
+            return b"(more in " in seen
+
+        wait_until(shown, timeout=30)
+    finally:
+        assert stop(proc) == 0
+        os.close(controller)
+    assert b"NOTHING IS BLOCKED" in seen and b"listening on 127.0.0.1:" in seen
+    assert "NOTHING IS BLOCKED" in error_log.read_text()
