@@ -199,11 +199,14 @@ def _rate_limiter(config: Config, store):  # type: ignore[no-untyped-def]
 
 
 def build(config: Config) -> Built:
-    template = config.blockpage.template
+    b = config.blockpage
     try:
-        page = BlockPage.from_file(Path(template)) if template else BlockPage.default()
+        page = BlockPage.configured(b.template, b.template_dir,
+                                    default_language=b.default_language, detail=b.detail,
+                                    contact_url=b.contact_url)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise BuildError(f"[blockpage] template {template!r}: {exc}") from None
+        where = b.template or b.template_dir or "(shipped pages)"
+        raise BuildError(f"[blockpage] {where}: {exc}") from None
     return Built(config=config, policy=build_policy(config), blockpage=page)
 
 

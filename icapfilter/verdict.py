@@ -33,6 +33,8 @@ class Verdict:
     # The query string the adapted request carries instead of its own (REQMOD,
     # SafeSearch); None keeps the request target as it came.
     rewrite_query: str | None = None
+    # The group's naughtiness limit a phrase scan was judged by (block page, detail = "full").
+    limit: int | None = None
 
     @property
     def blocked(self) -> bool:

@@ -22,11 +22,29 @@ class StatsConfig:
 
 @dataclass(frozen=True)
 class BlockPageConfig:
+    """The block page (icapfilter/blockpage.py, docs/configuration.md [blockpage])."""
+
+    # one page for every language, replacing the shipped ones
     template: str = ""
+    # blockpage.<lang>.html files, over the shipped pages (en, fr, de, es)
+    template_dir: str = ""
+    # the page when Accept-Language names none of the pages
+    default_language: str = "en"
+    # "reason": reason and category (pupils); "full": also phrases, score and limit (staff)
+    detail: str = "reason"
+    # an unblock-request link; {url}, {category}, {reason} are filled in, URL-encoded
+    contact_url: str = ""
 
     def check(self) -> None:
+        from ..blockpage import DETAILS, check_contact_url
+
         if self.template and not Path(self.template).is_file():
             raise ValueError(f"template: no such file {self.template!r}")
+        if self.template_dir and not Path(self.template_dir).is_dir():
+            raise ValueError(f"template_dir: no such folder {self.template_dir!r}")
+        _one_of("detail", self.detail, DETAILS)
+        if self.contact_url:
+            check_contact_url(self.contact_url)
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,7 @@ class PhraseScan:
         error = getattr(self._scan, "error", None)
         if error:
             return self._fail(error)
-        return verdict_of_scan(result, self._group.name)
+        return verdict_of_scan(result, self._group.name, self._group.limit)
 
     def provisional(self) -> Verdict:
         verdict = self._judge(final=False)
@@ -148,7 +148,7 @@ class PhraseScan:
         return verdict
 
 
-def verdict_of_scan(result: ScanResult, group: str) -> Verdict:
+def verdict_of_scan(result: ScanResult, group: str, limit: int | None = None) -> Verdict:
     shown = tuple(
         f"{hit.phrase} ({hit.list_kind}{'' if hit.list_kind != 'weighted' else f' {hit.weight:+d}'}"
         f"{f' x{hit.count}' if hit.count > 1 else ''})"
@@ -157,6 +157,6 @@ def verdict_of_scan(result: ScanResult, group: str) -> Verdict:
     if result.blocked:
         return Verdict.block(result.reason, result.category or "phrases", group=group,
                              score=result.score, phrases=shown,
-                             bytes_scanned=result.bytes_scanned)
+                             bytes_scanned=result.bytes_scanned, limit=limit)
     return Verdict.allow(result.reason, group=group, score=result.score, phrases=shown,
                          bytes_scanned=result.bytes_scanned)

@@ -68,4 +68,5 @@ class PolicyJudge:
 
     def block_page(self, request: IcapRequest, verdict: Verdict) -> bytes:
         info = self.request_info(request)
-        return self.blockpage.render(verdict, info.url, info.client.ip, info.client.user)
+        return self.blockpage.render(verdict, info.url, info.client.ip, info.client.user,
+                                     info.headers.get("Accept-Language"))

@@ -155,7 +155,8 @@ def test_banned_word_in_preview_blocks(client):
                         allow204=True)
     answer = client.transact(head, body, preview=4096)
     assert answer.http_status == 403
-    assert b"badword" in answer.body
+    assert b"banned phrase" in answer.body
+    assert b"badword" not in answer.body  # [blockpage] detail = "reason": no phrases shown
 
 
 def test_banned_word_split_across_chunks_after_continue_blocks(client):
