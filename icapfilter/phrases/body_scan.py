@@ -21,7 +21,8 @@ passes, so it can only turn an e2guardian "allow" into a block.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable
 from operator import itemgetter
 
 from ..content.charset import PRESCAN_BYTES, page_charset
@@ -29,10 +30,11 @@ from ..content.decoding import ContentDecoder
 from ..content.types import is_html
 from ..scan_settings import DEFAULT_LIMIT, DEFAULT_SCAN, ScanSettings
 from .bytemap import PAGE_TABLE, RAW_ONLY_TABLE, RAW_PASS_TABLE, SmartStrip
+from .decoded_pass import DecodedPass, FullDecodedView, WindowedView
 from .model import ListKind, PhraseHit, ScanResult
 from .phraseset import PhraseSet
 from .scoring import keep_naughtiness, score_pass
-from .views import ByteReferences, Decoded, View, extra_table, needs_decoding
+from .views import ByteReferences, Decoded, View, extra_table
 
 #: Raw body bytes gathered before a pass through the pipeline.
 BATCH_BYTES = 16 * 1024
@@ -79,10 +81,10 @@ class BodyScan:
         self._smart = View("smart", matcher, PAGE_TABLE, smart=True) if self._smart_mode else None
         raw_table = RAW_PASS_TABLE if self._smart_mode else RAW_ONLY_TABLE
         self._raw = View("raw", matcher, raw_table, smart=False) if self._raw_mode else None
-        self._views: list[View] = [v for v in (self._smart, self._raw) if v is not None]
+        self._views: list[View | DecodedPass] = [
+            v for v in (self._smart, self._raw) if v is not None]
         # default mode's decoded view, set up once the charset is known
-        self._decoded_view: View | None = None
-        self._decoded_text: Decoded | ByteReferences | None = None
+        self._decoded_view: DecodedPass | None = None
         self._utf8 = False
         self._head: bytearray | None = bytearray()  # until the charset is decided
         self._pending: list[bytes] = []  # the decoded view's input until then
@@ -159,23 +161,34 @@ class BodyScan:
         pending, self._pending = self._pending, []
         codec, _source = page_charset(head, self._content_type, html=is_html(self._content_type))
         self.charset = codec
-        if not self._exact and codec.replace("_", "-") not in _NOT_ASCII_COMPATIBLE:
+        matcher = self._ps.matcher
+        if (not self._exact and matcher is not None
+                and codec.replace("_", "-") not in _NOT_ASCII_COMPATIBLE):
             # One decoded view: of the smart pass's text when there is one (page
             # text, scripts and styles), else of the raw pass's. A second one
             # for the raw pass (attributes, comments) would cost a quarter of
             # the throughput for text no browser shows.
             utf8 = self._utf8 = codec.replace("_", "-") == "utf-8"
             table = extra_table(not self._smart_mode, utf8)
-            self._decoded_view = View("decoded", self._ps.matcher, table, smart=self._smart_mode,
-                                      extra=True, utf8=utf8)
-            self._decoded_text = Decoded() if utf8 else ByteReferences(codec)
-            self._views.append(self._decoded_view)
             twin = self._smart if self._smart is not None else self._raw
             assert twin is not None
-            # the twin is past these chunks already: read them in full
-            self._decoded_view.in_sync = not pending
+            view: DecodedPass
+            if self._singular:
+                # which entries matched is all that counts: decode only around
+                # what decoding changes
+                view = WindowedView(
+                    twin, matcher, self._ps.max_phrase_len, table,
+                    Decoded if utf8 else lambda: ByteReferences(codec),
+                    smart=self._smart_mode, utf8=utf8)
+            else:
+                # the twin is past the pending chunks already: read them in full
+                view = FullDecodedView(
+                    twin, matcher, table, Decoded() if utf8 else ByteReferences(codec),
+                    smart=self._smart_mode, utf8=utf8, in_sync=not pending)
+            self._decoded_view = view
+            self._views.append(view)
             for data in pending:
-                self._decoded(self._decoded_view, self._decoded_text, twin, data, ())
+                view.feed(data)
         self._check_certain()
 
     def _scan(self, data: bytes) -> None:
@@ -187,32 +200,17 @@ class BodyScan:
             stripped = self._strip.feed(data)
             found = self._smart.feed(stripped)
             if self._decoded_view is not None:
-                self._decoded(self._decoded_view, self._decoded_text, self._smart, stripped, found)
+                self._decoded_view.feed(stripped, found)
             elif self._head is not None and not self._exact:
                 self._pending.append(stripped)
         if self._raw is not None:
             found = self._raw.feed(data)
             if self._smart is None:
                 if self._decoded_view is not None:
-                    self._decoded(self._decoded_view, self._decoded_text, self._raw, data, found)
+                    self._decoded_view.feed(data, found)
                 elif self._head is not None and not self._exact:
                     self._pending.append(data)
         self._check_certain()
-
-    def _decoded(self, view: View, text: Decoded | ByteReferences | None, twin: View,
-                 data: bytes, twin_found: Iterable[int]) -> None:
-        """Feed a decoded view; where it reads exactly as its twin, copy the twin.
-
-        Most chunks of most pages have no reference and (on UTF-8 pages) no
-        non-ASCII byte: the decoded view then sees what e2guardian's pass
-        saw, and rescanning it would double the cost for nothing.
-        """
-        assert text is not None
-        if view.in_sync and not needs_decoding(data, self._utf8):
-            view.take_state_of(twin, twin_found)
-            return
-        view.scan_mapped(text.feed(data).translate(view.table))
-        view.in_sync = text.idle and view.same_state_as(twin)
 
     def _check_certain(self) -> None:
         ps = self._ps
@@ -222,11 +220,13 @@ class BodyScan:
                 return
         if not ps.has_exceptions:
             for v in self._views:
-                if self._smart_decides(self._counts(v), exception=False):
+                if self._smart_decides(self._counts(v, early=True), exception=False):
                     self._certain = True
                     return
 
-    def _smart_decides(self, counts: dict[int, int], *, exception: bool) -> bool:
+    def _smart_decides(self, counts: dict[int, int] | None, *, exception: bool) -> bool:
+        if not counts:
+            return False
         ps = self._ps
         want = ListKind.EXCEPTION if exception else ListKind.BANNED
         for pid in counts:
@@ -239,21 +239,58 @@ class BodyScan:
                     return True
         return False
 
-    def _counts(self, view: View) -> dict[int, int]:
-        """A view's counts by entry (pattern id) rather than automaton key."""
+    def _counts(self, view: View | DecodedPass, *, early: bool = False,
+                twin_score: int = 0) -> dict[int, int] | None:
+        """A view's counts by entry (pattern id) rather than automaton key.
+
+        `early` (while feeding): for the decoded view only what it found
+        beyond its twin, which was checked already.
+        """
         ps = self._ps
         n = len(ps.patterns)
+        if isinstance(view, View):
+            counts = view.counts
+        elif early:
+            counts = view.new_keys()
+        else:
+            keys = view.keys(self._needs_exact(twin_score))
+            if keys is None:
+                twin = view.twin.counts
+                if not view.utf8 or ps.refolded.isdisjoint(twin):
+                    return None  # it reads as its twin, so it scores as its twin
+                keys = twin
+            counts = keys
         if view.utf8 and not ps.folded_is_identity:
             out: dict[int, int] = {}
             fmap = ps.folded_map
-            for key, c in view.counts.items():
+            for key, c in counts.items():
                 for pid in fmap[key]:
                     out[pid] = out.get(pid, 0) + c
             return out
-        counts = view.counts
         if len(ps.automaton_keys) == n:
             return counts
         return {k: c for k, c in counts.items() if k < n}
+
+    def _needs_exact(self, twin_score: int) -> Callable[[set[int], Counter[int]], bool]:
+        """Whether keys that decoding destroys can change the decoded view's verdict.
+
+        Without new keys the decoded view holds at most its twin's, so only
+        lost negative entries can lift it, and only by their weights: when
+        even that stays within the limit, its twin's keys stand in for it.
+        """
+        lowering = self._ps.lowering(self._limit)
+
+        def needs(new: set[int], twin: Counter[int]) -> bool:
+            if new:
+                return True
+            lost: dict[int, int] = {}  # what could be lost, by entry
+            for k in lowering.keys() & twin.keys():
+                for entry, weight, parts in lowering[k]:
+                    if all(p in twin for p in parts):
+                        lost[entry] = weight
+            return twin_score + sum(lost.values()) > self._limit
+
+        return needs
 
     def provisional(self) -> ScanResult:
         """The verdict on what was scanned so far, without ending the scan.
@@ -285,9 +322,8 @@ class BodyScan:
                     self.truncated = True
             if self._head is not None:
                 self._start()
-            view, text = self._decoded_view, self._decoded_text
-            if view is not None and text is not None:
-                view.scan_mapped(text.feed(b"", final=True).translate(view.table))
+            if self._decoded_view is not None:
+                self._decoded_view.finish()
         except Exception as exc:  # noqa: BLE001
             self._notes.append(f"scan stopped by internal error: {exc!r}")
             self.error = self.error or repr(exc)
@@ -300,9 +336,15 @@ class BodyScan:
         naughtiness = 0
         hits: dict[str, PhraseHit] = {}
         decision: tuple[bool, str, str | None] | None = None  # (blocked, reason, category)
-        decided_by: View | None = None
+        decided_by: View | DecodedPass | None = None
+        twin_score = 0
         for view in self._views:
-            s = score_pass(ps, self._counts(view), self._limit, self._singular)
+            counts = self._counts(view, twin_score=twin_score)
+            if counts is None:  # reads as its twin, which did not decide
+                continue
+            s = score_pass(ps, counts, self._limit, self._singular)
+            if view is self._smart or self._smart is None:
+                twin_score = s.score
             for key, h in s.hits.items():
                 old = hits.get(key)
                 if old is None or h.count > old.count:

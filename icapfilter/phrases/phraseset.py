@@ -115,6 +115,7 @@ class PhraseSet:
             c.kind is ListKind.EXCEPTION for c in self.combinations
         )
         self._weights: dict[int, tuple[int, ...]] = {}
+        self._lowering: dict[int, dict[int, tuple[tuple[int, int, tuple[int, ...]], ...]]] = {}
 
         keys = list(self.patterns)
         index = {k: i for i, k in enumerate(keys)}
@@ -133,6 +134,8 @@ class PhraseSet:
         self.folded_is_identity = len(keys) == n and all(
             t == (i,) for i, t in enumerate(self.folded_map)
         )
+        #: keys the folded view counts otherwise than the byte view does
+        self.refolded = frozenset(k for k, t in enumerate(self.folded_map) if t != (k,))
         self.max_phrase_len = max(map(len, keys), default=0)
         self.matcher: Matcher | None = build_matcher(keys, engine) if keys else None
 
@@ -149,6 +152,38 @@ class PhraseSet:
                 for p in self.single_by_pattern
             )
             self._weights[limit] = table
+        return table
+
+    def lowering(self, limit: int) -> dict[int, tuple[tuple[int, int, tuple[int, ...]], ...]]:
+        """Automaton keys whose match can lower a score under ``limit``.
+
+        Each key names what it takes part in: `(id, weight lost, parts)`,
+        a negative weighted entry (parts empty) or a negative combination
+        (scored only when all its parts, pattern ids, matched). Default
+        mode's windowed decoded view (decoded_pass.py) counts exactly only
+        where losing such matches could lift a page over the limit.
+        """
+        table = self._lowering.get(limit)
+        if table is None:
+            weights = self.single_weights(limit)
+            by_pid: dict[int, list[tuple[int, int, tuple[int, ...]]]] = {}
+            for pid, w in enumerate(weights):
+                if w < 0:
+                    by_pid.setdefault(pid, []).append((-1 - pid, -w, ()))
+            for ci, combo in enumerate(self.combinations):
+                w = combo.weight.resolve(limit) if combo.kind is ListKind.WEIGHTED else 0
+                if w < 0:
+                    parts = tuple(self.combo_parts[ci])
+                    for pid in parts:
+                        by_pid.setdefault(pid, []).append((ci, -w, parts))
+            n = len(self.patterns)
+            table = {}
+            for k, targets in enumerate(self.folded_map):
+                pids = set(targets) | ({k} if k < n else set())
+                entries = tuple(e for pid in sorted(pids) for e in by_pid.get(pid, ()))
+                if entries:
+                    table[k] = entries
+            self._lowering[limit] = table
         return table
 
     def __len__(self) -> int:

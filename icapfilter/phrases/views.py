@@ -81,6 +81,14 @@ class _Nbsp(References):
         return value
 
 
+#: Shared by every page: resolving a reference is a pure function, and
+#: html.unescape costs a Python call the first time a reference is seen. The
+#: dict is bounded (References clears it when full); threads may race only to
+#: resolve the same reference twice.
+_PAGE_REFERENCES = _Nbsp()
+_BYTE_VALUES: dict[str, dict[bytes, bytes]] = {}
+
+
 class View:
     """One scanned text and its counts by automaton key."""
 
@@ -96,6 +104,7 @@ class View:
         smart: bool,
         extra: bool = False,
         utf8: bool = False,
+        at_start: bool = True,
     ) -> None:
         self.name = name
         self.counts: Counter[int] = Counter()
@@ -109,7 +118,8 @@ class View:
         if smart:
             self.folder = SpaceFolder()
             self.hold = HoldLast()
-            self.hold.feed(self.folder.start())
+            if at_start:  # else it starts mid-page, after a byte that was not a space
+                self.hold.feed(self.folder.start())
 
     def scan_mapped(self, mapped: bytes) -> Iterable[int]:
         """Feed bytes already mapped; returns the keys matched in them."""
@@ -159,16 +169,26 @@ class Decoded:
     they are, lowercased in 0xC0-0xDD as e2guardian does.
     """
 
-    __slots__ = ("_decoder", "_carry", "_refs")
+    __slots__ = ("_decoder", "_carry")
 
     def __init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors=_LOWERED_ESCAPE)
         self._carry = ""
-        self._refs = _Nbsp()
 
     @property
     def idle(self) -> bool:
         return not self._carry and not self._decoder.getstate()[0]
+
+    def whole(self, data: bytes) -> bytes:
+        """`feed` of a complete piece on its own: no state read or kept."""
+        return self._transform(data.decode("utf-8", _LOWERED_ESCAPE))
+
+    def _transform(self, text: str) -> bytes:
+        if "&" in text:
+            text = _PAGE_REFERENCES.unescape(text)
+        if not text.isascii():
+            text = text.casefold()
+        return text.encode("utf-8", _ROUNDTRIP)
 
     def feed(self, data: bytes, final: bool = False) -> bytes:
         text = self._decoder.decode(data, final)
@@ -178,11 +198,7 @@ class Decoded:
         if not final and "&" in text:
             cut = split_reference_tail(text)
             text, self._carry = text[:cut], text[cut:]
-        if "&" in text:
-            text = self._refs.unescape(text)
-        if not text.isascii():
-            text = text.casefold()
-        return text.encode("utf-8", _ROUNDTRIP)
+        return self._transform(text)
 
 
 # html.unescape's references, restricted to ASCII names (all of HTML's are)
@@ -203,7 +219,12 @@ class ByteReferences:
     def __init__(self, codec: str) -> None:
         self._codec = codec
         self._carry = b""
-        self._cache: dict[bytes, bytes] = {}
+        cache = _BYTE_VALUES.get(codec)
+        if cache is None:
+            if len(_BYTE_VALUES) >= 64:
+                _BYTE_VALUES.clear()
+            cache = _BYTE_VALUES[codec] = {}
+        self._cache = cache
 
     @property
     def idle(self) -> bool:
@@ -218,6 +239,14 @@ class ByteReferences:
             value = self._cache[ref] = text.encode(self._codec, _ROUNDTRIP)
         return value
 
+    def whole(self, data: bytes) -> bytes:
+        """`feed` of a complete piece on its own: no state read or kept."""
+        if b"&" not in data:
+            return data
+        parts = _BYTE_REF.split(data)
+        parts[1::2] = map(self._value, parts[1::2])
+        return b"".join(parts)
+
     def feed(self, data: bytes, final: bool = False) -> bytes:
         if self._carry:
             data = self._carry + data
@@ -228,9 +257,7 @@ class ByteReferences:
             m = _BYTE_REF_TAIL.search(data, max(0, len(data) - 40))
             if m is not None:
                 data, self._carry = data[: m.start()], data[m.start() :]
-        parts = _BYTE_REF.split(data)
-        parts[1::2] = map(self._value, parts[1::2])
-        return b"".join(parts)
+        return self.whole(data)
 
 
 def needs_decoding(data: bytes, utf8: bool) -> bool:
