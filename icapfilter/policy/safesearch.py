@@ -78,9 +78,9 @@ def _name(piece: str) -> str:
 
 
 def enforce(query: str, key: str, value: str) -> str | None:
-    """``query`` with exactly one ``key=value`` at its end, every other
-    ``key`` (any case, any percent-encoding) removed; None when it already
-    is so (nothing to rewrite)."""
+    """``query`` with every ``key`` (any case, any percent-encoding) removed
+    and one ``key=value`` appended; None when its only ``key`` is already
+    ``key=value`` (nothing to rewrite)."""
     pieces = [p for p in query.split("&") if p] if query else []
     wanted = f"{key}={value}"
     kept = [p for p in pieces if _name(p) != key]
@@ -89,26 +89,37 @@ def enforce(query: str, key: str, value: str) -> str | None:
     return "&".join([*kept, wanted])
 
 
-def rewrite(request: RequestInfo) -> tuple[str | None, bool, str]:
-    """(the new query or None, whether the YouTube header is needed, the
-    engine) for one request; ("", False, "") when no engine is concerned."""
+@dataclass(frozen=True, slots=True)
+class Rewrite:
+    """What one request needs: a new query string, or the YouTube header."""
+
+    engine: str
+    query: str | None = None
+    youtube_header: bool = False
+
+
+def rewrite(request: RequestInfo) -> Rewrite | None:
+    """The rewrite a request needs; None when no engine is concerned or the
+    request is already as the engine wants it (the YouTube header is checked
+    by :meth:`SafeSearch.apply`, which sees the headers)."""
     if request.method.upper() == "CONNECT":
-        return None, False, ""
+        return None
     parts = split_url(request.url)
     if parts is None:
-        return None, False, ""
+        return None
     host, path, query = parts
     if host in YOUTUBE_HOSTS:
-        return None, True, "youtube"
+        return Rewrite("youtube", youtube_header=True)
     for engine in ENGINES:
         if engine.host.fullmatch(host) is None:
             continue
         names = {_name(p) for p in query.split("&")} if query else set()
         if path in engine.paths or path.rstrip("/") in engine.paths \
                 or engine.search_key in names:
-            return enforce(query, engine.key, engine.value), False, engine.name
-        return None, False, engine.name
-    return None, False, ""
+            new_query = enforce(query, engine.key, engine.value)
+            return None if new_query is None else Rewrite(engine.name, new_query)
+        return None
+    return None
 
 
 class SafeSearch:
@@ -127,17 +138,16 @@ class SafeSearch:
         """``verdict`` (an allow) with the rewrite the request needs, if any."""
         if group not in self.groups or verdict.blocked:
             return verdict
-        query, youtube, engine = rewrite(request)
-        if youtube:
-            present = request.headers.get_all(YOUTUBE_HEADER)
-            if present == [YOUTUBE_VALUE]:
+        needed = rewrite(request)
+        if needed is None:
+            return verdict
+        reason = f"safesearch: {needed.engine}"
+        if needed.youtube_header:
+            if request.headers.get_all(YOUTUBE_HEADER) == [YOUTUBE_VALUE]:
                 return verdict
             return replace(
-                verdict, action=Action.REWRITE, reason=f"safesearch: {engine}",
+                verdict, action=Action.REWRITE, reason=reason,
                 set_request_headers=(*verdict.set_request_headers,
                                      (YOUTUBE_HEADER, YOUTUBE_VALUE)),
                 drop_request_headers=(*verdict.drop_request_headers, YOUTUBE_HEADER))
-        if query is None:
-            return verdict
-        return replace(verdict, action=Action.REWRITE, reason=f"safesearch: {engine}",
-                       rewrite_query=query)
+        return replace(verdict, action=Action.REWRITE, reason=reason, rewrite_query=needed.query)

@@ -40,10 +40,10 @@ def check_search(target: str) -> None:
         head = parse_http_request_head(raw)
     except IcapProtocolError:
         return
-    query, _, _ = rewrite(RequestInfo(Client(), "GET", head.url, Headers()))
-    if query is None:
+    needed = rewrite(RequestInfo(Client(), "GET", head.url, Headers()))
+    if needed is None or needed.query is None:
         return
-    out = parse_http_request_head(rewrite_http_head(raw, query=query))
+    out = parse_http_request_head(rewrite_http_head(raw, query=needed.query))
     new_query = out.target.split("#", 1)[0].partition("?")[2]
     names = [unquote_plus(p.partition("=")[0], errors="replace").strip().lower()
              for p in new_query.split("&") if p]

@@ -126,7 +126,7 @@ def test_enforcing_twice_changes_nothing(query):
 @given(st.text(max_size=80))
 def test_any_url_is_rewritten_without_error_and_parses_back(tail):
     url = "http://www.google.com/search?q=" + tail.replace(" ", "+").replace("#", "")
-    query, youtube, engine = rewrite(request(url))
-    assert engine == "google" and not youtube
-    final = url.partition("?")[2] if query is None else query
+    needed = rewrite(request(url))
+    assert needed is None or (needed.engine == "google" and not needed.youtube_header)
+    final = url.partition("?")[2] if needed is None else needed.query
     assert ("safe", "active") in parse_qsl(final, keep_blank_values=True)
