@@ -43,6 +43,8 @@ _ALIASES: tuple[frozenset[str], ...] = tuple(frozenset(group) for group in (
     ("application/x-msi", "application/x-ms-installer"),
 ))
 _ALIAS_OF = {mime: group for group in _ALIASES for mime in group}
+#: Characters of a file name the reason shows (its end: the extension).
+_SHOWN_NAME = 80
 
 
 def essence(content_type: str) -> str:
@@ -130,7 +132,8 @@ class FileTypeRules:
             suffixes = _suffixes(name, self.longest)
             hit = next((s for s in suffixes if s in self.block_extensions), None)
             if hit is not None and not any(s in self.allow_extensions for s in suffixes):
-                return f"{name} (.{hit})"
+                shown = name if len(name) <= _SHOWN_NAME else "..." + name[-_SHOWN_NAME:]
+                return f"{shown} (.{hit})"
         return None
 
 
