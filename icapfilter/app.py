@@ -203,7 +203,7 @@ def build(config: Config) -> Built:
     try:
         page = BlockPage.configured(b.template, b.template_dir,
                                     default_language=b.default_language, detail=b.detail,
-                                    contact_url=b.contact_url)
+                                    contact_url=b.contact_url, full_groups=b.full_groups)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         where = b.template or b.template_dir or "(shipped pages)"
         raise BuildError(f"[blockpage] {where}: {exc}") from None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Collection
 from importlib import resources
 from pathlib import Path
 from string import Formatter, Template
@@ -99,24 +100,31 @@ class BlockPage:
 
     def __init__(self, template_text: str | None = None, *,
                  pages: dict[str, str] | None = None, default_language: str = "en",
-                 detail: str = "reason", contact_url: str = "") -> None:
+                 detail: str = "reason", contact_url: str = "",
+                 full_groups: Collection[str] = ()) -> None:
         if detail not in DETAILS:
             raise ValueError(f"detail must be one of {', '.join(DETAILS)}; got {detail!r}")
         if contact_url:
             check_contact_url(contact_url)
         self.detail = detail
         self.contact_url = contact_url
-        contact = bool(contact_url)
-        self.pages = {lang.lower(): prepare(text, detail=detail, contact=contact)
-                      for lang, text in (pages or {}).items()}
+        self.full_groups = frozenset(full_groups) if detail != "full" else frozenset()
         self.default_language = default_language.lower()
-        if template_text is not None:
-            self.fallback = prepare(template_text, detail=detail, contact=contact)
-        elif self.default_language in self.pages:
-            self.fallback = self.pages[self.default_language]
-        else:
+        if template_text is None and self.default_language not in (pages or {}):
             raise ValueError(f"default_language {default_language!r} has no page (pages: "
-                             f"{', '.join(sorted(self.pages)) or 'none'})")
+                             f"{', '.join(sorted(pages or {})) or 'none'})")
+        self._variants = {level: self._prepared(template_text, pages or {}, level)
+                          for level in {detail, *(["full"] if self.full_groups else [])}}
+        self.pages, self.fallback = self._variants[detail]
+
+    def _prepared(self, template_text: str | None, pages: dict[str, str],
+                  detail: str) -> tuple[dict[str, Template], Template]:
+        contact = bool(self.contact_url)
+        prepared = {lang.lower(): prepare(text, detail=detail, contact=contact)
+                    for lang, text in pages.items()}
+        if template_text is not None:
+            return prepared, prepare(template_text, detail=detail, contact=contact)
+        return prepared, prepared[self.default_language]
 
     @classmethod
     def default(cls) -> BlockPage:
@@ -129,7 +137,7 @@ class BlockPage:
     @classmethod
     def configured(cls, template: str = "", template_dir: str = "", *,
                    default_language: str = "en", detail: str = "reason",
-                   contact_url: str = "") -> BlockPage:
+                   contact_url: str = "", full_groups: Collection[str] = ()) -> BlockPage:
         """The pages a ``[blockpage]`` section names: the shipped languages
         (unless one ``template`` replaces them all), those of ``template_dir``
         over them."""
@@ -138,7 +146,7 @@ class BlockPage:
             pages.update(pages_in(Path(template_dir)))
         fallback = Path(template).read_text("utf-8") if template else None
         return cls(fallback, pages=pages, default_language=default_language, detail=detail,
-                   contact_url=contact_url)
+                   contact_url=contact_url, full_groups=full_groups)
 
     def language_for(self, accept_language: str | None) -> str:
         if not self.pages:
@@ -148,9 +156,10 @@ class BlockPage:
     def render(self, verdict: Verdict, url: str, client_ip: str | None, user: str | None,
                accept_language: str | None = None) -> bytes:
         language = self.language_for(accept_language)
-        template = self.pages.get(language, self.fallback)
+        full = self.detail == "full" or verdict.group in self.full_groups
+        pages, fallback = self._variants["full" if full else "reason"]
+        template = pages.get(language, fallback)
         category = verdict.category or "-"
-        full = self.detail == "full"
         values = {
             "url": url,
             "reason": verdict.reason,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .checks import _one_of, _seconds, parse_listen
@@ -32,6 +32,8 @@ class BlockPageConfig:
     default_language: str = "en"
     # "reason": reason and category (pupils); "full": also phrases, score and limit (staff)
     detail: str = "reason"
+    # groups whose pages are "full" whatever detail says (staff)
+    full_groups: list[str] = field(default_factory=list)
     # an unblock-request link; {url}, {category}, {reason} are filled in, URL-encoded
     contact_url: str = ""
 

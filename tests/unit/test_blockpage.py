@@ -4,6 +4,7 @@ staff see, the unblock-request link, and templates checked at load."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -67,6 +68,13 @@ def test_pupils_see_the_reason_and_category_but_no_phrase_score_or_limit():
 def test_staff_see_phrases_score_and_limit():
     page = render(BlockPage.configured(detail="full"), language="de")
     assert "sexy (weighted +60 x3)" in page and "180 (Grenzwert 50)" in page
+
+
+def test_full_groups_see_the_full_page_and_everyone_else_the_reason():
+    page = BlockPage.configured(full_groups=["staff"])
+    staff = render(page, replace(PHRASE_BLOCK, group="staff"))
+    assert "sexy (weighted +60 x3)" in staff and "180 (limit 50)" in staff
+    assert "sexy" not in render(page) and "Phrases found" not in render(page)
 
 
 def test_a_custom_template_cannot_show_pupils_the_phrases():
