@@ -150,14 +150,13 @@ def status_cmd(redis_url: str | None, config_path: str | None, prefix: str) -> N
     configuration is asked what its in-process store holds.
     """
     _, redis_url, _ = _from_config(config_path, ("-",), redis_url, False)
-    if not redis_url and config_path:
+    if not redis_url:
         from icapfilter.commands.server_status import print_server_lists
 
-        print_server_lists(config_path)  # in-process store: ask the running server
+        # in-process store: ask the running server (without --config: the
+        # one started without a configuration, on 127.0.0.1:1344)
+        print_server_lists(config_path)
         return
-    if not redis_url:
-        raise click.UsageError("give --redis URL (a shared store) or --config FILE (the "
-                               "store it names, or what its running server has loaded)")
     store = open_store(redis_url, prefix=prefix)
     try:
         info = store.info()

@@ -16,7 +16,7 @@ from icapfilter.runstate.paths import find_pid_file, status_dir, where_pid_files
 from icapfilter.startup_summary import Loaded, age, phrases_line
 
 
-def print_server_lists(config_path: str) -> None:
+def print_server_lists(config_path: str | None) -> None:
     """Print what the server of ``config_path`` has loaded; exit 1 when none runs."""
     try:
         config = load_config(config_path)
@@ -26,8 +26,10 @@ def print_server_lists(config_path: str) -> None:
     pid_file = find_pid_file(config)
     workers = run_status.read_all(status_dir(pid_file)) if pid_file else {}
     if not workers:
+        hint = "" if config_path else " (or give --redis URL for a shared store, --config " \
+            "FILE for the server of that configuration)"
         click.echo(f"error: no running server found (pid file {where_pid_files_go(config)}): "
-                   "start it with `icapfilter serve --config FILE`", err=True)
+                   f"start it with `icapfilter serve --config FILE`{hint}", err=True)
         sys.exit(1)
     pid, status = sorted(workers.items())[0]
     loaded = Loaded.from_dict(status.loaded)
