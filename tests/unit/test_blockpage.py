@@ -124,7 +124,8 @@ def test_one_custom_template_keeps_serving_every_language(tmp_path):
     custom = tmp_path / "page.html"
     custom.write_text("<p>Ours: $url ($category)</p>")
     built = build(parse_config(f'[blockpage]\ntemplate = "{custom}"\n'))
-    assert render(built.blockpage, language="fr") == "<p>Ours: http://x.test/a?b=1 (Pornography)</p>"
+    page = render(built.blockpage, language="fr")
+    assert page == "<p>Ours: http://x.test/a?b=1 (Pornography)</p>"
 
 
 def test_a_default_language_without_a_page_fails_at_start(tmp_path):
