@@ -156,7 +156,7 @@ class Metrics:
         self._generation: tuple[str, str] | None = None
         self._sampled: dict[str, Gauge] = {}
         self._per_service: dict[tuple[str, str], tuple[Counter, Histogram, Counter]] = {}
-        self._decided: dict[tuple[str, Verdict], Counter] = {}
+        self._decided: dict[tuple[object, ...], Counter] = {}
         self._lock = threading.Lock()
         self._counts: dict[Counter, float] = {}
         self._observed: dict[Histogram, list[float]] = {}  # bucket counts, then the sum
@@ -186,11 +186,15 @@ class Metrics:
         if error:
             decided = self.errors.labels(str(outcome.status))
         elif verdict is not None and service != "options":
-            decided = self._decided.get((kind, verdict))
+            # what reason_kind and the labels read, as plain values: a verdict
+            # may hold fields that cannot be hashed
+            key = (kind, verdict.reason, verdict.blocked, verdict.category, verdict.group,
+                   verdict.score is not None or bool(verdict.phrases or verdict.bytes_scanned))
+            decided = self._decided.get(key)
             if decided is None:
                 if len(self._decided) >= _CHILD_CACHE:
                     self._decided.clear()
-                decided = self._decided[(kind, verdict)] = self.decisions.labels(
+                decided = self._decided[key] = self.decisions.labels(
                     kind, reason_kind(verdict), self._categories(verdict.category),
                     self._groups(verdict.group))
         with self._lock:
