@@ -135,16 +135,22 @@ class Worker:
         on any failure the old one stays in force. The outcome goes to the
         log and to this worker's status file, where ``icapfilter reload`` waits."""
         old = self.built.config
+        recorder = self.recorder
         try:
             config = self.load()
             built = self.build(config)
             recorder = self._new_recorder(old, config)
             if config.log != old.log and self.setup_logging is not None:
                 self.setup_logging(config)
-        except (ConfigError, OSError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a reload must never end the worker
+            expected = isinstance(exc, ConfigError | OSError | ValueError)
             log.error("reload failed, keeping the running configuration "
-                      "(old lists still in force): %s", exc)
-            self._report(ok=False, error=str(exc))
+                      "(old lists still in force): %s", exc, exc_info=not expected)
+            if recorder is not self.recorder:
+                close = getattr(recorder, "close", None)
+                if close:
+                    close()
+            self._report(ok=False, error=str(exc) if expected else f"internal error: {exc!r}")
             return False
         restart = restart_keys(self.running, config)
         if restart:
