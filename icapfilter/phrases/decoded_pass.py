@@ -67,11 +67,22 @@ def _clusters(reach: int) -> re.Pattern[bytes]:
 
 
 _SPACE_RUN = re.compile(b"  +")
-_WHITE_RUN = re.compile(b"[ \t\n\r\f]{2,}")
+
+
+@lru_cache(maxsize=8)
+def _space_runs(table: bytes) -> re.Pattern[bytes]:
+    """Runs of two or more bytes the table maps to a space, but for `& # ;`,
+    which may belong to a reference."""
+    spaces = bytes(c for c in range(256) if table[c] == 0x20 and c not in b"&#;")
+    return re.compile(b"[" + re.escape(spaces) + b"]{2,}")
 
 
 def _fold(text: bytes) -> bytes:
     return _SPACE_RUN.sub(b" ", text) if b"  " in text else text
+
+
+def _no_spaces(sub: bytes, start: int, end: int) -> int:
+    return 0
 
 
 class WindowedView:
@@ -172,7 +183,8 @@ class WindowedView:
         """
         if not spans:
             return [], -1, 0
-        spaces = buf.translate(self._table).count
+        # the raw pass keeps space runs: there every byte counts
+        spaces = buf.translate(self._table).count if self._smart else _no_spaces
         n = len(buf)
         reach = self._reach
         step = reach + (reach >> 2) + 2
@@ -209,9 +221,10 @@ class WindowedView:
         self._at_start = self._at_start and start == 0
         pending = buf[start:]
         if self._smart and len(pending) > 4 * self._reach:
-            # a run of white space reads as one space in the smart pass: what is
-            # carried from chunk to chunk stays small on a page of white space
-            pending = _WHITE_RUN.sub(b" ", pending)
+            # a run of bytes that read as spaces is one space in the smart pass
+            # (references aside): what is carried from chunk to chunk stays
+            # small on a page of white space or NULs
+            pending = _space_runs(self._table).sub(b" ", pending)
         self._pending = pending
 
     def _keep_context(self, buf: bytes, clean: int) -> None:
@@ -219,13 +232,14 @@ class WindowedView:
         n = len(buf)
         reach = self._reach
         cut = max(n - _REF_TAIL - reach, clean)
-        tail = buf[cut:].translate(self._table)
-        solid, grow = len(tail) - tail.count(b" "), reach
-        while cut > clean and solid < reach + _REF_TAIL:
-            further = max(cut - grow, clean)
-            more = buf[further:cut].translate(self._table)
-            solid += len(more) - more.count(b" ")
-            cut, grow = further, grow * 2
+        if self._smart:
+            tail = buf[cut:].translate(self._table)
+            solid, grow = len(tail) - tail.count(b" "), reach
+            while cut > clean and solid < reach + _REF_TAIL:
+                further = max(cut - grow, clean)
+                more = buf[further:cut].translate(self._table)
+                solid += len(more) - more.count(b" ")
+                cut, grow = further, grow * 2
         self._carry(buf, cut)
 
     def _scan(self, buf: bytes, windows: list[tuple[int, int]], final: bool) -> None:

@@ -121,3 +121,14 @@ def test_a_long_key_around_a_reference_is_found_at_its_full_length():
     page = b"xx a long phr&#97;se of many words that reaches well beyond two dozen bytes yy"
     exact, _, full = _scan(page, [], utf8=True, smart=True)
     assert 11 in full and 11 in exact
+
+
+def test_what_is_carried_between_chunks_stays_small_on_a_page_of_blank_bytes():
+    for blank in (b" ", b"\x00", b"\t,"):
+        for smart in (True, False):
+            twin, windowed, _ = _views(utf8=True, smart=smart, codec="utf-8")
+            chunk = blank * 8192
+            for piece in (b"caf&eacute;", *[chunk] * 200):
+                twin.feed(piece)
+                windowed.feed(piece)
+                assert len(windowed._pending) < 4096, (blank, smart)
