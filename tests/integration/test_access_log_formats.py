@@ -158,6 +158,23 @@ def test_calamaris_reads_the_log_and_counts_the_denied_requests(squid_format):
     assert re.search(r"^ TCP_MISS\s+1\b", report, re.M), report
 
 
+@pytest.mark.skipif(shutil.which("sarg") is None,
+                    reason="sarg is not installed (the test command installs it)")
+def test_sarg_reads_the_log_as_squids_and_reports_the_denied_pages(squid_format, tmp_path):
+    pages, lines, *_ = squid_format
+    log = tmp_path / "access.log"
+    log.write_text("\n".join(lines) + "\n")
+    done = subprocess.run(["sarg", "-x", "-l", str(log), "-o", str(tmp_path / "report"),
+                           "-d", "01/01/2000-01/01/2100"], capture_output=True, text=True,
+                          timeout=120)
+    assert "squid log format: 3 entries" in done.stderr + done.stdout, done.stderr
+    assert "Records read: 3, written: 3, excluded: 0" in done.stderr + done.stdout
+    denied = "".join(p.read_text(errors="replace")
+                     for p in (tmp_path / "report").rglob("denied.html"))
+    host = pages["listed"].split("/")[2].split(":")[0]
+    assert host in denied and "www.example.test" in denied  # the URL and the phrase blocks
+
+
 # e2guardian's logfileformat = 1 (src/FatController.cpp, log_listener, case 1)
 E2GUARDIAN = re.compile(
     r"^\d{4}\.\d\d\.\d\d \d\d:\d\d:\d\d  (?P<user>\S+) (?P<client>\S+) (?P<url>\S+) "
