@@ -38,8 +38,11 @@ from .learned import LearnedPages, marked
 from .ratelimit import RequestLimit
 from .safesearch import SafeSearch
 from .scanning import PageScanner, PhraseScan
-from .schedule import Clock, group_at, local_clock, timed_generation
+from .schedule import Clock, active_rules, apply_rules, local_clock, timed_generation
 from .url_verdict import UrlReport, UrlVerdicts
+
+#: Scheduled group values kept (groups x rule states x #time: states; few in practice).
+_MAX_SCHEDULED = 4096
 
 
 @lru_cache(maxsize=16)
@@ -79,6 +82,7 @@ class FilterPolicy:
         self.clock = clock or local_clock()
         self.timed = any(g.schedule for g in groups.groups) or (
             scanner is not None and scanner.timed)
+        self._scheduled: dict[tuple[str, tuple[int, ...], str], Group] = {}
 
     def gauges(self) -> dict[str, float]:
         """Counters of the engines, for statistics."""
@@ -93,8 +97,6 @@ class FilterPolicy:
     def generation(self) -> str:
         return _generation_digest(self.urls.generation, self._rules_tag)
 
-    # -- the hook --------------------------------------------------------------
-
     # -- schedules ----------------------------------------------------------------
 
     def _now(self) -> datetime | None:
@@ -106,10 +108,19 @@ class FilterPolicy:
         group = self.groups.match(client)
         if now is None:
             return group
-        group = group_at(group, now)
+        active = active_rules(group, now)
         phrases = self.scanner.phrases_for(group.name) if self.scanner is not None else None
         state = phrase_state(phrases, now) if phrases is not None else ""
-        return replace(group, timed=f"{group.timed}{state}") if state else group
+        if not active and not state:
+            return group
+        # one Group value per state, not one per request (group names are unique)
+        key = (group.name, active, state)
+        scheduled = self._scheduled.get(key)
+        if scheduled is None:
+            if len(self._scheduled) > _MAX_SCHEDULED:
+                self._scheduled.clear()
+            scheduled = self._scheduled[key] = apply_rules(group, active, state)
+        return scheduled
 
     # -- the hook --------------------------------------------------------------
 

@@ -40,11 +40,19 @@ def local_clock(timezone: str = "") -> Clock:
 
 def group_at(group: Group, moment: datetime) -> Group:
     """``group`` as its schedule makes it at ``moment`` (itself when no rule applies)."""
-    if not group.schedule:
-        return group
-    active = [i for i, rule in enumerate(group.schedule) if rule.active(moment)]
+    return apply_rules(group, active_rules(group, moment))
+
+
+def active_rules(group: Group, moment: datetime) -> tuple[int, ...]:
+    """The indices of the group's rules that apply at ``moment``."""
+    return tuple(i for i, rule in enumerate(group.schedule) if rule.active(moment))
+
+
+def apply_rules(group: Group, active: tuple[int, ...], phrase_state: str = "") -> Group:
+    """``group`` changed by its rules ``active``; ``phrase_state`` (the open
+    #time: windows of its phrase lists) joins the learned-cache key."""
     if not active:
-        return group
+        return replace(group, timed=phrase_state) if phrase_state else group
     rules = [group.schedule[i] for i in active]
     block = frozenset().union(*(r.block for r in rules))
     unblock = frozenset().union(*(r.unblock for r in rules)) - block
@@ -59,7 +67,7 @@ def group_at(group: Group, moment: datetime) -> Group:
         allow=group.allow.union(*(r.allow for r in rules)),
         unblocked=unblocked,
         limit=min(limits) if limits else group.limit,
-        timed="s" + ",".join(map(str, active)),
+        timed="s" + ",".join(map(str, active)) + phrase_state,
     )
 
 

@@ -196,3 +196,11 @@ def test_scan_at_applies_time_tags_and_the_scheduled_limit(tmp_path):
                                             "--at", "2026-12-07 17:00", "--json"]).output)
     assert (during["score"], during["limit"], during["verdict"]) == (60, 30, "block")
     assert (after["score"], after["limit"], after["verdict"]) == (20, 50, "allow")
+
+
+def test_a_scheduled_group_is_built_once_per_state_not_per_request(store):
+    policy = make_policy([pupils(SCHOOL_HOURS)], store, clock=Clock(MONDAY_CLASS))
+    client = Client("10.0.0.1", None)
+    first = policy._group(client, MONDAY_CLASS)
+    assert policy._group(client, MONDAY_CLASS.replace(minute=45)) is first
+    assert policy._group(client, MONDAY_LUNCH) is not first
