@@ -19,7 +19,7 @@ MAX_HEADER = 1024
 #: At most this many ranges are considered.
 MAX_RANGES = 32
 _RANGE = re.compile(r"\*|[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
-_QVALUE = re.compile(r"q\s*=\s*(0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)", re.IGNORECASE)
+_QVALUE = re.compile(r"(0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)")
 
 
 def parse_accept_language(header: str | None) -> list[tuple[str, float]]:
@@ -35,9 +35,9 @@ def parse_accept_language(header: str | None) -> list[tuple[str, float]]:
             continue
         weight = 1.0
         for param in params:
-            param = param.strip()
-            if param[:1] in ("q", "Q"):
-                m = _QVALUE.fullmatch(param)
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                m = _QVALUE.fullmatch(value.strip())
                 weight = float(m.group(1)) if m else -1.0
         if weight >= 0:
             ranges.append((name.lower(), weight))

@@ -30,6 +30,8 @@ PAGES = {"en", "fr", "de", "es"}
     ("zh-Hant-TW, fr;q=0.1", "fr"),
     ("12, fr", "fr"),
     ("fr;level=1;q=0.5, de;q=0.4", "fr"),      # other parameters are ignored
+    ("fr;qs=0, de;q=0.4", "fr"),               # qs is not q
+    ("fr;Q = 0.2, de;q=0.4", "de"),
 ])
 def test_the_best_accepted_language_wins(header, language):
     assert choose_language(header, PAGES, "en") == language
