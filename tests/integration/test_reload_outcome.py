@@ -43,7 +43,7 @@ def test_serve_without_configuration_says_it_blocks_nothing():
     proc, _port = start()
     stderr = PipeWatch(proc.stderr)
     try:
-        wait_until(lambda: b"listening on" in stderr.available())
+        wait_until(lambda: f"(pid {proc.pid})".encode() in stderr.available())
     finally:
         assert stop(proc) == 0
     text = stderr.rest().decode()
@@ -183,6 +183,8 @@ def test_started_on_a_terminal_with_an_error_log_the_summary_reaches_the_termina
             return b"(more in " in seen
 
         wait_until(shown, timeout=30)
+        # the worker's own line: its SIGTERM handler (drain) is installed
+        wait_until(lambda: f"(pid {proc.pid})" in error_log.read_text(), timeout=30)
     finally:
         assert stop(proc) == 0
         os.close(controller)
