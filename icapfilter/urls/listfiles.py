@@ -222,6 +222,10 @@ def parse_lines(data: bytes, ctx: _Context, report: LoadReport) -> Iterator[List
                 name = match.group(1).decode("utf-8", "replace").strip().strip("\"'").strip()
                 if name:
                     category = name
+            elif raw[:7].lower() == b"#time: ":  # schedules: e2guardian limits the whole list
+                report.problem(ctx.source, lineno, "#time: is not honoured in URL lists: the "
+                               "entries apply at all times; use a [[groups.schedule]] rule",
+                               "warning")
             continue
         if len(raw) > MAX_LINE_BYTES:
             report.problem(ctx.source, lineno, f"line longer than {MAX_LINE_BYTES} bytes")
