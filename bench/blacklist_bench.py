@@ -37,8 +37,10 @@ def _label(rng: random.Random) -> str:
     return "".join(rng.choices(ALPHABET, k=rng.randint(4, 14)))
 
 
-def generate(root: Path, entries: int, categories: int, seed: int = 1) -> list[str]:
-    """Write the UT1 tree; returns a sample of listed URLs for the lookup benchmark."""
+def generate(root: Path, entries: int, categories: int, seed: int = 1,
+             write: bool = True) -> list[str]:
+    """Write the UT1 tree (unless ``write`` is false); returns a sample of listed URLs
+    for the lookup benchmark."""
     rng = random.Random(seed)
     names = [f"cat{i:02d}" for i in range(categories)]
     weights = [1 / (i + 1) for i in range(categories)]  # a few big categories, a long tail
@@ -58,7 +60,7 @@ def generate(root: Path, entries: int, categories: int, seed: int = 1) -> list[s
             files.setdefault((cat, "urls"), []).append(host + path)
             if n % 97 == 0:
                 sample.append(f"http://{host}{path}/page?x=1")
-    for (cat, kind), lines in files.items():
+    for (cat, kind), lines in files.items() if write else ():
         folder = root / "blacklists" / cat
         folder.mkdir(parents=True, exist_ok=True)
         (folder / kind).write_text("\n".join(lines) + "\n")

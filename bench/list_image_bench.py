@@ -154,6 +154,7 @@ def main() -> None:
     parser.add_argument("--load", type=float, default=5, help="seconds of REQMOD load; 0: none")
     parser.add_argument("--lookup-seconds", type=float, default=3)
     parser.add_argument("--stores", default="image,dict")
+    parser.add_argument("--lists", type=Path, help="reuse a tree generated with these --entries")
     parser.add_argument("--helper-stores", default="image",
                         help="stores whose helpers are measured (a dict helper --no-shared "
                              "builds the whole list: 20 of them at 1.8 M entries need 5 GB)")
@@ -161,7 +162,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="imgbench-") as tmp:
         root = Path(tmp) / "bl"
         started = time.monotonic()
-        listed = generate(root, args.entries, 70)
+        if args.lists:  # a tree generate() wrote before, with the same --entries
+            root = args.lists
+            listed = generate(Path(tmp) / "sample", args.entries, 70, write=False)
+        else:
+            listed = generate(root, args.entries, 70)
         print(f"{args.entries:,} generated UT1 entries ({time.monotonic() - started:.0f} s), "
               f"phrase lists {phrase_dir()}, {args.workers} workers\n")
         messages = request_mix([u.split("/")[2] for u in listed], 20_000)

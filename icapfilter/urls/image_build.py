@@ -6,22 +6,23 @@ beside the hashed keys.
 
 The entries are read exactly as :func:`icapfilter.urls.loader.build_table`
 reads them (same parser, same keys, same host marks), but each becomes one
-Python int, ``hash << 16 | category id``, in a list that is sorted in place:
-about 44 bytes an entry at the peak instead of the dict's ~130, and sorting
-the packed ints orders the hashes and groups the ids of one hash. The sorted
-run is then split into arrays with C-level passes (map, compress), so the
-only Python loop per entry is the reading itself.
+10-byte record, the hash and the category id big-endian, in a list that is
+sorted in place: about 50 bytes an entry at the peak instead of the dict's
+~130, and sorting the records orders the hashes and groups the ids of one
+hash. The sorted records are joined and split into the key and id arrays
+with strided slices, so the only Python loop per entry is the reading itself.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from array import array
 from collections import Counter
 from collections.abc import Iterable
 from itertools import accumulate, compress, islice, repeat
-from operator import and_, ne, not_, rshift
+from operator import ne, not_, rshift
 from pathlib import Path
 from typing import Any
 
@@ -34,21 +35,23 @@ from icapfilter.urls.normalize import HOST_MARK_ID, host_mark_of_entry
 from icapfilter.urls.regexlists import CompiledRules
 from icapfilter.urls.report import LoadReport
 
-ID_BITS = 16
-_ID_MASK = (1 << ID_BITS) - 1
+_ID_BYTES = 2
+_ID_MASK = (1 << 8 * _ID_BYTES) - 1
+_RECORD = 8 + _ID_BYTES
 _READ_PROGRESS_EVERY = 50_000
 
 
 def pack_entries(sources: Iterable[str | os.PathLike[str]], report: LoadReport,
                  progress: Progress | None = None, total: int | None = None,
-                 ) -> tuple[list[int], dict[int, Category]]:
-    """Every entry (and host mark) as ``hash << 16 | id``, unsorted; raises LoadError."""
-    packed: list[int] = []
+                 ) -> tuple[list[bytes], dict[int, Category]]:
+    """Every entry (and host mark) as a record ``hash | id``, unsorted; raises LoadError."""
+    packed: list[bytes] = []
     append = packed.append
     marks: set[int] = set()
     ids: dict[tuple[str, bool], int] = {}
     get_id = ids.get
     counted = [0]  # entries per category id, added to the report at the end
+    id_bytes = [HOST_MARK_ID.to_bytes(_ID_BYTES, "big")]
     hash_of = key_hash
     n = 0
     for n, entry in enumerate(read_sources(sources, report), 1):
@@ -59,16 +62,17 @@ def pack_entries(sources: Iterable[str | os.PathLike[str]], report: LoadReport,
             if cid > _ID_MASK:
                 raise LoadError(f"more than {_ID_MASK} categories")
             counted.append(0)
+            id_bytes.append(cid.to_bytes(_ID_BYTES, "big"))
         counted[cid] += 1
         key = entry.key
-        append(hash_of(key) << ID_BITS | cid)
+        append(hash_of(key).to_bytes(8, "big") + id_bytes[cid])
         if key[0] == "u":
             mark = host_mark_of_entry(key)
             if mark is not None:
                 m = hash_of(mark)
                 if m not in marks:
                     marks.add(m)
-                    append(m << ID_BITS | HOST_MARK_ID)
+                    append(m.to_bytes(8, "big") + id_bytes[HOST_MARK_ID])
         if progress and n % _READ_PROGRESS_EVERY == 0:
             progress("read", n, total)
     if progress:
@@ -88,18 +92,35 @@ def _count(report: LoadReport, category: str, exception: bool, entries: int) -> 
         report.exception_categories.add(category)
 
 
-def compile_packed(packed: list[int]) -> tuple[array[int], array[int], list[tuple[int, ...]]]:
+def _split(records: bytes) -> tuple[array[int], array[int]]:
+    """Big-endian 10-byte records into native uint64 hashes and uint16 ids."""
+    n = len(records) // _RECORD
+    raw = bytearray(8 * n)
+    ids = bytearray(_ID_BYTES * n)
+    little = sys.byteorder == "little"
+    for j in range(8):
+        raw[j::8] = records[(7 - j if little else j)::_RECORD]
+    for j in range(_ID_BYTES):
+        ids[j::_ID_BYTES] = records[8 + (_ID_BYTES - 1 - j if little else j)::_RECORD]
+    hashes, cids = array("Q"), array("H")
+    hashes.frombytes(raw)
+    cids.frombytes(ids)
+    return hashes, cids
+
+
+def compile_packed(packed: list[bytes]) -> tuple[array[int], array[int], list[tuple[int, ...]]]:
     """Sorted keys, the combo index of each, and the combos; empties ``packed``."""
     packed.sort()
-    hashes = array("Q", map(rshift, packed, repeat(ID_BITS)))
-    cids = array("H", map(and_, packed, repeat(_ID_MASK)))
+    records = b"".join(packed)
     packed.clear()
+    hashes, cids = _split(records)
+    del records
     # first[i]: entry i starts a new key (the sort put equal hashes side by side)
     first = bytes([1]) + bytes(map(ne, islice(hashes, 1, None), hashes)) if hashes else b""
     keys = array("Q", compress(hashes, first))
     del hashes
     head_ids = list(compress(cids, first))
-    combos: list[tuple[int, ...]] = sorted({(c,) for c in head_ids})
+    combos: list[tuple[int, ...]] = [(c,) for c in sorted(set(head_ids))]
     merged: dict[int, list[int]] = {}
     # Only the few entries that repeat a key get a Python loop: the k-th such
     # entry, at position i, belongs to key i - k - 1.

@@ -1,11 +1,15 @@
-"""In-process store: the default when no Redis is configured.
+"""The dict store: a generation as a Python dict in this process.
 
-A generation is a plain ``dict[int, Ids]`` keyed by the 64-bit hash. At about
-80 bytes per entry in CPython (the int key plus the dict slot; the value is a
-shared small int) 1.8 million entries take roughly 150 MB; the strings of the
-entries themselves are never kept. Switching generations is one reference
-assignment, which is atomic under the GIL, and a lookup reads the reference
-once, so it sees one table for its whole duration.
+The server's in-process store is the mapped list image
+(:mod:`icapfilter.urls.image_store`); this one remains for ``[lists] image =
+false``, for a server that finds no folder to keep an image in, and for
+``icapfilter check --lists`` and tests, which load small lists once.
+
+A generation is a plain ``dict[int, Ids]`` keyed by the 64-bit hash: about
+130 bytes an entry in CPython (237 MB per worker for 1.8 million entries,
+docs/benchmarks.md); the strings of the entries are never kept. Switching
+generations is one reference assignment, which is atomic under the GIL, and a
+lookup reads the reference once, so it sees one table for its whole duration.
 """
 
 from __future__ import annotations

@@ -2,7 +2,10 @@
 
 A store keeps *generations*: complete, immutable hash tables of entries. One
 of them is active; loading writes a new one beside it and switches with one
-atomic step, so a lookup sees the old or the new table, never a mix.
+atomic step, so a lookup sees the old or the new table, never a mix. The
+stores: the mapped list image (:mod:`icapfilter.urls.image_store`, the
+server's in-process store, one generation per file), the dict
+(:class:`MemoryStore`) and Redis (:mod:`icapfilter.redisstore`).
 """
 
 from __future__ import annotations
