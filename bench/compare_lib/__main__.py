@@ -39,6 +39,7 @@ from .peers import (
     cpu_seconds,
     log,
     peak_rss_mb,
+    pss_mb,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -510,6 +511,7 @@ def main() -> int:
                                 filter_cpu_s=cpu_seconds(sc.filter_pids()) - f0,
                                 squid_cpu_s=cpu_seconds(sc.squid_pids()) - s0,
                                 filter_rss_mb=peak_rss_mb(sc.filter_pids()),
+                                filter_pss_mb=pss_mb(sc.filter_pids()),
                                 squid_rss_mb=peak_rss_mb(sc.squid_pids()),
                             )
                             results.append(r)
@@ -760,7 +762,9 @@ def report(
     out.append(
         "Medians over repeats; timeouts, errors and statuses summed over repeats; CPU "
         "seconds per run (mean); peak RSS = sum of the processes' VmHWM at the end "
-        "(icapfilter Redis includes redis-server). 'errors' in the parallel (wrk) test are "
+        "(icapfilter Redis includes redis-server); filter PSS = sum of the processes' "
+        "proportional set size at the end (shared pages counted once). 'errors' in the "
+        "parallel (wrk) test are "
         "mostly requests wrk had sent on a persistent connection that Squid closed after "
         "a REQMOD block page (Squid 5.7 bug 5187; icapfilter's 5 ms `block_end_delay_ms` "
         "makes these rare, the peers' block pages are not timed that way); the rate "
@@ -773,9 +777,9 @@ def report(
     out.append(
         "| corpus | test | clients | scenario | fetches/s | mean ms | p50 ms | p99 ms | "
         "timeouts | errors | statuses | filter CPU s | Squid CPU s | filter RSS MB | "
-        "Squid RSS MB |"
+        "filter PSS MB | Squid RSS MB |"
     )
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     groups: dict[tuple, list[dict]] = {}
     for r in results:
         if r.get("section") != "squid":
@@ -796,6 +800,7 @@ def report(
             f"{statistics.fmean(r['filter_cpu_s'] for r in rs):.1f} | "
             f"{statistics.fmean(r['squid_cpu_s'] for r in rs):.1f} | "
             f"{max(r['filter_rss_mb'] for r in rs):.0f} | "
+            f"{max(r.get('filter_pss_mb', 0.0) for r in rs):.0f} | "
             f"{max(r['squid_rss_mb'] for r in rs):.0f} |"
         )
     return "\n".join(out)

@@ -81,6 +81,21 @@ def peak_rss_mb(pids: list[int]) -> float:
     return total / 1024
 
 
+def pss_mb(pids: list[int]) -> float:
+    """Sum of the processes' proportional set size now: pages shared between them
+    (a forked worker's inherited heap, a mapped list image) counted once, which a
+    sum of RSS counts once per process."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
 def stop_proc(proc: subprocess.Popen | None, timeout: float = 15) -> None:
     if proc is None or proc.poll() is not None:
         return
