@@ -198,6 +198,11 @@ def open_image(path: Path) -> ListImage:
             intact = xxhash.xxh3_64_intdigest(whole[HEADER_SIZE:]) == checksum
         if not intact:
             raise ImageError("checksum mismatch: the file is damaged")
+        # The check read every page into this process's page tables. Let them
+        # go: lookups fault in the pages they need from the page cache, and a
+        # process that never looks up (the supervisor) holds none of them.
+        if hasattr(mapped, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+            mapped.madvise(mmap.MADV_DONTNEED)
         meta_end = HEADER_SIZE + layout.meta_len
         meta = json.loads(bytes(mapped[HEADER_SIZE:meta_end]))
         if not isinstance(meta, dict) or not isinstance(meta.get("combos"), list):
