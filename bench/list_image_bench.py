@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -125,6 +126,36 @@ def helpers_added_mb(config: Path, server: Serve, count: int, shared: bool,
     return (after - before) / count, own / count
 
 
+def blocked(port: int, url: str) -> bool:
+    import socket
+
+    from bench.icap_load import reqmod_message
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(reqmod_message(url))
+        return s.recv(12).startswith(b"ICAP/1.0 200")  # a block page; 204 lets it through
+
+
+def reload_peak(server: Serve, root: Path, timeout: float = 300) -> tuple[float, float]:
+    """(seconds until both workers block a newly listed host, peak PSS sum meanwhile)
+    after adding one line to a list and sending SIGHUP."""
+    target = next(root.rglob("domains"))
+    original = target.read_bytes()
+    target.write_bytes(original + b"reload-probe.example\n")
+    try:
+        started = time.monotonic()
+        os.kill(server.proc.pid, signal.SIGHUP)
+        peak = 0.0
+        while time.monotonic() - started < timeout:
+            peak = max(peak, server.pss_mb())
+            if all(blocked(server.port, "http://reload-probe.example/") for _ in range(8)):
+                return time.monotonic() - started, peak
+            time.sleep(0.1)
+        return float("nan"), peak
+    finally:
+        target.write_bytes(original)
+
+
 def lookups_per_second(store: object, urls: list[str], seconds: float) -> float:
     from icapfilter.urls.engine import UrlEngine
 
@@ -154,6 +185,7 @@ def main() -> None:
     parser.add_argument("--load", type=float, default=5, help="seconds of REQMOD load; 0: none")
     parser.add_argument("--lookup-seconds", type=float, default=3)
     parser.add_argument("--stores", default="image,dict")
+    parser.add_argument("--reload", type=int, default=1, help="1: measure a SIGHUP reload")
     parser.add_argument("--lists", type=Path, help="reuse a tree generated with these --entries")
     parser.add_argument("--helper-stores", default="image",
                         help="stores whose helpers are measured (a dict helper --no-shared "
@@ -187,24 +219,27 @@ def main() -> None:
                 if args.load:
                     run_load(server.port, messages, 4, args.load)
                     loaded = server.pss_mb()
+                reload = reload_peak(server, root) if args.reload else None
                 helper = alone = None
                 if args.helpers and store in args.helper_stores.split(","):
                     helper = helpers_added_mb(config, server, args.helpers, True, Path(tmp))
                     alone = helpers_added_mb(config, server, args.helpers, False, Path(tmp))
             finally:
                 server.stop()
-            rows.append((store, first.listened, server.listened, at_start, loaded, helper,
-                         alone))
+            rows.append((store, first.listened, server.listened, at_start, loaded, reload,
+                         helper, alone))
         print(f"| store | first start: listening after s | second start: listening after s | "
-              f"PSS sum after start MB | PSS sum after load MB | PSS added per helper MB, "
-              f"{args.helpers} shared (own) | PSS added per helper MB, {args.helpers} "
-              f"--no-shared (own) |\n|---|---|---|---|---|---|---|")
-        for store, first_s, second_s, at_start, loaded, helper, alone in rows:
+              f"PSS sum after start MB | PSS sum after load MB | reload with one more line: "
+              f"s, peak PSS sum MB | PSS added per helper MB, {args.helpers} shared (own) | "
+              f"PSS added per helper MB, {args.helpers} --no-shared (own) |\n"
+              f"|---|---|---|---|---|---|---|---|")
+        for store, first_s, second_s, at_start, loaded, reload, helper, alone in rows:
             load_text = f"{loaded:.0f}" if loaded is not None else "-"
+            reload_text = f"{reload[0]:.1f} s, {reload[1]:.0f}" if reload else "-"
             helper_text = f"{helper[0]:.1f} ({helper[1]:.1f})" if helper else "-"
             alone_text = f"{alone[0]:.1f} ({alone[1]:.1f})" if alone else "-"
             print(f"| {store} | {first_s:.1f} | {second_s:.1f} | {at_start:.0f} | {load_text} | "
-                  f"{helper_text} | {alone_text} |")
+                  f"{reload_text} | {helper_text} | {alone_text} |")
         lookup_rates(root, listed, args.lookup_seconds, Path(tmp) / "cache")
 
 
