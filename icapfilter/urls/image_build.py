@@ -5,22 +5,22 @@ generation info (as they do in a Redis generation's) and are matched
 beside the hashed keys.
 
 The entries are read exactly as :func:`icapfilter.urls.loader.build_table`
-reads them (same parser, same keys, same host marks), but each becomes one
-10-byte record, the hash and the category id big-endian, in a list that is
-sorted in place: about 50 bytes an entry at the peak instead of the dict's
-~130, and sorting the records orders the hashes and groups the ids of one
-hash. The sorted records are joined and split into the key and id arrays
-with strided slices, so the only Python loop per entry is the reading itself.
+reads them (same parser, same keys, same host marks), but each becomes a hash
+and a category id appended to typed arrays, partitioned by the hash's top
+byte: 10 bytes an entry instead of the dict's ~130. The partitions are then
+sorted one after the other (a few thousand entries each, so the Python
+objects a sort needs exist for one partition at a time) and concatenated,
+which orders the hashes and puts the ids of one hash side by side; the only
+Python loop per entry is the reading itself.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import time
 from array import array
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from itertools import accumulate, compress, islice, repeat
 from operator import ne, not_, rshift
 from pathlib import Path
@@ -35,23 +35,50 @@ from icapfilter.urls.normalize import HOST_MARK_ID, host_mark_of_entry
 from icapfilter.urls.regexlists import CompiledRules
 from icapfilter.urls.report import LoadReport
 
-_ID_BYTES = 2
-_ID_MASK = (1 << 8 * _ID_BYTES) - 1
-_RECORD = 8 + _ID_BYTES
+_ID_MASK = 0xFFFF  # ids are stored as uint16 while building
+_PART_SHIFT = 56  # entries are partitioned by the top byte of their hash
+_PARTS = 1 << (64 - _PART_SHIFT)
 _READ_PROGRESS_EVERY = 50_000
+
+
+class Packed:
+    """The entries read, as raw hashes and ids partitioned by the hash's top byte:
+    10 bytes an entry in typed arrays, no Python object per entry."""
+
+    def __init__(self) -> None:
+        self.hashes = [array("Q") for _ in range(_PARTS)]
+        self.ids = [array("H") for _ in range(_PARTS)]
+
+    def __len__(self) -> int:
+        return sum(map(len, self.hashes))
+
+    def add(self, h: int, cid: int) -> None:
+        part = h >> _PART_SHIFT
+        self.hashes[part].append(h)
+        self.ids[part].append(cid)
+
+    def sorted_parts(self) -> Iterator[tuple[array[int], array[int]]]:
+        """Each partition sorted by hash (ids in the same order), emptied as it goes;
+        partitions follow each other in hash order."""
+        for part in range(_PARTS):
+            hashes, ids = self.hashes[part], self.ids[part]
+            order = sorted(range(len(hashes)), key=hashes.__getitem__)
+            yield (array("Q", map(hashes.__getitem__, order)),
+                   array("H", map(ids.__getitem__, order)))
+            self.hashes[part] = array("Q")
+            self.ids[part] = array("H")
 
 
 def pack_entries(sources: Iterable[str | os.PathLike[str]], report: LoadReport,
                  progress: Progress | None = None, total: int | None = None,
-                 ) -> tuple[list[bytes], dict[int, Category]]:
-    """Every entry (and host mark) as a record ``hash | id``, unsorted; raises LoadError."""
-    packed: list[bytes] = []
-    append = packed.append
+                 ) -> tuple[Packed, dict[int, Category]]:
+    """Every entry (and host mark) as (hash, category id), unsorted; raises LoadError."""
+    packed = Packed()
+    hashes, id_parts = packed.hashes, packed.ids
     marks: set[int] = set()
     ids: dict[tuple[str, bool], int] = {}
     get_id = ids.get
     counted = [0]  # entries per category id, added to the report at the end
-    id_bytes = [HOST_MARK_ID.to_bytes(_ID_BYTES, "big")]
     hash_of = key_hash
     n = 0
     for n, entry in enumerate(read_sources(sources, report), 1):
@@ -62,17 +89,19 @@ def pack_entries(sources: Iterable[str | os.PathLike[str]], report: LoadReport,
             if cid > _ID_MASK:
                 raise LoadError(f"more than {_ID_MASK} categories")
             counted.append(0)
-            id_bytes.append(cid.to_bytes(_ID_BYTES, "big"))
         counted[cid] += 1
         key = entry.key
-        append(hash_of(key).to_bytes(8, "big") + id_bytes[cid])
+        h = hash_of(key)
+        part = h >> _PART_SHIFT
+        hashes[part].append(h)
+        id_parts[part].append(cid)
         if key[0] == "u":
             mark = host_mark_of_entry(key)
             if mark is not None:
                 m = hash_of(mark)
                 if m not in marks:
                     marks.add(m)
-                    append(m.to_bytes(8, "big") + id_bytes[HOST_MARK_ID])
+                    packed.add(m, HOST_MARK_ID)
         if progress and n % _READ_PROGRESS_EVERY == 0:
             progress("read", n, total)
     if progress:
@@ -92,44 +121,26 @@ def _count(report: LoadReport, category: str, exception: bool, entries: int) -> 
         report.exception_categories.add(category)
 
 
-def _split(records: bytes) -> tuple[array[int], array[int]]:
-    """Big-endian 10-byte records into native uint64 hashes and uint16 ids."""
-    n = len(records) // _RECORD
-    raw = bytearray(8 * n)
-    ids = bytearray(_ID_BYTES * n)
-    little = sys.byteorder == "little"
-    for j in range(8):
-        raw[j::8] = records[(7 - j if little else j)::_RECORD]
-    for j in range(_ID_BYTES):
-        ids[j::_ID_BYTES] = records[8 + (_ID_BYTES - 1 - j if little else j)::_RECORD]
-    hashes, cids = array("Q"), array("H")
-    hashes.frombytes(raw)
-    cids.frombytes(ids)
-    return hashes, cids
-
-
-def compile_packed(packed: list[bytes]) -> tuple[array[int], array[int], list[tuple[int, ...]]]:
+def compile_packed(packed: Packed) -> tuple[array[int], array[int], list[tuple[int, ...]]]:
     """Sorted keys, the combo index of each, and the combos; empties ``packed``."""
-    packed.sort()
-    records = b"".join(packed)
-    packed.clear()
-    hashes, cids = _split(records)
-    del records
+    hashes, cids = array("Q"), array("H")
+    for part_hashes, part_ids in packed.sorted_parts():
+        hashes.extend(part_hashes)
+        cids.extend(part_ids)
     # first[i]: entry i starts a new key (the sort put equal hashes side by side)
     first = bytes([1]) + bytes(map(ne, islice(hashes, 1, None), hashes)) if hashes else b""
     keys = array("Q", compress(hashes, first))
     del hashes
     head_ids = list(compress(cids, first))
     combos: list[tuple[int, ...]] = [(c,) for c in sorted(set(head_ids))]
-    merged: dict[int, list[int]] = {}
+    merged: dict[int, set[int]] = {}
     # Only the few entries that repeat a key get a Python loop: the k-th such
     # entry, at position i, belongs to key i - k - 1.
     for k, i in enumerate(compress(range(len(first)), map(not_, first))):
         u = i - k - 1
-        ids = merged.setdefault(u, [head_ids[u]])
-        if cids[i] != ids[-1]:
-            ids.append(cids[i])  # ascending: the sort ordered the ids of one hash
-    extra = sorted({tuple(v) for v in merged.values()} - set(combos))
+        merged.setdefault(u, {head_ids[u]}).add(cids[i])
+    sets = {u: tuple(sorted(v)) for u, v in merged.items()}
+    extra = sorted(set(sets.values()) - set(combos))
     combos += extra
     slot = {c: n for n, c in enumerate(combos)}
     single = [0] * (max(head_ids, default=0) + 1)
@@ -138,8 +149,8 @@ def compile_packed(packed: list[bytes]) -> tuple[array[int], array[int], list[tu
             single[c[0]] = n
     code = "BHI"[[1, 2, 4].index(id_width_for(len(combos)))]
     slots = array(code, map(single.__getitem__, head_ids))
-    for u, v in merged.items():
-        slots[u] = slot[tuple(v)]
+    for u, v in sets.items():
+        slots[u] = slot[v]
     return keys, slots, combos
 
 
