@@ -55,11 +55,17 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--stores", default="redis,in-process,in-process dict",
                         help="of redis, in-process (the list image), in-process dict")
+    parser.add_argument("--lists", type=Path, help="reuse a tree generated with these --entries")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, redis_server(Path(tmp) / "redis") as redis:
         root = Path(tmp) / "bl"
-        listed = generate(root, args.entries, 70)
-        load_lists(RedisStore(redis.url), [root])
+        if args.lists:  # a tree generate() wrote before, with the same --entries
+            root = args.lists
+            listed = generate(Path(tmp) / "sample", args.entries, 70, write=False)
+        else:
+            listed = generate(root, args.entries, 70)
+        if "redis" in args.stores.split(","):
+            load_lists(RedisStore(redis.url), [root])
         messages = request_mix([u.split("/")[2] for u in listed], 20_000)
         configs = {
             "redis": f'[store]\nredis = "{redis.url}"\n',
