@@ -240,7 +240,35 @@ def main() -> None:
             alone_text = f"{alone[0]:.1f} ({alone[1]:.1f})" if alone else "-"
             print(f"| {store} | {first_s:.1f} | {second_s:.1f} | {at_start:.0f} | {load_text} | "
                   f"{reload_text} | {helper_text} | {alone_text} |")
+        build_costs(root, Path(tmp) / "built")
         lookup_rates(root, listed, args.lookup_seconds, Path(tmp) / "cache")
+
+
+_BUILD = """
+import resource, sys, time
+from pathlib import Path
+root, cache, what = sys.argv[1:4]
+started = time.perf_counter()
+if what == "image":
+    from icapfilter.urls.image_store import open_image_store
+    open_image_store([root], configured_dir=cache)
+else:
+    from icapfilter.urls.loader import load_lists
+    from icapfilter.urls.memory_store import MemoryStore
+    load_lists(MemoryStore(), [Path(root)])
+print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def build_costs(root: Path, cache: Path) -> None:
+    """Each build alone in a fresh process: its time and its peak RSS."""
+    print("\n| build, in a process of its own | time | peak RSS of the process |\n|---|---|---|")
+    for what, label in (("image", "image: content key, parse, hash, partition, sort, write"),
+                        ("dict", "dict: parse, hash, insert")):
+        out = subprocess.run([sys.executable, "-c", _BUILD, str(root), str(cache), what],
+                             capture_output=True, text=True, check=True, cwd=ROOT).stdout
+        seconds, peak_kb = out.split()
+        print(f"| {label} | {float(seconds):.1f} s | {int(peak_kb) / 1024:.0f} MB |")
 
 
 def lookup_rates(root: Path, listed: list[str], seconds: float, cache: Path) -> None:
@@ -251,15 +279,9 @@ def lookup_rates(root: Path, listed: list[str], seconds: float, cache: Path) -> 
     rng = random.Random(3)
     unlisted = [f"http://{_label(rng)}.unlisted/x/y" for _ in range(len(listed))]
     mixed = [u for pair in zip(listed, unlisted, strict=True) for u in pair]
-    started = time.perf_counter()
-    image_store, _, _ = open_image_store([str(root)], configured_dir=str(cache / "fresh"))
-    built = time.perf_counter() - started
+    image_store, _, _ = open_image_store([str(root)], configured_dir=str(cache))
     dict_store = MemoryStore()
-    started = time.perf_counter()
     load_lists(dict_store, [root])
-    loaded = time.perf_counter() - started
-    print(f"\nbuilding the image (content key, parse, hash, sort, write): {built:.1f} s; "
-          f"loading the dict: {loaded:.1f} s")
     print("\n| engine lookups/s, decision cache off, 1 thread | dict | image |\n|---|---|---|")
     rates = []
     for _ in range(2):  # interleaved, twice
