@@ -74,6 +74,8 @@ class Zygote:
         log.info("squid-helper zygote %d: policy built; serving launchers", os.getpid())
 
     def fresh(self) -> bool:
+        """Whether the policy still matches the files (reading the lists for their
+        key: about 0.1 s for 1.8 M entries, once per child started)."""
         try:
             return self.signature() == self._signature
         except OSError:
@@ -91,9 +93,10 @@ class Zygote:
             self.children.discard(pid)
 
     def handle(self, conn: socket.socket) -> None:
-        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-        if int.from_bytes(creds[4:8], sys.byteorder) != os.getuid():
-            return
+        if hasattr(socket, "SO_PEERCRED"):  # Linux; elsewhere the 0700 folder alone guards
+            creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+            if int.from_bytes(creds[4:8], sys.byteorder) != os.getuid():
+                return
         conn.settimeout(10)
         message, fds, _, _ = socket.recv_fds(conn, 4096, 3)
         try:
