@@ -103,6 +103,21 @@ def _start_zygote(path: str, options: dict[str, object]) -> None:
     os.waitpid(pid, 0)
 
 
+def _died(pid_file: str, since: float) -> bool:
+    """A zygote started since ``since`` wrote its pid and is gone (killed while
+    building, say): waiting longer would only keep Squid waiting."""
+    try:
+        if os.stat(pid_file).st_mtime < since - 1:
+            return False
+        with open(pid_file) as handle:
+            os.kill(int(handle.read()), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return False
+
+
 def connect(options: dict[str, object], timeout: float = ZYGOTE_START_TIMEOUT,
             ) -> _socket.socket | None:
     """A connection to the zygote of these options, starting it when none answers."""
@@ -123,6 +138,8 @@ def connect(options: dict[str, object], timeout: float = ZYGOTE_START_TIMEOUT,
                 return None  # it could not build the policy: this process says why
         except OSError:
             pass
+        if _died(path + ".pid", started):
+            return None
         time.sleep(delay)
         delay = min(0.5, delay * 1.5)
     return None

@@ -175,12 +175,15 @@ def main(argv: list[str] | None = None) -> int:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return 0  # another zygote of this configuration runs or is starting
+    with open(args.socket + ".pid", "w") as handle:  # launchers watch it while we build
+        handle.write(f"{os.getpid()}\n")
     zygote = Zygote(args.config, args.redis)
     try:
         zygote.build()
     except BaseException as exc:  # noqa: BLE001 - launchers fall back to serving themselves
         with open(args.socket + ".failed", "w") as handle:
             handle.write(f"{exc}\n")
+        os.unlink(args.socket + ".pid")
         return 1
     zygote.inherited.append(lock)
     if os.path.exists(args.socket):
@@ -189,8 +192,6 @@ def main(argv: list[str] | None = None) -> int:
     listener.bind(args.socket)
     listener.listen(64)
     zygote.inherited.append(listener.fileno())
-    with open(args.socket + ".pid", "w") as handle:
-        handle.write(f"{os.getpid()}\n")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         zygote.serve(listener, float(os.environ.get("ICAPFILTER_HELPER_IDLE", "30")))

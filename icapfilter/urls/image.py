@@ -146,9 +146,6 @@ class ListImage:
             found.append(combos[ids[i]] if i < hi and keys[i] == h else ())
         return found
 
-    def __contains__(self, h: int) -> bool:
-        return bool(self.find((h,))[0])
-
     def close(self) -> None:
         """Unmap now (tests); otherwise the map goes when the last reference does."""
         for view in (self._index, self._keys, self._ids):
