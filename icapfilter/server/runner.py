@@ -33,7 +33,7 @@ from ..stats import SnapshotWriter, Stats, forget_worker, serve_prometheus, stat
 from ..stats import prepare as prepare_metrics
 from ..transfer import TransferLists
 from .handler import IcapServer, Recorder
-from .memory import TRIM_INTERVAL, release_free_memory
+from .memory import TRIM_INTERVAL, limit_malloc_arenas, release_free_memory
 
 log = logging.getLogger("icapfilter.server")
 
@@ -256,6 +256,7 @@ def serve(load: Loader, build: Builder,
           recorder_factory: Callable[[Config], Recorder | None] | None = None,
           setup_logging: LogSetup | None = None) -> int:
     """Run the filter until SIGTERM; returns the exit status."""
+    limit_malloc_arenas()  # before any thread: the workers inherit it
     config = load()
     built = build(config)  # fail before forking: errors are reported once
     workers = config.server.workers
