@@ -9,9 +9,10 @@ asserts nothing.
 For each store: the first start of ``icapfilter serve --workers 2`` (the image
 is built), the second start (nothing to build) timed to the first answered
 OPTIONS, then the sum of PSS (/proc/PID/smaps_rollup: shared pages counted
-once) of its three processes right after start and after a short REQMOD load,
-the PSS that ``--helpers`` squid-helper children add, and the engine's
-lookups/s with its decision cache off. The stock e2guardian phrase lists are
+once) of its three processes right after start, after a short REQMOD load and
+after a RESPMOD load (phrase scanning), a SIGHUP reload, the PSS that
+``--helpers`` squid-helper children add, and the engine's lookups/s with its
+decision cache off. The stock e2guardian phrase lists are
 configured too (/etc/e2guardian/lists, or the tests' Debian copy).
 """
 
@@ -126,6 +127,20 @@ def helpers_added_mb(config: Path, server: Serve, count: int, shared: bool,
     return (after - before) / count, own / count
 
 
+def respmod_messages() -> list[bytes]:
+    """20 generated pages of about 55 KB, gzip, as bench/respmod_bench.py sends them."""
+    import gzip
+
+    from bench.icap_load import respmod_message
+    from bench.phrase_bench import make_page, vocabulary
+
+    rng = random.Random(42)
+    words, weights = vocabulary(rng, [])
+    pages = [make_page(rng, words, weights, []).encode() for _ in range(20)]
+    return [respmod_message(f"http://www{i}.example.org/", gzip.compress(p, 6), "gzip")
+            for i, p in enumerate(pages)]
+
+
 def blocked(port: int, url: str) -> bool:
     import socket
 
@@ -186,6 +201,8 @@ def main() -> None:
     parser.add_argument("--lookup-seconds", type=float, default=3)
     parser.add_argument("--stores", default="image,dict")
     parser.add_argument("--reload", type=int, default=1, help="1: measure a SIGHUP reload")
+    parser.add_argument("--respmod", type=float, default=5,
+                        help="seconds of RESPMOD load (gzip pages, 10 clients); 0: none")
     parser.add_argument("--lists", type=Path, help="reuse a tree generated with these --entries")
     parser.add_argument("--helper-stores", default="image",
                         help="stores whose helpers are measured (a dict helper --no-shared "
@@ -215,10 +232,13 @@ def main() -> None:
             try:
                 time.sleep(1)
                 at_start = server.pss_mb()
-                loaded = None
+                loaded = scanned = None
                 if args.load:
                     run_load(server.port, messages, 4, args.load)
                     loaded = server.pss_mb()
+                if args.respmod:
+                    run_load(server.port, respmod_messages(), 10, args.respmod)
+                    scanned = server.pss_mb()
                 reload = reload_peak(server, root) if args.reload else None
                 helper = alone = None
                 if args.helpers and store in args.helper_stores.split(","):
@@ -226,15 +246,16 @@ def main() -> None:
                     alone = helpers_added_mb(config, server, args.helpers, False, Path(tmp))
             finally:
                 server.stop()
-            rows.append((store, first.listened, server.listened, at_start, loaded, reload,
-                         helper, alone))
+            rows.append((store, first.listened, server.listened, at_start, loaded, scanned,
+                         reload, helper, alone))
         print(f"| store | first start: listening after s | second start: listening after s | "
-              f"PSS sum after start MB | PSS sum after load MB | reload with one more line: "
-              f"s, peak PSS sum MB | PSS added per helper MB, {args.helpers} shared (own) | "
-              f"PSS added per helper MB, {args.helpers} --no-shared (own) |\n"
-              f"|---|---|---|---|---|---|---|---|")
-        for store, first_s, second_s, at_start, loaded, reload, helper, alone in rows:
+              f"PSS sum after start MB | PSS sum after REQMOD load MB | PSS sum after RESPMOD "
+              f"load MB | reload with one more line: s, peak PSS sum MB | PSS added per helper "
+              f"MB, {args.helpers} shared (own) | PSS added per helper MB, {args.helpers} "
+              f"--no-shared (own) |\n|---|---|---|---|---|---|---|---|---|")
+        for store, first_s, second_s, at_start, loaded, scanned, reload, helper, alone in rows:
             load_text = f"{loaded:.0f}" if loaded is not None else "-"
+            load_text += f" | {scanned:.0f}" if scanned is not None else " | -"
             reload_text = f"{reload[0]:.1f} s, {reload[1]:.0f}" if reload else "-"
             helper_text = f"{helper[0]:.1f} ({helper[1]:.1f})" if helper else "-"
             alone_text = f"{alone[0]:.1f} ({alone[1]:.1f})" if alone else "-"
