@@ -45,6 +45,11 @@ def build_image_cmd(paths: tuple[str, ...], config_path: str | None, cache_dir: 
     except CacheUnavailable as exc:
         click.echo(f"warning: {exc}; the lists are only checked", err=True)
         return False
+    except OSError as exc:  # a full disk, a folder that vanished
+        if echo:
+            click.echo(err=True)
+        click.echo(f"error: cannot write the list image: {exc}", err=True)
+        sys.exit(1)
     except LoadError as exc:
         if echo:
             click.echo(err=True)

@@ -77,18 +77,21 @@ def report_of(image: ListImage, rules: list[Rule]) -> LoadReport:
     return report
 
 
-def _mapped(path: Path, key: bytes) -> ListImage | None:
-    """The image at ``path`` when it is intact and holds exactly these lists."""
+def _mapped(path: Path, key: bytes, say: bool = True) -> ListImage | None:
+    """The image at ``path`` when it is intact and holds exactly these lists
+    (``say``: log why not)."""
     if not path.exists():
         return None
     if content_key_of(path) != key:
-        log.info("lists: the list image %s is out of date (the lists changed); rebuilding",
-                 path)
+        if say:
+            log.info("lists: the list image %s is out of date (the lists changed); "
+                     "rebuilding", path)
         return None
     try:
         return open_image(path)
     except (ImageError, OSError) as exc:
-        log.warning("lists: the list image %s is unusable (%s); rebuilding", path, exc)
+        if say:
+            log.warning("lists: the list image %s is unusable (%s); rebuilding", path, exc)
         return None
 
 
@@ -135,7 +138,7 @@ def open_image_store(sources: Sequence[str | os.PathLike[str]], *, configured_di
     image = _mapped(path, key.key)
     if image is None:
         with build_lock(folder, name):
-            image = _mapped(path, key.key)  # another process may have built it meanwhile
+            image = _mapped(path, key.key, say=False)  # built by another process meanwhile?
             if image is None:
                 started = time.monotonic()
                 log.info("lists: building the list image %s from %d files (%.1f MB)",

@@ -163,3 +163,16 @@ def test_load_status_check_with_redis(root, redis_srv) -> None:
     assert status.exit_code == 0 and "porn: 2" in status.stdout
     checked = runner.invoke(check, ["bad.example:443", "--redis", redis_srv.url, "--json"])
     assert json.loads(checked.stdout)["verdict"] == "block"
+
+
+def test_lists_load_names_an_image_it_cannot_write(root, tmp_path, monkeypatch) -> None:
+    import icapfilter.urls.image_store as image_store
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(image_store, "build_image", full)
+    result = CliRunner().invoke(lists, ["load", str(root / "BL")])
+    assert result.exit_code == 1
+    assert "cannot write the list image" in result.stderr and "No space left" in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)

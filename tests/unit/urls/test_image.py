@@ -246,3 +246,25 @@ def test_a_list_of_rules_only_makes_an_image_without_keys(write_tree):
     root = write_tree({"BL/adult/expressions": "casino\n"})
     store, _, _ = image_of(root)
     assert len(store.image) == 0 and store.lookup([1, 2]) == (store.current_generation(), [(), ()])
+
+
+def test_an_image_that_cannot_be_written_leaves_the_dict_store_serving(write_tree, monkeypatch,
+                                                                          caplog):
+    import icapfilter.urls.image_store as image_store
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(image_store, "build_image", full)
+    root = write_tree(TREE)
+
+    class Lists:
+        paths = [str(root / "BL")]
+        strict = False
+        image = True
+        cache_dir = ""
+
+    store, report = in_process_store(Lists, None, load_lists)
+    assert isinstance(store, MemoryStore) and report.entries == 8
+    assert "No space left" in caplog.text
+    assert not list((root / "BL" / ".icapfilter-cache").glob("*.tmp*"))
