@@ -50,8 +50,11 @@ def code_key() -> bytes:
     """Hash of the source of every module that decides what an entry becomes."""
     global _code_key
     if _code_key is None:
+        from icapfilter import __version__
+
         here = Path(__file__).resolve().parent
-        digest = xxhash.xxh3_128(f"image format {FORMAT_VERSION}".encode())
+        # the version too: an install without .py sources still rebuilds on upgrade
+        digest = xxhash.xxh3_128(f"image format {FORMAT_VERSION} {__version__}".encode())
         for path in sorted([*here.glob("*.py"), here.parent / "listio.py"]):
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
         _code_key = digest.digest()
