@@ -268,3 +268,13 @@ def test_an_image_that_cannot_be_written_leaves_the_dict_store_serving(write_tre
     assert isinstance(store, MemoryStore) and report.entries == 8
     assert "No space left" in caplog.text
     assert not list((root / "BL" / ".icapfilter-cache").glob("*.tmp*"))
+
+
+def test_another_parser_version_makes_the_image_stale(write_tree, monkeypatch):
+    import icapfilter.urls.image_cache as image_cache
+
+    root = write_tree(TREE)
+    image_of(root)
+    monkeypatch.setattr(image_cache, "_code_key", b"another normalizer".ljust(16, b"\0"))
+    _, _, built = image_of(root)
+    assert built
