@@ -144,10 +144,18 @@ def image_name(sources: Sequence[str | os.PathLike[str]]) -> str:
     return "lists-" + xxhash.xxh3_64_hexdigest(where.encode("utf-8", "surrogateescape"))
 
 
+def _private(path: Path) -> bool:
+    """The per-user folder under the temporary directory (shared with the helper
+    launcher's sockets, so it stays 0700)."""
+    return path.name == f"icapfilter-{os.getuid()}"
+
+
 def _usable_dir(path: Path) -> bool:
-    """Create ``path`` (0700 when new) and check it is ours to write in."""
+    """Create ``path`` and check it is ours to write in. A new folder is 0755, so
+    that processes of another user (Squid's helpers) can map the image too; the
+    per-user temporary one is 0700."""
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.mkdir(mode=0o700 if _private(path) else 0o755, parents=True, exist_ok=True)
         info = path.lstat()
     except OSError:
         return False
@@ -181,6 +189,17 @@ def candidate_dirs(sources: Sequence[str | os.PathLike[str]], configured: str = 
         found.append(Path(home) / ".cache" / "icapfilter")
     found.append(Path(tempfile.gettempdir()) / f"icapfilter-{os.getuid()}")
     return found
+
+
+def trusted_dir(path: Path) -> bool:
+    """A folder whose images may be mapped without writing there: ours or root's,
+    and nobody else can write in it."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    return (stat.S_ISDIR(info.st_mode) and info.st_uid in (0, os.getuid())
+            and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
 
 
 def cache_dir(sources: Sequence[str | os.PathLike[str]], configured: str = "") -> Path:

@@ -23,8 +23,10 @@ from icapfilter.urls.image_cache import (
     ContentKey,
     build_lock,
     cache_dir,
+    candidate_dirs,
     image_name,
     remove_stale_temporaries,
+    trusted_dir,
 )
 from icapfilter.urls.image_progress import ProgressLog
 from icapfilter.urls.model import GenerationInfo, Progress
@@ -131,8 +133,11 @@ def open_image_store(sources: Sequence[str | os.PathLike[str]], *, configured_di
     """
     names = [str(s) for s in sources]
     key = ContentKey(names)
-    folder = cache_dir(names, configured_dir)
     name = image_name(names)
+    image = _readable(names, configured_dir, name, key.key)
+    if image is not None:  # built by another user (the server, for Squid's helpers)
+        return _store(image, strict, built=False)
+    folder = cache_dir(names, configured_dir)
     path = folder / f"{name}.img"
     built = False
     image = _mapped(path, key.key)
@@ -148,6 +153,22 @@ def open_image_store(sources: Sequence[str | os.PathLike[str]], *, configured_di
                 built = True
                 log.info("lists: list image %s built in %.1fs (%.1f MB)", path,
                          time.monotonic() - started, image.layout.size / 1e6)
+    return _store(image, strict, built)
+
+
+def _readable(names: list[str], configured: str, name: str, key: bytes) -> ListImage | None:
+    """An up-to-date image in a candidate folder this process cannot write in."""
+    for folder in candidate_dirs(names, configured):
+        path = folder / f"{name}.img"
+        if os.access(folder, os.W_OK) or not trusted_dir(folder) or not path.exists():
+            continue
+        image = _mapped(path, key, say=False)
+        if image is not None:
+            return image
+    return None
+
+
+def _store(image: ListImage, strict: bool, built: bool) -> tuple[ImageStore, LoadReport, bool]:
     store = ImageStore(image)
     report = report_of(image, store.rules)
     if strict and report.errors:

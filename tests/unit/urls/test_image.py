@@ -278,3 +278,23 @@ def test_another_parser_version_makes_the_image_stale(write_tree, monkeypatch):
     monkeypatch.setattr(image_cache, "_code_key", b"another normalizer".ljust(16, b"\0"))
     _, _, built = image_of(root)
     assert built
+
+
+def test_an_image_in_a_folder_this_user_cannot_write_is_mapped_if_current(
+        write_tree, tmp_path, monkeypatch):
+    import icapfilter.urls.image_store as image_store
+
+    root = write_tree(TREE)
+    _, _, built = image_of(root)  # by "the server", beside the lists
+    beside = root / "BL" / ".icapfilter-cache"
+    real_access = os.access
+    monkeypatch.setattr(image_store.os, "access",  # now "a helper of another user"
+                        lambda path, mode: False if Path(path) == beside else
+                        real_access(path, mode))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    store, _, built = image_of(root)
+    assert not built and store.image.path.parent == beside
+    (root / "BL/adult/domains").write_text("new.test\n")  # stale there: built where we can
+    store, _, built = image_of(root)
+    assert built and store.image.path.parent == tmp_path / "xdg" / "icapfilter"
+    assert oct(os.stat(beside).st_mode & 0o777) == "0o755"
