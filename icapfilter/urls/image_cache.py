@@ -191,14 +191,15 @@ def candidate_dirs(sources: Sequence[str | os.PathLike[str]], configured: str = 
     return found
 
 
-def trusted_dir(path: Path) -> bool:
-    """A folder whose images may be mapped without writing there: ours or root's,
-    and nobody else can write in it."""
+def trusted_dir(path: Path, any_owner: bool = False) -> bool:
+    """A folder whose images may be mapped without writing there: nobody but its
+    owner can write in it, and the owner is root, this user, or (``any_owner``:
+    the folder the configuration names) whoever the admin let own it."""
     try:
         info = path.lstat()
     except OSError:
         return False
-    return (stat.S_ISDIR(info.st_mode) and info.st_uid in (0, os.getuid())
+    return (stat.S_ISDIR(info.st_mode) and (any_owner or info.st_uid in (0, os.getuid()))
             and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
 
 

@@ -160,7 +160,8 @@ def _readable(names: list[str], configured: str, name: str, key: bytes) -> ListI
     """An up-to-date image in a candidate folder this process cannot write in."""
     for folder in candidate_dirs(names, configured):
         path = folder / f"{name}.img"
-        if os.access(folder, os.W_OK) or not trusted_dir(folder) or not path.exists():
+        if os.access(folder, os.W_OK) or not trusted_dir(folder, any_owner=bool(configured)) \
+                or not path.exists():
             continue
         image = _mapped(path, key, say=False)
         if image is not None:

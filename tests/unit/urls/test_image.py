@@ -298,3 +298,23 @@ def test_an_image_in_a_folder_this_user_cannot_write_is_mapped_if_current(
     store, _, built = image_of(root)
     assert built and store.image.path.parent == tmp_path / "xdg" / "icapfilter"
     assert oct(os.stat(beside).st_mode & 0o777) == "0o755"
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="gives a folder to another user")
+def test_the_configured_folder_may_belong_to_the_servers_user(write_tree, tmp_path,
+                                                               monkeypatch):
+    import icapfilter.urls.image_store as image_store
+
+    root = write_tree(TREE)
+    state = tmp_path / "state"
+    image_of(root, configured_dir=str(state))  # "the server", then its folder is its own
+    os.chown(state, 65534, 65534)
+    real_access = os.access
+    monkeypatch.setattr(image_store.os, "access",
+                        lambda path, mode: False if Path(path) == state else
+                        real_access(path, mode))
+    store, _, built = image_of(root, configured_dir=str(state))
+    assert not built and store.image.path.parent == state
+    os.chmod(state, 0o777)  # anyone could have forged it: not mapped, and not ours to write
+    with pytest.raises(CacheUnavailable):
+        image_of(root, configured_dir=str(state))
