@@ -179,7 +179,7 @@ class BodyScan:
                 view = WindowedView(
                     twin, matcher, self._ps.max_phrase_len, table,
                     Decoded if utf8 else lambda: ByteReferences(codec),
-                    smart=self._smart_mode, utf8=utf8)
+                    smart=self._smart_mode, utf8=utf8, joinable=not self._ps.keys_hold_nul)
             else:
                 # the twin is past the pending chunks already: read them in full
                 view = FullDecodedView(

@@ -16,7 +16,8 @@ so the decoded view's keys are
 "Outside the windows" is counted, not located: a key is outside when the
 twin's count of it exceeds its count in the twin's own reading of the
 windows. That reading is only made when it can change the verdict (the
-windows found a key the twin did not, or the set has negative weights): a
+windows found a key the twin did not, or lost negative entries could lift
+the page over the limit): a
 key that exists only through undecoded reference text (`" amp "` from
 `&amp;`) then drops out as it does in a full decoded pass. Each window is
 decoded on its own: its edges lie in untransformed text, so its text is a
@@ -45,8 +46,8 @@ _MARK = 0x80
 _UTF8_MARKS = bytes(c if c < 0x80 and c != 0x26 else _MARK for c in range(256))
 _REF_MARKS = bytes(_MARK if c == 0x26 else 0x81 if c == _MARK else c for c in range(256))
 _SPAN = rb"\x80[#0-9A-Za-z\x80]*;?"
-#: Joins the windows of a chunk for one decode and one automaton run: no key
-#: holds it and decoding never makes one (html.unescape turns `&#0;` into
+#: Joins the windows of a chunk for one decode and one automaton run where no
+#: key holds it: decoding never makes one (html.unescape turns `&#0;` into
 #: U+FFFD), so no match crosses it.
 _SEP = b"\x00"
 #: Windows covering more than this share of a chunk: a full pass is cheaper.
@@ -93,9 +94,8 @@ class WindowedView:
     """
 
     __slots__ = ("name", "utf8", "twin", "_matcher", "_table", "_twin_table", "_sep_table",
-                 "_sep_twin_table", "_decode", "_new_text", "_smart", "_reach", "_clusters",
-                 "_marks",
-                 "_pending", "_at_start", "found", "_twin_pending",
+                 "_sep_twin_table", "_joinable", "_decode", "_new_text", "_smart", "_reach",
+                 "_clusters", "_marks", "_pending", "_at_start", "found", "_twin_pending",
                  "_twin_found", "_full", "_full_text", "_twin_base")
 
     extra = True
@@ -110,10 +110,12 @@ class WindowedView:
         *,
         smart: bool,
         utf8: bool,
+        joinable: bool = True,
     ) -> None:
         self.name = "decoded"
         self.utf8 = utf8
         self.twin = twin
+        self._joinable = joinable
         self._matcher = matcher
         self._table = table
         self._twin_table = twin.table
@@ -256,7 +258,7 @@ class WindowedView:
     def _read(self, pieces: list[bytes], transform: Callable[[bytes], bytes] | None,
               table: bytes, sep_table: bytes, lead: bool, last: bool) -> list[bytes]:
         """The windows as one view reads them: transformed, mapped, folded."""
-        if not any(_SEP in p for p in pieces):
+        if self._joinable and not any(_SEP in p for p in pieces):
             joined = _SEP.join(pieces)
             out = [(transform(joined) if transform else joined).translate(sep_table)]
         else:

@@ -137,6 +137,8 @@ class PhraseSet:
         #: keys the folded view counts otherwise than the byte view does
         self.refolded = frozenset(k for k, t in enumerate(self.folded_map) if t != (k,))
         self.max_phrase_len = max(map(len, keys), default=0)
+        #: a key holding NUL (a dead entry) forbids NUL as a separator of texts
+        self.keys_hold_nul = any(b"\x00" in k for k in keys)
         self.matcher: Matcher | None = build_matcher(keys, engine) if keys else None
 
     def single_weights(self, limit: int) -> tuple[int, ...]:

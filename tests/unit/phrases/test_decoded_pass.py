@@ -132,3 +132,21 @@ def test_what_is_carried_between_chunks_stays_small_on_a_page_of_blank_bytes():
                 twin.feed(piece)
                 windowed.feed(piece)
                 assert len(windowed._pending) < 4096, (blank, smart)
+
+
+def test_a_key_holding_nul_is_read_window_by_window():
+    # windows of reach 8 end right after "abc" and start right at "def": joined
+    # by a NUL they would read "abc\0def", which no full pass reads
+    keys = [b"abc\x00def", b"zz"]
+    matcher = build_matcher(keys)
+    page = b"&amp;123456789abc" + b"  " * 100 + b"def123456789&amp; zz 123456789012345678"
+    found = {}
+    for joinable in (True, False):
+        twin = View("smart", matcher, PAGE_TABLE, smart=True)
+        windowed = WindowedView(twin, matcher, 8, extra_table(False, True), Decoded,
+                                smart=True, utf8=True, joinable=joinable)
+        twin.feed(page)
+        windowed.feed(page)
+        windowed.finish()
+        found[joinable] = 0 in windowed.found
+    assert found == {True: True, False: False}
