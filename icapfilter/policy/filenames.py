@@ -75,7 +75,8 @@ def disposition_names(value: str) -> set[str]:
             extended.append(_ext_value(raw))
         elif name.startswith("filename*") and len(parts) < _MAX_PARTS:
             index, extended_part, rest = name[len("filename*"):].partition("*")
-            if index.isdigit() and len(index) <= 3 and not rest:
+            # isdigit() alone takes '¹' and other digits int() refuses
+            if index.isascii() and index.isdigit() and len(index) <= 3 and not rest:
                 if not extended_part or quoted:
                     piece = raw
                 elif int(index) == 0:

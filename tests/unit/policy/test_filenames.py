@@ -126,3 +126,9 @@ def test_url_without_a_file_name_in_its_path(url):
 @given(st.text(max_size=200))
 def test_any_url_is_read_without_error(url):
     url_file_names("http://x.test/" + url)
+
+
+def test_a_continuation_index_of_non_ascii_digits_is_no_index():
+    # '¹'.isdigit() is True but int('¹') raises: found by the fuzzer
+    names = disposition_names("attachment; filename*\u00b9*=utf-8''set; filename*1=up.exe")
+    assert "up.exe" in names
