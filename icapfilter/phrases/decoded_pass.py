@@ -52,6 +52,8 @@ _SPAN = rb"\x80[#0-9A-Za-z\x80]*;?"
 _SEP = b"\x00"
 #: Windows covering more than this share of a chunk: a full pass is cheaper.
 _DENSE = 0.5
+#: Window bytes kept for a possible exact count before they are read at once.
+_MAX_KEPT = 64 * 1024
 #: An unfinished reference may start this far before a chunk's end.
 _REF_TAIL = 140
 
@@ -96,6 +98,7 @@ class WindowedView:
     __slots__ = ("name", "utf8", "twin", "_matcher", "_table", "_twin_table", "_sep_table",
                  "_sep_twin_table", "_joinable", "_decode", "_new_text", "_smart", "_reach",
                  "_clusters", "_marks", "_pending", "_at_start", "found", "_twin_pending",
+                 "_twin_pending_bytes",
                  "_twin_found", "_full", "_full_text", "_twin_base")
 
     extra = True
@@ -133,6 +136,7 @@ class WindowedView:
         self.found: Counter[int] = Counter()
         #: windows not yet read as the twin reads them: (pieces, lead, last)
         self._twin_pending: list[tuple[list[bytes], bool, bool]] = []
+        self._twin_pending_bytes = 0
         self._twin_found: Counter[int] = Counter()
         self._full: View | None = None
         self._full_text: Decoded | ByteReferences | None = None
@@ -252,8 +256,21 @@ class WindowedView:
         for text in self._read(pieces, self._decode, self._table, self._sep_table, lead, last):
             if text:
                 found.update(self._matcher.stream().feed(text))
-        # the twin's reading of the windows is only needed for an exact count
+        # the twin's reading of the windows is only needed for an exact count;
+        # past a bound it is made at once, so a long page keeps no copy of them
         self._twin_pending.append((pieces, lead, last))
+        self._twin_pending_bytes += sum(map(len, pieces))
+        if self._twin_pending_bytes > _MAX_KEPT:
+            self._read_twin_windows()
+
+    def _read_twin_windows(self) -> None:
+        for pieces, lead, last in self._twin_pending:
+            for text in self._read(pieces, None, self._twin_table, self._sep_twin_table,
+                                   lead, last):
+                if text:
+                    self._twin_found.update(self._matcher.stream().feed(text))
+        self._twin_pending.clear()
+        self._twin_pending_bytes = 0
 
     def _read(self, pieces: list[bytes], transform: Callable[[bytes], bytes] | None,
               table: bytes, sep_table: bytes, lead: bool, last: bool) -> list[bytes]:
@@ -310,12 +327,7 @@ class WindowedView:
             merged = twin.copy()
             merged.update(dict.fromkeys(new, 1))
             return merged
-        for pieces, lead, last in self._twin_pending:
-            for text in self._read(pieces, None, self._twin_table, self._sep_twin_table,
-                                   lead, last):
-                if text:
-                    self._twin_found.update(self._matcher.stream().feed(text))
-        self._twin_pending.clear()
+        self._read_twin_windows()
         seen = self._twin_found
         out = Counter({k: c - seen[k] for k, c in twin.items() if c > seen[k]})
         for k, c in found.items():

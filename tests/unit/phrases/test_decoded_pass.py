@@ -150,3 +150,17 @@ def test_a_key_holding_nul_is_read_window_by_window():
         windowed.finish()
         found[joinable] = 0 in windowed.found
     assert found == {True: True, False: False}
+
+
+def test_a_long_page_keeps_a_bounded_copy_of_its_windows():
+    twin, windowed, full = _views(utf8=True, smart=True, codec="utf-8")
+    piece = b"caf&eacute; rock &amp; roll " + b"plain words here " * 20
+    for _ in range(3000):
+        found = list(twin.feed(piece))
+        windowed.feed(piece)
+        full.feed(piece, found)
+        assert windowed._twin_pending_bytes <= 64 * 1024 + 16 * 1024
+    windowed.finish()
+    full.finish()
+    exact = windowed.keys(lambda new, twin: True)
+    assert exact is not None and set(+exact) == set(+full.keys(lambda new, twin: True))
