@@ -28,6 +28,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from .outcome import Outcome
+from .policy.learned import LEARNED_MARK
+from .verdict import Verdict
 
 Formatter = Callable[[Outcome, tuple[object, ...], "str | None", float], "str | None"]
 
@@ -92,7 +94,7 @@ class HttpLine:
                            "text/html", denied=True)
             if outcome.http_method == "CONNECT":
                 return cls("TCP_TUNNEL", 200, 0, direct, "-", denied=False)
-            if verdict.set_request_headers:  # learned clean: Squid skips RESPMOD
+            if _marked_learned(verdict):  # Squid's ACL skips RESPMOD for it
                 return cls("TCP_MISS", 0, 0, direct, "-", denied=False)
             return None
         if outcome.method != "RESPMOD":
@@ -105,6 +107,12 @@ class HttpLine:
                        "text/html", denied=True)
         return cls("TCP_MISS", outcome.http_status, outcome.body_bytes, direct,
                    _mime(outcome.content_type), denied=False)
+
+
+def _marked_learned(verdict: Verdict) -> bool:
+    """The request carries the learned-clean mark. Other header changes
+    (SafeSearch's YouTube-Restrict) go on to RESPMOD, which logs the line."""
+    return any(name == LEARNED_MARK for name, _value in verdict.set_request_headers)
 
 
 def _host(url: str) -> str:

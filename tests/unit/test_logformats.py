@@ -166,3 +166,11 @@ def test_the_access_log_writes_one_line_per_page(tmp_path, fmt):
     lines = path.read_text().splitlines()
     assert len(lines) == 2
     assert ("TCP_DENIED/403" if fmt == "squid" else "*DENIED* listed in adult") in lines[1]
+
+
+def test_a_safesearch_header_rewrite_is_logged_once_at_respmod():
+    youtube = replace(Verdict.allow("not listed"), set_request_headers=(
+        ("YouTube-Restrict", "Strict"),))
+    assert squid(message("REQMOD", youtube)) is None
+    fields = squid(message("RESPMOD", Verdict.allow("clean"), http_status=200))
+    assert fields is not None and fields["tag"] == "TCP_MISS"
