@@ -7,6 +7,7 @@ so newsyslog and logrotate can rotate it without a restart.
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
@@ -16,6 +17,8 @@ from typing import TextIO
 from .logformats import formatter
 from .outcome import Outcome
 
+log = logging.getLogger("icapfilter.server")
+
 
 class AccessLog:
     def __init__(self, path: str, fmt: str = "json", groups: Sequence[str] = ()) -> None:
@@ -23,17 +26,26 @@ class AccessLog:
         self.format = fmt
         self._line = formatter(fmt, groups)
         self._lock = threading.Lock()
-        self._file: TextIO | None = None
-        self.reopen()
+        self._file: TextIO | None = self._open()
+
+    def _open(self) -> TextIO:
+        if self.path == "-":
+            return sys.stdout
+        return open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
 
     def reopen(self) -> None:
+        """Write into a new file at ``path`` (SIGUSR1 after rotation). When it
+        cannot be opened the old one stays in use: a signal must not end the
+        worker nor lose the lines."""
+        try:
+            new = self._open()
+        except OSError as exc:
+            log.error("access log not reopened, still writing the old file: %s", exc)
+            return
         with self._lock:
-            if self.path == "-":
-                self._file = sys.stdout
-                return
-            if self._file is not None:
-                self._file.close()
-            self._file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+            old, self._file = self._file, new
+        if old is not None and old is not sys.stdout and old is not new:
+            old.close()
 
     def close(self) -> None:
         with self._lock:
