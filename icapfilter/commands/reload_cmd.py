@@ -46,9 +46,13 @@ def _signal(pid: int, path: Path) -> None:
               "or root")
 
 
+Outcomes = tuple[dict[int, run_status.WorkerStatus], list[int], list[int]]
+
+
 def wait_for_outcomes(folder: Path, before: dict[int, run_status.WorkerStatus],
-                      timeout: float) -> tuple[dict[int, run_status.WorkerStatus], list[int]]:
-    """Each worker's new status once it has reloaded; the pids that never answered."""
+                      timeout: float) -> Outcomes:
+    """Each worker's new status once it has reloaded; the pids still silent at
+    the deadline; the pids that exited without an outcome."""
     deadline = time.monotonic() + timeout
     done: dict[int, run_status.WorkerStatus] = {}
     while True:
@@ -57,14 +61,15 @@ def wait_for_outcomes(folder: Path, before: dict[int, run_status.WorkerStatus],
             new = now.get(pid)
             if new is not None and new.reloads > old.reloads:
                 done[pid] = new
-        pending = [pid for pid in before if pid not in done and run_status.alive(pid)]
+        silent = [pid for pid in before if pid not in done]
+        pending = [pid for pid in silent if run_status.alive(pid)]
         if not pending or time.monotonic() >= deadline:
-            return done, pending
+            return done, pending, [pid for pid in silent if pid not in pending]
         time.sleep(0.1)
 
 
 def report(done: dict[int, run_status.WorkerStatus], pending: list[int],
-           timeout: float) -> bool:
+           timeout: float, gone: list[int] | None = None) -> bool:
     """Print the outcome; True when every worker reloaded."""
     failed = {pid: s for pid, s in done.items() if not s.ok}
     good = {pid: s for pid, s in done.items() if s.ok}
@@ -86,7 +91,11 @@ def report(done: dict[int, run_status.WorkerStatus], pending: list[int],
     for pid in pending:
         click.echo(f"no outcome from worker {pid} within {timeout:g} s (still loading? see "
                    "its error log; --timeout waits longer)", err=True)
-    return bool(done) and not failed and not pending
+    for pid in gone or ():
+        click.echo(f"worker {pid} exited before it reported an outcome (a multi-worker "
+                   "server starts a replacement, which reads the configuration as it is "
+                   "now): see the error log", err=True)
+    return bool(done) and not failed and not pending and not gone
 
 
 @click.command("reload")
@@ -128,8 +137,8 @@ def reload(config_path: str | None, pid_file: str | None, timeout: float) -> Non
             return
     if not before:
         return
-    done, pending = wait_for_outcomes(folder, before, timeout) if folder else ({}, [])
-    sys.exit(0 if report(done, pending, timeout) else 1)
+    done, pending, gone = wait_for_outcomes(folder, before, timeout) if folder else ({}, [], [])
+    sys.exit(0 if report(done, pending, timeout, gone) else 1)
 
 
 def _publish(cfg: Config) -> None:

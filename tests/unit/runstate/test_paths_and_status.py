@@ -98,8 +98,8 @@ def test_reload_reports_the_new_generation_once_every_worker_answered(tmp_path, 
     run_status.write(tmp_path, run_status.WorkerStatus(
         pid=os.getpid(), started=0, config="c", reloads=1, loaded=LOADED,
         restart=["[server] threads"]))
-    done, pending = wait_for_outcomes(tmp_path, before, timeout=5)
-    assert pending == [] and report(done, pending, 5)
+    done, pending, gone = wait_for_outcomes(tmp_path, before, timeout=5)
+    assert pending == gone == [] and report(done, pending, 5, gone)
     out = capsys.readouterr().out
     assert "reloaded: 1 worker" in out
     assert "generation g2: 3 entries (0 exceptions) in 2 categories" in out
@@ -111,7 +111,7 @@ def test_a_failed_reload_says_the_old_lists_are_still_in_force(tmp_path, capsys)
     run_status.write(tmp_path, run_status.WorkerStatus(
         pid=os.getpid(), started=0, config="c", reloads=1, ok=False,
         error="[lists] paths: x.tar.gz: no such file", loaded=LOADED))
-    done, pending = wait_for_outcomes(tmp_path, before, timeout=5)
+    done, pending, gone = wait_for_outcomes(tmp_path, before, timeout=5)
     assert not report(done, pending, 5)
     err = capsys.readouterr().err
     assert "reload FAILED" in err and "x.tar.gz" in err
@@ -120,9 +120,33 @@ def test_a_failed_reload_says_the_old_lists_are_still_in_force(tmp_path, capsys)
 
 def test_a_worker_that_never_answers_is_named_after_the_timeout(tmp_path, capsys):
     before = {os.getpid(): run_status.WorkerStatus(pid=os.getpid(), started=0, config="c")}
-    done, pending = wait_for_outcomes(tmp_path, before, timeout=0.2)
-    assert pending == [os.getpid()] and not report(done, pending, 0.2)
+    done, pending, gone = wait_for_outcomes(tmp_path, before, timeout=0.2)
+    assert pending == [os.getpid()] and not report(done, pending, 0.2, gone)
     assert f"no outcome from worker {os.getpid()} within 0.2 s" in capsys.readouterr().err
+
+
+def test_a_worker_that_dies_during_the_reload_is_named_and_fails_the_command(tmp_path,
+                                                                             capsys):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    me = os.getpid()
+    before = {pid: run_status.WorkerStatus(pid=pid, started=0, config="c")
+              for pid in (me, dead.pid)}
+    run_status.write(tmp_path, run_status.WorkerStatus(pid=me, started=0, config="c",
+                                                       reloads=1, loaded=LOADED))
+    done, pending, gone = wait_for_outcomes(tmp_path, before, timeout=5)
+    assert (list(done), pending, gone) == ([me], [], [dead.pid])
+    assert not report(done, pending, 5, gone)
+    assert f"worker {dead.pid} exited before it reported an outcome" in capsys.readouterr().err
+
+
+def test_a_reload_whose_every_worker_died_says_so(tmp_path, capsys):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    before = {dead.pid: run_status.WorkerStatus(pid=dead.pid, started=0, config="c")}
+    done, pending, gone = wait_for_outcomes(tmp_path, before, timeout=5)
+    assert not report(done, pending, 5, gone)
+    assert f"worker {dead.pid} exited" in capsys.readouterr().err
 
 
 def test_server_keys_need_a_restart_log_and_blockpage_do_not():
