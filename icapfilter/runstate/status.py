@@ -43,8 +43,14 @@ def _file(folder: Path, pid: int) -> Path:
 
 
 def prepare(folder: Path) -> None:
-    """Make the status folder (beside the pid file, so in a folder we may write)."""
+    """Make the status folder (beside the pid file, so in a folder we may write)
+    and remove the files of workers no longer running (a server that was killed):
+    a later process given one of their pids would pass for a worker."""
     folder.mkdir(mode=0o755, exist_ok=True)
+    for path in folder.glob("worker-*.json"):
+        pid = path.stem.removeprefix("worker-")
+        if pid.isascii() and pid.isdigit() and not alive(int(pid)):
+            remove(folder, int(pid))
 
 
 def write(folder: Path, status: WorkerStatus) -> None:

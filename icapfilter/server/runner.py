@@ -295,7 +295,8 @@ def serve(load: Loader, build: Builder,
         check_bindable(config.server.listen)
         gc.freeze()  # the workers' collections leave the inherited objects' pages shared
         return _supervise(workers, lambda restarted: worker(True, restarted).run(),
-                          after_start=metrics)
+                          after_start=metrics,
+                          on_exit=lambda pid: run_status.remove(folder, pid))
     finally:
         _remove_pid_file(pid_file)
         try:
@@ -314,7 +315,13 @@ def _remove_pid_file(path: Path) -> None:
 
 
 def _supervise(count: int, run_worker: Callable[[bool], int],
-               after_start: Callable[[], None] = lambda: None) -> int:
+               after_start: Callable[[], None] = lambda: None,
+               on_exit: Callable[[int], None] = lambda pid: None) -> int:
+    """Run ``count`` forked workers until SIGTERM, restarting the ones that die.
+
+    ``on_exit`` gets each exited worker's pid: a worker that crashed leaves a
+    status file a later process with its pid would be taken for.
+    """
     children: dict[int, int] = {}
     stopping = False
 
@@ -362,6 +369,7 @@ def _supervise(count: int, run_worker: Callable[[bool], int],
             continue
         slot = children.pop(pid)
         forget_worker(pid)
+        on_exit(pid)
         if stopping:
             continue
         log.error("worker %d exited (status %d); restarting it", pid, status)

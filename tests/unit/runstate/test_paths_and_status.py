@@ -87,6 +87,17 @@ def test_status_files_of_dead_workers_are_skipped(tmp_path):
     assert run_status.read_all(tmp_path) == {}
 
 
+def test_preparing_the_folder_removes_the_files_of_workers_no_longer_running(tmp_path):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    for pid in (os.getpid(), dead.pid):
+        run_status.write(tmp_path, run_status.WorkerStatus(pid=pid, started=0, config="c"))
+    (tmp_path / "worker-¹.json").write_text("{}")  # not a pid: left alone, no error
+    run_status.prepare(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"worker-{os.getpid()}.json",
+                                                           "worker-¹.json"]
+
+
 LOADED = {"store": "in-process", "groups": ["default (blocks every category)"],
           "lists": {"generation": "g2", "entries": 3, "exceptions": 0, "errors": 0,
                     "counts": {"adult": 2, "gambling": 1}, "sources": ["bl"],
