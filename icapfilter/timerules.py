@@ -266,6 +266,6 @@ def check_timezone(name: str) -> None:
 
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # a folder (Europe), a name too long
         raise ValueError(f"timezone: unknown time zone {name!r} (an IANA name such as "
                          "'Europe/Paris'; the tz database must be installed)") from None

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from icapfilter.timerules import (
+    check_timezone,
     parse_dates,
     parse_days,
     parse_hours,
@@ -113,6 +114,12 @@ def test_a_bad_rule_is_an_error_naming_what_is_wrong(table, why):
 def test_schedule_errors_name_the_entry():
     with pytest.raises(ValueError, match=r"schedule #2: hours"):
         parse_schedule([{"days": "mon", "block": ["a"]}, {"hours": "9-10", "block": ["a"]}])
+
+
+@pytest.mark.parametrize("name", ["Europe", "x" * 300, "Europe/Paris\x00", "../zoneinfo"])
+def test_a_time_zone_that_is_a_folder_or_no_file_name_is_an_unknown_zone(name):
+    with pytest.raises(ValueError, match="unknown time zone"):
+        check_timezone(name)
 
 
 def test_at_takes_a_local_time_without_an_offset():
