@@ -30,6 +30,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 
 from .metrics import Metrics, flatten, use_folder
 from .outcome import Outcome
+from .runstate.status import alive
 
 log = logging.getLogger("icapfilter.stats")
 
@@ -40,10 +41,14 @@ _folder: Path | None = None  # the folder this server's processes write into
 
 
 def default_dir() -> Path:
+    """``/run/icapfilter`` for root (or the service's user), else a folder of
+    this user's own in the temp dir: one shared name made the second user's
+    server fall back to an unread folder and that user's ``stats`` read the
+    first user's server."""
     run = Path("/run/icapfilter")
     if run.is_dir() and os.access(run, os.W_OK):
         return run
-    return Path(tempfile.gettempdir()) / "icapfilter-stats"
+    return Path(tempfile.gettempdir()) / f"icapfilter-stats-{os.geteuid()}"
 
 
 def folder_of(config: Any) -> Path:
@@ -86,16 +91,6 @@ def check_private_dir(folder: Path) -> None:
                              f"(mode {stat.S_IMODE(st.st_mode):04o})")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _files(folder: Path, keep: Callable[[int], bool]) -> list[str]:
     """The metric files of ``folder`` whose process id passes ``keep``; links skipped."""
     found = []
@@ -120,7 +115,7 @@ def prepare(config: Any) -> Path:
     folder = folder_of(config)
     try:
         private_dir(folder)
-        for path in _files(folder, lambda pid: not _alive(pid)):
+        for path in _files(folder, lambda pid: not alive(pid)):
             os.unlink(path)
     except (UnsafeStatsDir, OSError) as exc:
         folder = Path(tempfile.mkdtemp(prefix="icapfilter-metrics-"))
@@ -249,7 +244,7 @@ def collect_folder(folder: Path) -> tuple[int, dict[str, float]]:
     written by processes still running."""
     if not folder.is_dir() or folder.is_symlink():
         return 0, {}
-    data = _merged(_files(folder, _alive))
+    data = _merged(_files(folder, alive))
     return int(data.get("icapfilter_workers", 0)), data
 
 

@@ -207,8 +207,8 @@ def test_config_check_warns_of_an_unsafe_default_stats_folder_but_passes(tmp_pat
     if os.path.isdir("/run/icapfilter"):
         pytest.skip("/run/icapfilter exists: the default folder is not the temp dir")
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    (tmp_path / "icapfilter-stats").mkdir()
-    (tmp_path / "icapfilter-stats").chmod(0o777)
+    (tmp_path / f"icapfilter-stats-{os.geteuid()}").mkdir()
+    (tmp_path / f"icapfilter-stats-{os.geteuid()}").chmod(0o777)
     code, out = run("config", "check", _config(tmp_path, "[server]\n"))
     assert code == 0
     assert "warning:" in out and "statistics snapshots will be disabled" in out

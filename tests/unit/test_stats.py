@@ -300,7 +300,7 @@ def test_a_stats_folder_owned_by_another_user_is_refused(tmp_path):
 def test_default_folder_planted_by_another_user_is_not_written_into(tmp_path, monkeypatch,
                                                                     caplog):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    planted = tmp_path / "icapfilter-stats"
+    planted = tmp_path / f"icapfilter-stats-{os.geteuid()}"
     if default_dir() != planted:  # /run/icapfilter exists here: plant the temp dir's anyway
         monkeypatch.setattr(stats_module, "default_dir", lambda: planted)
     planted.mkdir()
@@ -402,3 +402,13 @@ def test_a_reload_names_a_changed_stats_folder_as_needing_a_restart(tmp_path):
     new = replace(config_in(tmp_path / "b"), stats=replace(old.stats, dir=str(tmp_path / "b"),
                                                            interval=1.0))
     assert restart_keys(old, new) == ["[stats] dir"]
+
+
+def test_users_without_the_run_folder_get_default_stats_folders_of_their_own(tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(stats_module.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(stats_module.os, "geteuid", lambda: 1000)
+    first = default_dir()
+    monkeypatch.setattr(stats_module.os, "geteuid", lambda: 1001)
+    assert first != default_dir() and first.parent == default_dir().parent == tmp_path
