@@ -69,10 +69,14 @@ def _read(path: Path, normalize: Callable[[str], str], stack: tuple[str, ...],
           where: str | None) -> list[str]:
     try:
         resolved = str(path.resolve())
-        if resolved in stack:
-            raise FileTypeListError(f"{where}: .Include loop through {path}")
-        if len(stack) >= MAX_INCLUDE_DEPTH:
-            raise FileTypeListError(f"{where}: .Include nested deeper than {MAX_INCLUDE_DEPTH}")
+    # a NUL in the name (ValueError), a symbolic link loop (RuntimeError before Python 3.13)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise FileTypeListError(f"{where or path}: cannot read {path!r}: {exc}") from None
+    if resolved in stack:
+        raise FileTypeListError(f"{where}: .Include loop through {path}")
+    if len(stack) >= MAX_INCLUDE_DEPTH:
+        raise FileTypeListError(f"{where}: .Include nested deeper than {MAX_INCLUDE_DEPTH}")
+    try:
         data = read_list_file(path, MAX_BYTES)
     except OSError as exc:
         raise FileTypeListError(f"{where or path}: cannot read {path}: "

@@ -208,6 +208,15 @@ def test_an_include_loop_is_an_error(tmp_path):
         build_policy(config(f'filetype_lists = ["{path}"]'))
 
 
+@pytest.mark.parametrize("included", ["a\x00b", "loop"])
+def test_an_include_of_an_unusable_path_is_a_file_line_error(tmp_path, included):
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")  # a symbolic link to itself
+    path = tmp_path / "bannedextensionlist"
+    path.write_text(f".exe\n.Include<{included}>\n")
+    with pytest.raises(BuildError, match=rf"{path}:2: cannot read"):
+        build_policy(config(f'filetype_lists = ["{path}"]'))
+
+
 @pytest.mark.parametrize(("body", "message"), [
     ('block_types = ["exe"]', "block_types: 'exe' is not a MIME type"),
     ('block_types = ["*/html"]', "only the subtype can be"),
