@@ -21,7 +21,7 @@ from pathlib import Path
 #: Problems listed in one error; the rest are counted.
 MAX_SHOWN = 20
 MAX_INCLUDE_DEPTH = 8
-_FILTER_N = re.compile(r"^filter(\d{1,3})$", re.IGNORECASE)
+_FILTER_N = re.compile(r"^filter([0-9]{1,3})$", re.IGNORECASE)
 _INCLUDE = re.compile(r"^\.include<(.*)>$", re.IGNORECASE)
 
 
@@ -89,7 +89,12 @@ class _Reader:
         if include:
             target = Path(include.group(1).strip())
             target = target if target.is_absolute() else path.parent / target
-            resolved = target.resolve()
+            try:
+                resolved = target.resolve()
+            # a NUL in the name (ValueError), a symbolic link loop (RuntimeError before 3.13)
+            except (OSError, ValueError, RuntimeError) as exc:
+                self.problems.append(f"{where}: cannot include {str(target)!r}: {exc}")
+                return
             if resolved in stack or resolved == path.resolve():
                 self.problems.append(f"{where}: include cycle: {target}")
             elif len(stack) >= MAX_INCLUDE_DEPTH:

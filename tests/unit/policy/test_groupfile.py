@@ -82,6 +82,21 @@ def test_an_include_cycle_and_invalid_utf8_are_errors_not_hangs(tmp_path):
                                   f"{path}:2: invalid UTF-8"]
 
 
+@pytest.mark.parametrize("included", ["a\x00b", "loop"])
+def test_an_include_of_an_unusable_path_is_an_error_naming_the_line(tmp_path, included):
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")  # a symbolic link to itself
+    path = write(tmp_path, f"alice=filter1\n.Include<{included}>\n")
+    with pytest.raises(GroupFileError) as err:
+        read_group_file(path, GROUPS)
+    assert [p.partition(": cannot include")[0] for p in err.value.problems] == [f"{path}:2"]
+
+
+def test_filter_n_takes_ascii_digits_only(tmp_path):
+    path = write(tmp_path, "alice=filter\u0661\n")  # ARABIC-INDIC DIGIT ONE
+    with pytest.raises(GroupFileError, match="no group 'filter\u0661'"):
+        read_group_file(path, GROUPS)
+
+
 def test_a_long_list_of_problems_is_cut_with_a_count(tmp_path):
     path = write(tmp_path, "".join(f"u{i}=nosuch\n" for i in range(MAX_SHOWN + 5)))
     with pytest.raises(GroupFileError) as err:
