@@ -39,6 +39,7 @@ class GroupFileError(ValueError):
 class _Reader:
     def __init__(self, groups: Sequence[str]) -> None:
         self.groups = list(groups)
+        self.folded = {g.lower(): g for g in self.groups}
         self.users: dict[str, str] = {}
         self.where: dict[str, str] = {}
         self.problems: list[str] = []
@@ -51,8 +52,7 @@ class _Reader:
         if numbered:
             n = int(numbered.group(1))
             return self.groups[n - 1] if 1 <= n <= len(self.groups) else None
-        folded = {g.lower(): g for g in self.groups}
-        return folded.get(value.lower())
+        return self.folded.get(value.lower())
 
     def unknown(self, value: str) -> str:
         if _FILTER_N.match(value):
