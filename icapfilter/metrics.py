@@ -24,6 +24,7 @@ from typing import Literal
 
 from prometheus_client import Counter, Gauge, Histogram, values
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
 from .outcome import Outcome
@@ -321,6 +322,19 @@ def sample_key(sample: Sample) -> str:
         return sample.name
     inner = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
     return f"{sample.name}{{{inner}}}"
+
+
+def in_force(families: Iterable[Metric]) -> Iterable[Metric]:
+    """``families`` without the generations no worker filters with any more.
+
+    A reload sets the series of the generation it replaced to 0, but
+    ``prometheus_client`` cannot delete a series from a worker's file, so
+    without this every reload of a long-running server added one for good.
+    """
+    for family in families:
+        if family.name == "icapfilter_lists_generation_info":
+            family.samples = [sample for sample in family.samples if sample.value]
+        yield family
 
 
 def flatten(families: Iterable[object]) -> dict[str, float]:

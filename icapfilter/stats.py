@@ -20,15 +20,17 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
 
-from .metrics import Metrics, flatten, use_folder
+from .metrics import Metrics, flatten, in_force, use_folder
 from .outcome import Outcome
 from .runstate.status import alive
 
@@ -140,7 +142,7 @@ def forget_worker(pid: int) -> None:
 
 def _merged(files: list[str]) -> dict[str, float]:
     """The samples of ``files`` summed as ``/metrics`` sums them (cumulative buckets)."""
-    return flatten(MultiProcessCollector.merge(files, accumulate=True))  # type: ignore[no-untyped-call]
+    return flatten(in_force(MultiProcessCollector.merge(files, accumulate=True)))  # type: ignore[no-untyped-call]
 
 
 class Stats:
@@ -257,10 +259,21 @@ def collect(config: Any) -> tuple[int, dict[str, float]]:
     return collect_folder(folder_of(config))
 
 
+class _FolderCollector(Collector):
+    """The metric files of one folder as ``/metrics`` shows them (links skipped)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def collect(self) -> Iterable[Metric]:
+        files = _files(self.folder, lambda pid: True)
+        return in_force(MultiProcessCollector.merge(files, accumulate=True))  # type: ignore[no-untyped-call]
+
+
 def exposition(folder: Path) -> bytes:
     """The Prometheus text of every worker writing into ``folder``."""
     registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(folder))  # type: ignore[no-untyped-call]
+    registry.register(_FolderCollector(folder))
     return generate_latest(registry)
 
 

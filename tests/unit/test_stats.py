@@ -412,3 +412,18 @@ def test_users_without_the_run_folder_get_default_stats_folders_of_their_own(tmp
     first = default_dir()
     monkeypatch.setattr(stats_module.os, "geteuid", lambda: 1001)
     assert first != default_dir() and first.parent == default_dir().parent == tmp_path
+
+
+def test_a_replaced_generation_leaves_no_series_behind(folder):
+    policy = SimpleNamespace(generation="g1", urls=SimpleNamespace(
+        engine=SimpleNamespace(store=_Store())))
+    stats = Stats(policy=lambda: policy)
+    stats.sample()
+    for generation in ("g2", "g3"):  # two reloads
+        policy.generation = generation
+        stats.sample()
+    kept = [key for key in collect_folder(folder)[1] if "generation_info" in key]
+    assert kept == ['icapfilter_lists_generation_info{generation="g3",'
+                    'lists="20261205010000-abcd"}']
+    samples = families(folder)["icapfilter_lists_generation_info"].samples
+    assert [s.labels["generation"] for s in samples] == ["g3"]
