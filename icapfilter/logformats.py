@@ -81,7 +81,6 @@ class HttpLine:
     @classmethod
     def of(cls, outcome: Outcome, error: str | None) -> HttpLine | None:
         verdict = outcome.verdict
-        direct = f"HIER_DIRECT/{_host(outcome.url)}"
         if error:
             if outcome.url == "-" or outcome.method not in ("REQMOD", "RESPMOD"):
                 return None
@@ -93,19 +92,19 @@ class HttpLine:
                 return cls("TCP_DENIED", verdict.status, outcome.page_bytes, "HIER_NONE/-",
                            "text/html", denied=True)
             if outcome.http_method == "CONNECT":
-                return cls("TCP_TUNNEL", 200, 0, direct, "-", denied=False)
+                return cls("TCP_TUNNEL", 200, 0, _direct(outcome.url), "-", denied=False)
             if _marked_learned(verdict):  # Squid's ACL skips RESPMOD for it
-                return cls("TCP_MISS", 0, 0, direct, "-", denied=False)
+                return cls("TCP_MISS", 0, 0, _direct(outcome.url), "-", denied=False)
             return None
         if outcome.method != "RESPMOD":
             return None
         if verdict is not None and verdict.blocked:
             if outcome.late:
-                return cls("TCP_MISS_ABORTED", outcome.http_status, outcome.body_bytes, direct,
-                           _mime(outcome.content_type), denied=True)
+                return cls("TCP_MISS_ABORTED", outcome.http_status, outcome.body_bytes,
+                           _direct(outcome.url), _mime(outcome.content_type), denied=True)
             return cls("TCP_DENIED", verdict.status, outcome.page_bytes, "HIER_NONE/-",
                        "text/html", denied=True)
-        return cls("TCP_MISS", outcome.http_status, outcome.body_bytes, direct,
+        return cls("TCP_MISS", outcome.http_status, outcome.body_bytes, _direct(outcome.url),
                    _mime(outcome.content_type), denied=False)
 
 
@@ -113,6 +112,12 @@ def _marked_learned(verdict: Verdict) -> bool:
     """The request carries the learned-clean mark. Other header changes
     (SafeSearch's YouTube-Restrict) go on to RESPMOD, which logs the line."""
     return any(name == LEARNED_MARK for name, _value in verdict.set_request_headers)
+
+
+def _direct(url: str) -> str:
+    """Squid's ``%Sh/%<a`` of a request that went to the origin (parsed only
+    for a line that is written: most ICAP messages get none)."""
+    return f"HIER_DIRECT/{_host(url)}"
 
 
 def _host(url: str) -> str:
