@@ -38,7 +38,10 @@ from icapfilter.urls.listfiles import MAX_INCLUDE_DEPTH, classify, is_archive
 log = logging.getLogger("icapfilter.lists")
 
 CACHE_DIR_NAME = ".icapfilter-cache"
-_INCLUDE = re.compile(rb"^[ \t]*\.include<([^>\r\n]*)>[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
+# An include line as the parser sees one: the line stripped of the whitespace
+# bytes.strip() removes, the target up to the last ">" (listfiles._INCLUDE).
+_INCLUDE = re.compile(rb"^[ \t\v\f\r]*\.include<(.*)>[ \t\v\f\r]*$", re.IGNORECASE | re.MULTILINE)
+_BOM = b"\xef\xbb\xbf"
 _code_key: bytes | None = None
 
 
@@ -119,7 +122,7 @@ class ContentKey:
 
     def _includes(self, data: bytes, base: Path, stack: tuple[str, ...]) -> None:
         """Follow ``.Include<file>`` as the parser does; a missing one counts as such."""
-        for match in _INCLUDE.finditer(data):
+        for match in _INCLUDE.finditer(data[len(_BOM):] if data.startswith(_BOM) else data):
             target = match.group(1).decode("utf-8", "replace").strip()
             target = target.replace("__LISTDIR__", str(base))
             if "\0" in target or len(stack) >= MAX_INCLUDE_DEPTH:

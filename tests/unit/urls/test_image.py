@@ -318,3 +318,18 @@ def test_the_configured_folder_may_belong_to_the_servers_user(write_tree, tmp_pa
     os.chmod(state, 0o777)  # anyone could have forged it: not mapped, and not ours to write
     with pytest.raises(CacheUnavailable):
         image_of(root, configured_dir=str(state))
+
+
+@pytest.mark.parametrize("including", [
+    "\ufeff.Include<more>\n",  # a file saved with a byte-order mark
+    "\v.Include<more>\f\n",  # whitespace the parser strips
+    ".Include<more>\r\n",
+])
+def test_an_edited_include_makes_the_image_stale_however_the_include_line_is_written(
+        write_tree, including):
+    root = write_tree({"BL/bannedsitelist": including, "BL/more": "a.test\n"})
+    store, _, _ = image_of(root)
+    assert UrlEngine(store, cache_size=0).lookup("http://a.test/")  # the parser follows it
+    (root / "BL/more").write_text("a.test\nb.test\n")
+    store, _, built = image_of(root)
+    assert built and UrlEngine(store, cache_size=0).lookup("http://b.test/")
