@@ -29,13 +29,13 @@ from icapfilter.urls.errors import InvalidEntry
 MAX_HOST_LENGTH = 253
 
 #: The common case: lowercase ASCII labels of 1 to 63 characters.
-_PLAIN = re.compile(r"^(?:[a-z0-9_\-]{1,63}\.)*[a-z0-9_\-]{1,63}\.?$")
+_PLAIN = re.compile(r"^(?:[a-z0-9_\-]{1,63}\.)*[a-z0-9_\-]{1,63}\.?\Z")
 #: The WHATWG "ends in a number" checker, matched at the last label.
 _NUMBER = re.compile(r"(?:[0-9]+|0x[0-9a-f]*)\Z")
 _PADDED_QUAD = re.compile(r"(?=.*(?:^|\.)0[0-9])(?:(?:[01]?[0-9]{1,2}|2[0-4][0-9]|25[0-5])\.){3}"
                           r"(?:[01]?[0-9]{1,2}|2[0-4][0-9]|25[0-5])\Z")
 #: A label of a list entry: strict LDH (plus ``_``, common in real hosts).
-_ENTRY_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_\-]{0,61}[a-z0-9_])?$")
+_ENTRY_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_\-]{0,61}[a-z0-9_])?\Z")
 #: WHATWG forbidden domain code points (controls, space, ``#%/:<>?@[\]^|``, DEL).
 _FORBIDDEN = re.compile(r"[\x00-\x20#%/:<>?@\[\\\]^|\x7f]")
 _HEX = frozenset("0123456789abcdefABCDEF")

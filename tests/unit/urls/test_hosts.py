@@ -236,3 +236,10 @@ def test_a_joiner_outside_its_script_context_is_no_host(spelling: str) -> None:
     # these; IDNA 2003 silently made them "ab.example"
     with pytest.raises(InvalidEntry, match="joiner"):
         canonical_host(spelling)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+@pytest.mark.parametrize("host", ["example.com\n", "a.b\n", "ex\n"])
+def test_a_trailing_newline_is_no_part_of_a_plain_host(host: str, strict: bool) -> None:
+    with pytest.raises(InvalidEntry, match="invalid character"):
+        canonical_host(host, strict=strict)
