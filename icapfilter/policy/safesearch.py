@@ -18,6 +18,8 @@ from dataclasses import dataclass, replace
 from urllib.parse import unquote_plus
 
 from ..config import GroupConfig
+from ..urls.errors import InvalidEntry
+from ..urls.hosts import canonical_host
 from ..verdict import Action, Verdict
 from .hook import RequestInfo
 
@@ -59,8 +61,10 @@ ENGINES = (
 
 
 def split_url(url: str) -> tuple[str, str, str] | None:
-    """(lower-case host without port or trailing dot, path, query) of an
-    absolute http(s) URL; None for anything else (a CONNECT authority)."""
+    """(host, path, query) of an absolute http(s) URL, the host canonical as
+    the URL lists read it (``WWW.GOOGLE.COM.:80``, ``www.%67oogle.com`` and
+    fullwidth letters are ``www.google.com``); None for anything else (a
+    CONNECT authority, a host no browser could reach)."""
     scheme, sep, rest = url.partition("://")
     if not sep or scheme.lower() not in ("http", "https"):
         return None
@@ -69,8 +73,12 @@ def split_url(url: str) -> tuple[str, str, str] | None:
     authority, target = rest[:cut], rest[cut:]
     host = authority.rpartition("@")[2]
     host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    try:
+        host = canonical_host(host)[0]
+    except InvalidEntry:
+        return None
     path, _, query = target.partition("?")
-    return host.lower().rstrip("."), path or "/", query
+    return host, path or "/", query
 
 
 def _name(piece: str) -> str:

@@ -25,7 +25,7 @@ with atheris.instrument_imports():
     from icapfilter.icap.render import rewrite_http_head
     from icapfilter.policy.filenames import disposition_names, normalize, url_file_names
     from icapfilter.policy.hook import Client, RequestInfo
-    from icapfilter.policy.safesearch import rewrite
+    from icapfilter.policy.safesearch import rewrite, split_url
 
 
 def check_names(names: set[str]) -> None:
@@ -65,6 +65,7 @@ def test_one_input(data: bytes) -> None:
     elif kind == 1:
         check_names(url_file_names("http://dl.test/" + text))
     else:
+        split_url("http://" + text)  # any authority: a host, or None, never an exception
         check_search(text if text.startswith("/") else "/" + text)
 
 

@@ -42,11 +42,19 @@ def policy():
     ("https://uk.search.yahoo.com/search?p=cats&vm=p", "p=cats&vm=r"),
     ("http://www.google.com:80/search?q=a", "q=a&safe=active"),
     ("http://WWW.GOOGLE.COM./search?q=a", "q=a&safe=active"),
+    # the host as the URL lists canonicalize it (a browser reaches the same site)
+    ("http://www.%67oogle.com/search?q=a", "q=a&safe=active"),
+    ("http://WWW.GOOGLE.COM.:80/search?q=a", "q=a&safe=active"),
+    ("http://www.\uff47oogle.com/search?q=a", "q=a&safe=active"),  # fullwidth g
+    ("http://www.bing\u3002com/search?q=a", "q=a&adlt=strict"),      # ideographic full stop
+    ("http://m.YouTube.com./results?search_query=a", None),
 ])
 def test_search_requests_are_rewritten(policy, url, query):
     verdict = policy.decide_request(request(url))
     assert verdict.action is Action.REWRITE and not verdict.blocked
     assert verdict.rewrite_query == query
+    if query is None:  # YouTube: a header, not a query
+        assert (YOUTUBE_HEADER, "Strict") in verdict.set_request_headers
 
 
 @pytest.mark.parametrize("url", [
@@ -98,6 +106,8 @@ def test_split_url_takes_the_host_from_the_authority():
     assert split_url("http://user@www.google.com:8080/search?q=1#f") == (
         "www.google.com", "/search", "q=1")
     assert split_url("www.google.com:443") is None
+    assert split_url("http://www.google.com%00/search?q=1") is None  # no host a browser reaches
+    assert split_url("http://[::1]:8080/search?q=1") is None
 
 
 _PIECE = st.text(st.sampled_from("abcsafeSAFE%=+&;.-_0123456789"), max_size=12)
