@@ -47,13 +47,17 @@ def _markers(name: str) -> re.Pattern[str]:
 def check_contact_url(value: str) -> None:
     """A ``contact_url`` may name only the known placeholders."""
     try:
-        names = [field for _, field, _, _ in Formatter().parse(value) if field is not None]
+        fields = [(name, spec, conversion) for _, name, spec, conversion
+                  in Formatter().parse(value) if name is not None]
     except ValueError as exc:
         raise ValueError(f"contact_url: {exc} (write {{{{ and }}}} for braces)") from None
-    for name in names:
+    for name, spec, conversion in fields:
         if name not in CONTACT_FIELDS:
             raise ValueError(f"contact_url: unknown placeholder {{{name}}} (known: "
                              f"{', '.join('{' + f + '}' for f in CONTACT_FIELDS)})")
+        if spec or conversion:  # {url:d} or {url!x} would fail at every block page
+            raise ValueError(f"contact_url: write {{{name}}} alone, without "
+                             f"{'!' + conversion if conversion else ':' + spec}")
     if not re.match(r"(?i)(https?://|mailto:)", value):
         raise ValueError(f"contact_url: {value!r} must start with http://, https:// or mailto:")
 

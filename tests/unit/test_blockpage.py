@@ -99,6 +99,9 @@ def test_the_contact_link_carries_the_blocked_request_url_encoded_then_escaped()
     ("https://help.test/?u={link}", r"unknown placeholder \{link\}"),
     ("https://help.test/?u={url", "contact_url"),
     ("javascript:alert(1)//{url}", "must start with http"),
+    ("https://help.test/?u={url:d}", r"write \{url\} alone, without :d"),
+    ("https://help.test/?u={reason!x}", r"write \{reason\} alone, without !x"),
+    ("https://help.test/?u={url:>99999}", "alone"),
 ])
 def test_a_bad_contact_url_is_a_config_error(url, why):
     with pytest.raises(ConfigError, match=why):
