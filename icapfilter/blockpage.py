@@ -56,8 +56,8 @@ def check_contact_url(value: str) -> None:
             raise ValueError(f"contact_url: unknown placeholder {{{name}}} (known: "
                              f"{', '.join('{' + f + '}' for f in CONTACT_FIELDS)})")
         if spec or conversion:  # {url:d} or {url!x} would fail at every block page
-            raise ValueError(f"contact_url: write {{{name}}} alone, without "
-                             f"{'!' + conversion if conversion else ':' + spec}")
+            extra = f"!{conversion}" if conversion else f":{spec}"
+            raise ValueError(f"contact_url: write {{{name}}} alone, without {extra}")
     if not re.match(r"(?i)(https?://|mailto:)", value):
         raise ValueError(f"contact_url: {value!r} must start with http://, https:// or mailto:")
 
