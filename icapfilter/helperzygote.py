@@ -38,17 +38,18 @@ class Zygote:
         self.policy: Any = None
         self.config: Any = None
         self._signature: tuple[Any, ...] | None = None
+        self._failed: tuple[Any, ...] | None = None  # of the last build that failed
         self._lists: list[str] = []
         self.inherited: list[int] = []  # the zygote's own descriptors: closed in children
 
-    def signature(self) -> tuple[Any, ...]:
-        """What the policy was built from: the config file and the lists' content key."""
+    def signature(self, lists: list[str]) -> tuple[Any, ...]:
+        """What a policy is built from: the config file and the lists' content key."""
         info = os.stat(self.config_path)
         parts: tuple[Any, ...] = (info.st_ino, info.st_size, info.st_mtime_ns)
-        if self.policy is not None and self._lists:
+        if lists:
             from icapfilter.urls.image_cache import ContentKey
 
-            parts += (ContentKey(self._lists).key,)
+            parts += (ContentKey(lists).key,)
         return parts
 
     def build(self) -> None:
@@ -57,6 +58,9 @@ class Zygote:
         from icapfilter.helperpolicy import helper_policy
 
         config = load_config(self.config_path).with_overrides(store={"redis": self.redis})
+        lists = list(config.lists.paths) if not config.store.redis else []
+        # Taken before building: lists edited meanwhile make the next launcher rebuild.
+        signature = self.signature(lists)
         setup_logging(config)
         policy = helper_policy(config, build_policy)
         from icapfilter.squidhelper import answer
@@ -67,19 +71,32 @@ class Zygote:
         gc.unfreeze()
         self.policy = policy
         self.config = config
-        self._lists = list(config.lists.paths) if not config.store.redis else []
-        self._signature = self.signature()
+        self._lists = lists
+        self._signature = signature
         gc.collect()
         gc.freeze()  # children's collections leave the policy's pages shared
         log.info("squid-helper zygote %d: policy built; serving launchers", os.getpid())
 
-    def fresh(self) -> bool:
-        """Whether the policy still matches the files (reading the lists for their
-        key: about 0.1 s for 1.8 M entries, once per child started)."""
+    def refresh(self) -> None:
+        """Rebuild when the config file or the lists changed since the last build
+        (reading the lists for their key: about 0.1 s for 1.8 M entries, once per
+        child started). A build that failed is tried again only after another
+        change: twenty launchers must not wait for twenty failing builds."""
+        from icapfilter.urls.errors import LoadError
+
         try:
-            return self.signature() == self._signature
-        except OSError:
-            return True  # a vanished file is the next build's error, not a reason to stop
+            current = self.signature(self._lists)
+        except (OSError, LoadError):
+            return  # a vanished file is the next build's error, not a reason to stop
+        if current in (self._signature, self._failed):
+            return
+        log.info("squid-helper zygote: configuration or lists changed; rebuilding")
+        try:
+            self.build()
+        except Exception as exc:  # noqa: BLE001 - keep serving the last good policy
+            self._failed = current
+            log.error("squid-helper zygote: rebuild failed, keeping the running policy: %s",
+                      exc)
 
     def reap(self) -> None:
         while self.children:
@@ -104,13 +121,7 @@ class Zygote:
             if len(fds) != 3 or options.get("config") != self.config_path:
                 conn.sendall(b"no")
                 return
-            if not self.fresh():
-                log.info("squid-helper zygote: configuration or lists changed; rebuilding")
-                try:
-                    self.build()
-                except Exception as exc:  # noqa: BLE001 - keep serving the last good policy
-                    log.error("squid-helper zygote: rebuild failed, keeping the running "
-                              "policy: %s", exc)
+            self.refresh()
             pid = os.fork()
             if pid == 0:
                 self.child(conn, fds, options.get("concurrency"))

@@ -1,0 +1,77 @@
+"""The helper zygote's rebuilds, without sockets or forks."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import icapfilter.app
+import icapfilter.helperpolicy
+from icapfilter.helperzygote import Zygote
+
+
+@pytest.fixture
+def zygote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Zygote]:
+    (tmp_path / "BL/adult").mkdir(parents=True)
+    (tmp_path / "BL/adult/domains").write_text("bad.test\n")
+    config = tmp_path / "c.toml"
+    config.write_text(f'[lists]\npaths = ["{tmp_path / "BL"}"]\n'
+                      '[[groups]]\nname = "default"\nblock = ["adult"]\n')
+    monkeypatch.setattr(icapfilter.app, "setup_logging", lambda config: None)
+    yield Zygote(str(config), None)
+    gc.unfreeze()
+
+
+def blocks(zygote: Zygote, host: str) -> bool:
+    from icapfilter.squidhelper import answer
+
+    return answer(zygote.policy, f"10.0.0.1 - http://{host}/".encode()).startswith(b"OK")
+
+
+def test_lists_edited_while_the_policy_builds_are_picked_up_by_the_next_launcher(
+        zygote: Zygote, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = icapfilter.helperpolicy.helper_policy
+    lists = Path(zygote.config_path).parent / "BL/adult/domains"
+
+    def edited_meanwhile(config, build):  # type: ignore[no-untyped-def]
+        policy = real(config, build)
+        lists.write_text("bad.test\nlate.test\n")
+        return policy
+
+    monkeypatch.setattr(icapfilter.helperpolicy, "helper_policy", edited_meanwhile)
+    zygote.build()
+    assert not blocks(zygote, "late.test")
+    monkeypatch.setattr(icapfilter.helperpolicy, "helper_policy", real)
+    zygote.refresh()
+    assert blocks(zygote, "late.test")
+
+
+def test_a_failed_rebuild_is_tried_again_only_after_another_change(zygote: Zygote) -> None:
+    zygote.build()
+    real_build = zygote.build
+    attempts = []
+
+    def counted() -> None:
+        attempts.append(1)
+        real_build()
+
+    zygote.build = counted  # type: ignore[method-assign]
+    config = Path(zygote.config_path)
+    good = config.read_text()
+    config.write_text("[lists\n")
+    for _ in range(3):  # three launchers
+        zygote.refresh()
+    assert len(attempts) == 1 and blocks(zygote, "bad.test")  # the last good policy serves
+    config.write_text(good.replace('block = ["adult"]', 'block = []'))
+    zygote.refresh()
+    assert len(attempts) == 2 and not blocks(zygote, "bad.test")
+
+
+def test_an_unchanged_configuration_is_not_rebuilt(zygote: Zygote) -> None:
+    zygote.build()
+    policy = zygote.policy
+    zygote.refresh()
+    assert zygote.policy is policy
