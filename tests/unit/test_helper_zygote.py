@@ -75,3 +75,12 @@ def test_an_unchanged_configuration_is_not_rebuilt(zygote: Zygote) -> None:
     policy = zygote.policy
     zygote.refresh()
     assert zygote.policy is policy
+
+
+def test_lists_that_vanished_keep_the_running_policy(zygote: Zygote) -> None:
+    import shutil
+
+    zygote.build()
+    shutil.rmtree(Path(zygote.config_path).parent / "BL")
+    zygote.refresh()
+    assert blocks(zygote, "bad.test")
