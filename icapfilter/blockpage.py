@@ -33,7 +33,7 @@ DETAILS = ("reason", "full")
 #: The placeholders a contact_url may carry, each filled in URL-encoded.
 CONTACT_FIELDS = ("url", "category", "reason")
 SHIPPED_LANGUAGES = ("en", "fr", "de", "es")
-_PAGE_NAME = re.compile(r"blockpage\.([a-z]{2,8}(?:-[a-z0-9]{1,8})*)\.html")
+_PAGE_NAME = re.compile(r"blockpage(?:\.([a-z]{2,8}(?:-[a-z0-9]{1,8})*))?\.html")
 
 
 def _section(name: str) -> re.Pattern[str]:
@@ -85,12 +85,19 @@ def shipped_page(language: str) -> str:
 
 
 def pages_in(folder: Path) -> dict[str, str]:
-    """The ``blockpage.<lang>.html`` files of a folder, by lower-case language tag."""
-    found = {}
+    """The ``blockpage.<lang>.html`` files of a folder, by lower-case language tag.
+    ``blockpage.html`` is English, as the shipped page of that name (a copy of
+    it edited in place must not be ignored); ``blockpage.en.html`` wins over it."""
+    found, bare = {}, None
     for path in sorted(folder.iterdir()):
         m = _PAGE_NAME.fullmatch(path.name.lower())
         if m and path.is_file():
-            found[m.group(1)] = path.read_text("utf-8")
+            if m.group(1) is None:
+                bare = path.read_text("utf-8")
+            else:
+                found[m.group(1)] = path.read_text("utf-8")
+    if bare is not None:
+        found.setdefault("en", bare)
     return found
 
 

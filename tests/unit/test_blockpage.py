@@ -123,6 +123,15 @@ def test_a_template_dir_adds_and_replaces_languages(tmp_path):
     assert "Der Zugriff" in render(page, language="de")  # still shipped
 
 
+def test_a_blockpage_html_in_the_template_dir_replaces_the_english_page(tmp_path):
+    (tmp_path / "blockpage.html").write_text("<p>Ours: $url</p>")
+    page = BlockPage.configured(template_dir=str(tmp_path))
+    assert render(page, language="en") == "<p>Ours: http://x.test/a?b=1</p>"
+    (tmp_path / "blockpage.en.html").write_text("<p>Named: $url</p>")
+    page = BlockPage.configured(template_dir=str(tmp_path))
+    assert render(page, language="en") == "<p>Named: http://x.test/a?b=1</p>"
+
+
 def test_one_custom_template_keeps_serving_every_language(tmp_path):
     custom = tmp_path / "page.html"
     custom.write_text("<p>Ours: $url ($category)</p>")
