@@ -56,16 +56,11 @@ def extension(entry: str) -> str:
 
 def check_filetype_keys(group: _FileTypeKeys) -> None:
     """Raise ValueError naming the first bad file-type entry of a group."""
-    for key in ("block_types", "allow_types"):
+    for key in ("block_types", "allow_types", "block_extensions", "allow_extensions"):
+        read = mime_type if key.endswith("_types") else extension
         for entry in getattr(group, key):
             try:
-                mime_type(entry)
-            except ValueError as exc:
-                raise ValueError(f"{key}: {exc}") from None
-    for key in ("block_extensions", "allow_extensions"):
-        for entry in getattr(group, key):
-            try:
-                extension(entry)
+                read(entry)
             except ValueError as exc:
                 raise ValueError(f"{key}: {exc}") from None
     for path in group.filetype_lists:
