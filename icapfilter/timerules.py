@@ -16,7 +16,7 @@ year, month and day separately, so that range never matches).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -85,14 +85,20 @@ class HourRange:
         return self.start <= minute < self.end
 
 
-def parse_hours(value: str | list[str]) -> tuple[HourRange, ...]:
-    items = value if isinstance(value, list) else [value]
-    ranges = []
-    for item in items:
-        m = _HOURS.fullmatch(item.strip()) if isinstance(item, str) else None
+def _items(value: str | list[str], pattern: re.Pattern[str], key: str,
+           form: str) -> Iterator[tuple[str, re.Match[str]]]:
+    """Each item of a string-or-list key with its match; ValueError names a bad one."""
+    for item in value if isinstance(value, list) else [value]:
+        m = pattern.fullmatch(item.strip()) if isinstance(item, str) else None
         if m is None:
-            raise ValueError(f"hours: {item!r} is not HH:MM-HH:MM (two digits each, "
-                             "as in 08:00-16:30)")
+            raise ValueError(f"{key}: {item!r} is not {form}")
+        yield item, m
+
+
+def parse_hours(value: str | list[str]) -> tuple[HourRange, ...]:
+    ranges = []
+    for item, m in _items(value, _HOURS, "hours",
+                          "HH:MM-HH:MM (two digits each, as in 08:00-16:30)"):
         sh, sm, eh, em = map(int, m.groups())
         if sh > 23 or sm > 59 or eh > 24 or em > 59 or (eh == 24 and em):
             raise ValueError(f"hours: {item!r} is not a time of day (00:00 to 24:00)")
@@ -149,13 +155,9 @@ def _real_day(year: int | None, month: int | None, day: int | None, item: str) -
 
 
 def parse_dates(value: str | list[str]) -> tuple[DateSpec, ...]:
-    items = value if isinstance(value, list) else [value]
     specs = []
-    for item in items:
-        m = _DATES.fullmatch(item.strip()) if isinstance(item, str) else None
-        if m is None:
-            raise ValueError(f"dates: {item!r} is not YYYY-MM-DD (or YYYY.MM.DD, with * "
-                             "wildcards), or a range FIRST - LAST")
+    for item, m in _items(value, _DATES, "dates", "YYYY-MM-DD (or YYYY.MM.DD, with * "
+                          "wildcards), or a range FIRST - LAST"):
         y, mo, d = (_date_part(m[1], 1, 9999, "year", item), _date_part(m[2], 1, 12, "month", item),
                     _date_part(m[3], 1, 31, "day", item))
         _real_day(y, mo, d, item)
