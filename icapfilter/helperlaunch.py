@@ -27,6 +27,7 @@ import time
 import zlib
 
 ZYGOTE_START_TIMEOUT = 300.0  # a 1.8 M-entry list image is built in about 10 s
+MAX_SOCKET_PATH = 103  # bytes: sun_path holds 104 on the BSDs (with its NUL), 108 on Linux
 _OPTIONS = {"--config": "config", "--redis": "redis"}
 _FLAGS = {"--concurrency": True, "--no-concurrency": False}
 
@@ -68,8 +69,13 @@ def runtime_dir() -> str:
 
 
 def socket_path(options: dict[str, object]) -> str:
+    """The zygote's socket; OSError when the path is too long for a Unix socket
+    (a long TMPDIR), rather than a zygote that builds and then cannot listen."""
     key = f"{options['config']}\0{options.get('redis') or ''}".encode("utf-8", "surrogateescape")
-    return os.path.join(runtime_dir(), f"helper-{zlib.crc32(key):08x}.sock")
+    path = os.path.join(runtime_dir(), f"helper-{zlib.crc32(key):08x}.sock")
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+        raise OSError(f"{path} is too long for a Unix socket")
+    return path
 
 
 def _connect(path: str) -> _socket.socket | None:

@@ -189,20 +189,20 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.socket + ".pid", "w") as handle:  # launchers watch it while we build
         handle.write(f"{os.getpid()}\n")
     zygote = Zygote(args.config, args.redis)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         zygote.build()
+        if os.path.exists(args.socket):
+            os.unlink(args.socket)
+        listener.bind(args.socket)
+        listener.listen(64)
     except BaseException as exc:  # noqa: BLE001 - launchers fall back to serving themselves
+        listener.close()
         with open(args.socket + ".failed", "w") as handle:
             handle.write(f"{exc}\n")
         os.unlink(args.socket + ".pid")
         return 1
-    zygote.inherited.append(lock)
-    if os.path.exists(args.socket):
-        os.unlink(args.socket)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(args.socket)
-    listener.listen(64)
-    zygote.inherited.append(listener.fileno())
+    zygote.inherited += [lock, listener.fileno()]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         zygote.serve(listener, float(os.environ.get("ICAPFILTER_HELPER_IDLE", "30")))

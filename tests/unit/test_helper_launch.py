@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from pathlib import Path
 
 from icapfilter.helperlaunch import _died, runtime_dir
 
@@ -40,3 +41,36 @@ def test_the_runtime_folder_is_private(tmp_path, monkeypatch):
         assert "private" in str(exc)
     else:
         raise AssertionError("a folder others can enter was accepted")
+
+
+def test_a_socket_path_too_long_for_unix_sockets_serves_in_process_without_a_zygote(
+        tmp_path, monkeypatch):
+    import icapfilter.helperlaunch as helperlaunch
+
+    deep = tmp_path / ("d" * 100)
+    deep.mkdir()
+    monkeypatch.setenv("TMPDIR", str(deep))
+
+    def no_zygote(*args: object) -> None:
+        raise AssertionError("a zygote was started for a socket it cannot bind")
+
+    monkeypatch.setattr(helperlaunch, "_start_zygote", no_zygote)
+    assert helperlaunch.run(["--config", str(tmp_path / "c.toml")]) is None
+
+
+def test_a_zygote_that_cannot_listen_says_so_like_a_failed_build(tmp_path, monkeypatch):
+    import gc
+
+    import icapfilter.app
+    from icapfilter.helperzygote import main
+
+    monkeypatch.setattr(icapfilter.app, "setup_logging", lambda config: None)
+    config = tmp_path / "c.toml"
+    config.write_text("")
+    sock = tmp_path / ("s" * 120)  # longer than any sun_path
+    try:
+        assert main(["--socket", str(sock), "--config", str(config)]) == 1
+    finally:
+        gc.unfreeze()
+    assert "too long" in Path(f"{sock}.failed").read_text()
+    assert not Path(f"{sock}.pid").exists()
