@@ -152,6 +152,31 @@ def test_the_clock_of_a_time_zone_is_its_wall_clock():
     assert abs((tokyo - utc).total_seconds() - 9 * 3600) < 60
 
 
+@pytest.mark.parametrize(("utc", "active"), [
+    ("2026-03-29 00:59", False),  # 01:59 CET, then clocks go forward to 03:00 CEST
+    ("2026-03-29 01:00", False),  # 03:00 CEST: 02:00-03:00 never was that night
+    ("2026-10-25 00:30", True),   # 02:30 CEST
+    ("2026-10-25 01:30", True),   # 02:30 CET again, an hour later: the wall clock decides
+    ("2026-10-25 02:00", False),  # 03:00 CET
+])
+def test_at_a_daylight_saving_change_the_wall_clock_decides(monkeypatch, utc, active):
+    from datetime import UTC
+
+    from icapfilter.policy import schedule
+
+    instant = datetime.fromisoformat(utc).replace(tzinfo=UTC)
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[no-untyped-def,override]
+            return instant.astimezone(tz)
+
+    monkeypatch.setattr(schedule, "datetime", Frozen)
+    group = Group.from_config(GroupConfig(block=[], schedule=[
+        {"hours": "02:00-03:00", "block": ["games"]}]))
+    assert group_at(group, local_clock("Europe/Paris")()).blocks("games") is active
+
+
 # -- the commands --------------------------------------------------------------
 
 def _school_config(tmp_path):
