@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import NoReturn
 
 import click
 
@@ -45,6 +46,16 @@ def redis_url_option(ctx: click.Context, param: click.Parameter, value: str | No
         except ValueError as exc:
             raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
     return value
+
+
+def exit_not_loaded(exc: LoadError, progress_shown: bool) -> NoReturn:
+    """Exit 1 with the load report and why nothing was activated."""
+    if progress_shown:
+        click.echo(err=True)  # ends the progress line
+    if exc.report is not None:
+        click.echo(exc.report.summary(), err=True)
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(1)
 
 
 @click.group("lists")
@@ -105,12 +116,7 @@ def load_cmd(
     try:
         report = load_lists(store, paths, strict=strict, progress=progress)
     except LoadError as exc:
-        if progress:
-            click.echo(err=True)
-        if exc.report is not None:
-            click.echo(exc.report.summary(), err=True)
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        exit_not_loaded(exc, progress is not None)
     if progress:
         click.echo(err=True)
     if not quiet:

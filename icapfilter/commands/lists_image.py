@@ -32,6 +32,7 @@ def _image_settings(config_path: str | None) -> tuple[bool, str]:
 def build_image_cmd(paths: tuple[str, ...], config_path: str | None, cache_dir: str | None,
                     strict: bool, quiet: bool) -> bool:
     """Build (or confirm) the image; False when images are off or no folder can hold one."""
+    from icapfilter.commands.lists_cmd import exit_not_loaded
     from icapfilter.urls.image_store import open_image_store
 
     enabled, configured = _image_settings(config_path)
@@ -51,12 +52,7 @@ def build_image_cmd(paths: tuple[str, ...], config_path: str | None, cache_dir: 
         click.echo(f"error: cannot write the list image: {exc}", err=True)
         sys.exit(1)
     except LoadError as exc:
-        if echo:
-            click.echo(err=True)
-        if exc.report is not None:
-            click.echo(exc.report.summary(), err=True)
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        exit_not_loaded(exc, echo is not None)
     if echo and built:
         click.echo(err=True)
     if not quiet:
