@@ -7,7 +7,7 @@ they sum every worker of the server without asking any of them. With a Redis
 store each worker also copies its own values to Redis every ``[stats]
 interval`` seconds (one expiring hash per worker), so ``icapfilter stats``
 sums every server of a fleet. Nothing here sits on the request path beyond
-a few memory writes under ``prometheus_client``'s lock.
+a few dict updates under one lock (:meth:`~icapfilter.metrics.Metrics.record`).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from .runstate.status import alive
 log = logging.getLogger("icapfilter.stats")
 
 SNAPSHOT_TTL = 30  # seconds a worker's snapshot in Redis counts after its last write
+STOP_WAIT = 5.0  # seconds stopping waits for a snapshot being written (Redis times out first)
 _DB_FILE = re.compile(r"^[a-z]+(?:_[a-z]+)?_(\d+)\.db$")
 
 _folder: Path | None = None  # the folder this server's processes write into
@@ -223,7 +224,11 @@ class SnapshotWriter:
             log.debug("stats snapshot not written: %s", exc)
 
     def stop(self) -> None:
+        """Stop the thread, then write once more: a flush of the thread still
+        running beside this one would add the mirrored counters' growth twice."""
         self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=STOP_WAIT)
         self.flush()
 
 

@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -260,6 +261,22 @@ def test_a_stopping_worker_writes_what_it_counted_since_the_last_sample(folder):
     writer.stop()
     data = collect_folder(folder)[1]
     assert data['icapfilter_requests_total{service="reqmod",verdict="allow"}'] == 1
+
+
+def test_stopping_waits_for_the_snapshot_being_written_instead_of_writing_beside_it(folder):
+    inside, most, entered = [0], [0], threading.Event()
+
+    def slow_sink(name: str, data: dict[str, float]) -> None:
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        entered.set()
+        time.sleep(0.3)
+        inside[0] -= 1
+
+    writer = SnapshotWriter(Stats(), slow_sink, interval=0.01).start()
+    assert entered.wait(5)  # the thread is writing now
+    writer.stop()
+    assert most[0] == 1
 
 
 def test_metrics_files_are_private(folder):
