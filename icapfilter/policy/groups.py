@@ -133,6 +133,8 @@ class GroupMap:
                 address = ipaddress.ip_address(client.ip.split("%")[0])
             except ValueError:
                 return self.default
+            if address.version == 6 and address.ipv4_mapped is not None:
+                address = address.ipv4_mapped  # ::ffff:10.2.3.4 is in 10.0.0.0/8
             best: tuple[int, Group] | None = None
             for group in self.groups:
                 for net in group.networks:

@@ -18,6 +18,7 @@ from tests.unit.policy.conftest import GROUPS
     (None, None, "default"),
     ("not-an-ip", None, "default"),
     ("fe80::1%eth0", None, "default"),
+    ("::ffff:10.2.3.4", None, "kids"),    # an IPv4 client as an IPv6 socket shows it
 ])
 def test_clients_map_to_groups(ip, user, group):
     assert GroupMap(GROUPS).match(Client(ip, user)).name == group
