@@ -58,8 +58,7 @@ def problems(config: Config, *, starting: bool = False) -> list[Problem]:
     found += _writable_file("[log] error", config.log.error, starting)
     if config.log.syslog and not any(Path(p).exists() for p in SYSLOG_SOCKETS):
         found.append(Problem("[log] syslog", f"no syslog socket ({' or '.join(SYSLOG_SOCKETS)})"))
-    if not config.store.redis:
-        found += _stats_dir(config)
+    found += _stats_dir(config)  # the metric files live there with Redis too
     if config.stats.prometheus:
         found += _address("[stats] prometheus", config.stats.prometheus, starting)
     return found

@@ -57,3 +57,13 @@ def test_the_log_file_is_created_at_start_only(tmp_path):
 
 def test_access_log_on_stdout_needs_no_file():
     assert problems(parse_config('[log]\naccess = "-"\n')) == []
+
+
+def test_an_unsafe_stats_folder_is_refused_with_a_redis_store_too(tmp_path):
+    shared = tmp_path / "stats"
+    shared.mkdir()
+    shared.chmod(0o777)
+    config = parse_config(f'[store]\nredis = "redis://127.0.0.1:1/0"\n'
+                          f'[stats]\ndir = "{shared}"\n', "f.toml")
+    (problem,) = problems(config)
+    assert problem.where == "[stats] dir" and "writable by group or others" in problem.message
