@@ -97,6 +97,12 @@ class GroupMap:
                             for user, name in (file_users or {}).items()}
         self.trust_header = trust_header
         self._unknown_logged: set[str] = set()
+        # (network, group) per IP version, most specific first (ties: the group
+        # listed first), so the first network holding an address decides
+        by_prefix = sorted(((net, g) for g in self.groups for net in g.networks),
+                           key=lambda pair: -pair[0].prefixlen)
+        self._networks = {version: [(net, g) for net, g in by_prefix if net.version == version]
+                          for version in (4, 6)}
 
     def named(self, name: str) -> Group | None:
         return self._by_name.get(name)
@@ -135,12 +141,7 @@ class GroupMap:
                 return self.default
             if address.version == 6 and address.ipv4_mapped is not None:
                 address = address.ipv4_mapped  # ::ffff:10.2.3.4 is in 10.0.0.0/8
-            best: tuple[int, Group] | None = None
-            for group in self.groups:
-                for net in group.networks:
-                    if address.version == net.version and address in net:
-                        if best is None or net.prefixlen > best[0]:
-                            best = (net.prefixlen, group)
-            if best is not None:
-                return best[1]
+            for net, group in self._networks[address.version]:
+                if address in net:
+                    return group
         return self.default

@@ -24,6 +24,16 @@ def test_clients_map_to_groups(ip, user, group):
     assert GroupMap(GROUPS).match(Client(ip, user)).name == group
 
 
+def test_the_most_specific_network_wins_whatever_the_order_and_ties_go_to_the_first_group():
+    groups = GroupMap([GroupConfig(name="wide", clients=["10.0.0.0/8", "2001:db8::/32"]),
+                       GroupConfig(name="lab", clients=["10.1.2.0/24", "2001:db8:1::/48"]),
+                       GroupConfig(name="twin", clients=["10.1.2.0/24"])])
+    assert groups.match(Client("10.1.2.3")).name == "lab"
+    assert groups.match(Client("10.9.9.9")).name == "wide"
+    assert groups.match(Client("2001:db8:1::5")).name == "lab"
+    assert groups.match(Client("2001:db8:2::5")).name == "wide"
+
+
 def test_without_a_group_named_default_the_first_unassigned_one_is_the_default():
     groups = GroupMap([GroupConfig(name="lab", clients=["10.0.0.0/8"]),
                        GroupConfig(name="rest"), GroupConfig(name="other")])
