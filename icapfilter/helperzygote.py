@@ -39,6 +39,9 @@ class Zygote:
         self.config: Any = None
         self._signature: tuple[Any, ...] | None = None
         self._failed: tuple[Any, ...] | None = None  # of the last build that failed
+        #: why the files changed but the policy did not: each child says so in
+        #: cache.log (the zygote's own stderr is /dev/null)
+        self.stale: str | None = None
         self._lists: list[str] = []
         self.inherited: list[int] = []  # the zygote's own descriptors: closed in children
 
@@ -73,6 +76,7 @@ class Zygote:
         self.config = config
         self._lists = lists
         self._signature = signature
+        self.stale = None
         gc.collect()
         gc.freeze()  # children's collections leave the policy's pages shared
         log.info("squid-helper zygote %d: policy built; serving launchers", os.getpid())
@@ -95,8 +99,9 @@ class Zygote:
             self.build()
         except Exception as exc:  # noqa: BLE001 - keep serving the last good policy
             self._failed = current
-            log.error("squid-helper zygote: rebuild failed, keeping the running policy: %s",
-                      exc)
+            self.stale = f"the configuration or lists changed but cannot be loaded " \
+                         f"({exc}); answering with those loaded before"
+            log.error("squid-helper zygote: %s", self.stale)
 
     def reap(self) -> None:
         while self.children:
@@ -143,6 +148,8 @@ class Zygote:
             from icapfilter.squidhelper import serve
 
             log_ready(self.config, concurrency)
+            if self.stale:
+                log.error("squid-helper: %s", self.stale)
             answered = serve(self.policy, 0, 1, concurrency)
             log.info("squid-helper %d: end of input after %d lookups", os.getpid(), answered)
             code = 0

@@ -91,3 +91,22 @@ def test_the_launcher_leaves_unusual_command_lines_to_the_full_command():
     assert parse(["--config", "x.toml", "--no-shared"]) is None
     assert parse(["--help"]) is None
     assert parse(["--config"]) is None
+
+
+def test_a_configuration_broken_after_start_keeps_the_policy_and_each_child_says_so(
+        short_tmp):
+    write_lists(short_tmp / "BL")
+    config = short_tmp / "c.toml"
+    config.write_text(f'[lists]\npaths = ["{short_tmp / "BL"}"]\n'
+                      '[[groups]]\nname = "default"\nblock = ["adult"]\n')
+    env = {**os.environ, "TMPDIR": str(short_tmp), "ICAPFILTER_HELPER_IDLE": "2"}
+    first = helper(config, env)
+    assert ask(first, "1 10.0.0.1 - http://bad.test/").startswith(b"1 OK")
+    config.write_text("[lists\n")
+    late = helper(config, env)
+    assert ask(late, "2 10.0.0.1 - http://bad.test/").startswith(b"2 OK")
+    for proc in (first, late):
+        assert proc.stdin
+        proc.stdin.close()
+    assert [p.wait(timeout=20) for p in (first, late)] == [0, 0]
+    assert late.stderr and b"cannot be loaded" in late.stderr.read()

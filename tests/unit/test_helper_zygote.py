@@ -65,9 +65,10 @@ def test_a_failed_rebuild_is_tried_again_only_after_another_change(zygote: Zygot
     for _ in range(3):  # three launchers
         zygote.refresh()
     assert len(attempts) == 1 and blocks(zygote, "bad.test")  # the last good policy serves
+    assert zygote.stale and "cannot be loaded" in zygote.stale  # each child logs it
     config.write_text(good.replace('block = ["adult"]', 'block = []'))
     zygote.refresh()
-    assert len(attempts) == 2 and not blocks(zygote, "bad.test")
+    assert len(attempts) == 2 and not blocks(zygote, "bad.test") and zygote.stale is None
 
 
 def test_an_unchanged_configuration_is_not_rebuilt(zygote: Zygote) -> None:
