@@ -217,6 +217,9 @@ def build_image(sources: list[str], target: Path, content_key: bytes,
                          slots.tobytes(), slots.itemsize,
                          image_meta(info, report, combos, content))
     with open(target, "wb") as handle:
+        # whatever the umask: others may map it (Squid's helpers), nobody else may
+        # change what a running server has mapped
+        os.fchmod(handle.fileno(), 0o644)
         handle.writelines(parts)
         handle.flush()
         os.fsync(handle.fileno())

@@ -333,3 +333,13 @@ def test_an_edited_include_makes_the_image_stale_however_the_include_line_is_wri
     (root / "BL/more").write_text("a.test\nb.test\n")
     store, _, built = image_of(root)
     assert built and UrlEngine(store, cache_size=0).lookup("http://b.test/")
+
+
+def test_the_image_is_writable_by_its_owner_only_whatever_the_umask(write_tree):
+    root = write_tree(TREE)
+    old = os.umask(0o002)
+    try:
+        image_of(root)
+    finally:
+        os.umask(old)
+    assert os.stat(image_file(root)).st_mode & 0o777 == 0o644
