@@ -106,8 +106,12 @@ class TypeSniffScan:
                 self._then.feed(chunk)
 
     def _result(self, final: bool) -> Verdict:
+        if not self._decided and not final:
+            # the answer must start before the type can be told (hold_bytes below
+            # RESOURCE_HEADER): the bytes still to come decide, blocking late
+            return self._then if isinstance(self._then, Verdict) else self._then.provisional()
         if not self._decided:
-            if final and self._decoder is not None:
+            if self._decoder is not None:
                 try:
                     for piece in self._decoder.finish():
                         self._head += piece[:RESOURCE_HEADER - len(self._head)]

@@ -101,6 +101,15 @@ def test_sniffing_waits_for_the_first_bytes_then_hands_over():
     assert scan.certain and scan.finish().reason == "inner"
 
 
+def test_a_provisional_answer_before_the_first_bytes_leaves_the_type_undecided():
+    scan = TypeSniffScan(lambda mimes: Verdict.block("x") if _PE_NAME in mimes else None,
+                         Verdict.allow("inner"), None)
+    scan.feed(PE[:10])  # "MZ" and 8 bytes: too few to tell an executable
+    assert not scan.provisional().blocked and not scan.certain
+    scan.feed(PE[10:])
+    assert scan.certain and scan.provisional().blocked
+
+
 def test_sniffing_a_gzip_encoded_body_looks_at_the_decoded_bytes():
     import gzip
 
