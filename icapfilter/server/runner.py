@@ -256,6 +256,11 @@ def serve(load: Loader, build: Builder,
           recorder_factory: Callable[[Config], Recorder | None] | None = None,
           setup_logging: LogSetup | None = None) -> int:
     """Run the filter until SIGTERM; returns the exit status."""
+    # Until Worker.run or _supervise handle them, SIGHUP and SIGUSR1 would end
+    # the process (their default), and loading large lists takes a while:
+    # logrotate's SIGUSR1 to the whole unit must not stop a server starting up.
+    for sig in (signal.SIGHUP, signal.SIGUSR1):
+        signal.signal(sig, signal.SIG_IGN)
     limit_malloc_arenas()  # before any thread: the workers inherit it
     config = load()
     built = build(config)  # fail before forking: errors are reported once
