@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 
 import pytest
 from click.testing import CliRunner
@@ -204,11 +203,12 @@ def test_serve_refuses_a_configured_stats_folder_others_can_write(tmp_path):
 
 def test_config_check_warns_of_an_unsafe_default_stats_folder_but_passes(tmp_path,
                                                                          monkeypatch):
-    if os.path.isdir("/run/icapfilter"):
-        pytest.skip("/run/icapfilter exists: the default folder is not the temp dir")
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    (tmp_path / f"icapfilter-stats-{os.geteuid()}").mkdir()
-    (tmp_path / f"icapfilter-stats-{os.geteuid()}").chmod(0o777)
+    from icapfilter import stats
+
+    planted = tmp_path / f"icapfilter-stats-{os.geteuid()}"
+    monkeypatch.setattr(stats, "default_dir", lambda: planted)  # wherever /run/icapfilter is
+    planted.mkdir()
+    planted.chmod(0o777)
     code, out = run("config", "check", _config(tmp_path, "[server]\n"))
     assert code == 0
     assert "warning:" in out and "statistics snapshots will be disabled" in out
