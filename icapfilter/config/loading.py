@@ -142,7 +142,18 @@ def parse_config(text: str, source: str = "<string>") -> Config:
         else:
             raise ConfigError(f"{source}: unknown section [{name}]"
                               f"{_suggest(name, [*_SECTIONS, 'groups'])}")
-    return Config(**sections, source=source)
+    config = Config(**sections, source=source)
+    _check_full_groups(config)
+    return config
+
+
+def _check_full_groups(config: Config) -> None:
+    """A typo in ``full_groups`` would silently show staff the pupils' page."""
+    names = [g.name for g in config.groups]
+    for name in config.blockpage.full_groups:
+        if name not in names:
+            raise ConfigError(f"{config.source}: [blockpage] full_groups: no group {name!r}"
+                              f"{_suggest(name, names)}")
 
 
 def load_config(path: str | Path | None) -> Config:

@@ -108,6 +108,13 @@ def test_a_bad_contact_url_is_a_config_error(url, why):
         parse_config(f'[blockpage]\ncontact_url = "{url}"\n')
 
 
+def test_full_groups_must_name_configured_groups():
+    text = '[[groups]]\nname = "staff"\n[[groups]]\nname = "pupils"\n[blockpage]\n'
+    assert parse_config(text + 'full_groups = ["staff"]\n').blockpage.full_groups == ["staff"]
+    with pytest.raises(ConfigError, match=r"full_groups: no group 'staf' \(did you mean 'staff'"):
+        parse_config(text + 'full_groups = ["staf"]\n')
+
+
 def test_detail_must_be_reason_or_full():
     with pytest.raises(ConfigError, match="detail must be one of reason, full"):
         parse_config('[blockpage]\ndetail = "everything"\n')
