@@ -167,7 +167,7 @@ def sni_target(request: RequestInfo) -> str | None:
     if sni in ("", "-"):
         return None
     host, sep, port = request.url.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not (port.isascii() and port.isdigit()):
         host, port = request.url, "443"
     if sni.lower().rstrip(".") == host.strip("[]").lower().rstrip("."):
         return None

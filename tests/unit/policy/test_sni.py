@@ -76,6 +76,7 @@ def test_unparseable_sni_fails_closed(policy):
     ("a.test:443", "A.test", None),      # the same name: judged once
     ("a.test", "b.test", "b.test:443"),  # no port in the target
     ("a.test:443", " - ", None),
+    ("192.0.2.7:\u00b9\u00b2", "a.test", "a.test:443"),  # superscripts are no port
 ])
 def test_sni_target(target, sni, expected):
     assert sni_target(connect(target, sni)) == expected
