@@ -100,7 +100,6 @@ def _start_zygote(path: str, options: dict[str, object]) -> None:
             os.setsid()
             if os.fork() == 0:
                 null = os.open(os.devnull, os.O_RDWR)
-                os.dup2(null, 0)
                 for fd in (0, 1, 2):  # holding a launcher's pipes would keep them open
                     os.dup2(null, fd)
                 os.execv(sys.executable, argv)
