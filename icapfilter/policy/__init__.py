@@ -13,6 +13,11 @@ feature:
 - :mod:`.ratelimit`   the per-client request limit (429)
 - :mod:`.learned`     learned page verdicts and the request mark for Squid
 - :mod:`.scanning`    which responses are scanned, and the scan's verdict
+- :mod:`.schedule`    what a group blocks at a moment (``[[groups.schedule]]``)
+- :mod:`.filetypes`   banned MIME types and extensions (file names read by
+  :mod:`.filenames`, e2guardian's lists by :mod:`.filetype_lists`, a body's
+  type sniffed by :mod:`.filetype_scan`)
+- :mod:`.safesearch`  search requests rewritten, the YouTube-Restrict header
 """
 
 from .hook import (
