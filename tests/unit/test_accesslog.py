@@ -37,3 +37,14 @@ def test_a_reopen_that_cannot_open_keeps_writing_the_old_file(tmp_path, caplog):
     log.close()
     assert "after.test" in (tmp_path / "moved" / "access.log").read_text()
     assert "access log not reopened" in caplog.text
+
+
+def test_lines_a_full_disk_refuses_are_counted_in_one_error_not_raised(caplog):
+    log = AccessLog("/dev/full")  # every write: No space left on device
+    with caplog.at_level(logging.ERROR):
+        for _ in range(3):
+            log(_outcome("http://lost.test/"), ("127.0.0.1", 1), None)
+    log.close()
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "No space left on device" in errors[0]
+    assert "1 line lost" in errors[0]
