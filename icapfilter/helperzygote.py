@@ -188,11 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True)
     parser.add_argument("--redis")
     args = parser.parse_args(argv)
-    lock = os.open(args.socket + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return 0  # another zygote of this configuration runs or is starting
+    lock = take_lock(args.socket)
+    if lock is None:
+        return 0  # another zygote of this configuration serves or is building
     with open(args.socket + ".pid", "w") as handle:  # launchers watch it while we build
         handle.write(f"{os.getpid()}\n")
     zygote = Zygote(args.config, args.redis)
@@ -214,13 +212,34 @@ def main(argv: list[str] | None = None) -> int:
     try:
         zygote.serve(listener, float(os.environ.get("ICAPFILTER_HELPER_IDLE", "30")))
     finally:
-        listener.close()
+        # The path goes first: a launcher that finds no socket starts a zygote,
+        # which waits for this one's lock (take_lock) instead of giving up.
         for path in (args.socket, args.socket + ".pid"):
             try:
                 os.unlink(path)
             except OSError:
                 pass
+        listener.close()
     return 0
+
+
+def take_lock(socket_path: str, wait: float = 5.0) -> int | None:
+    """The lock of this socket's zygote, or None when another zygote holds it and
+    serves (its socket exists) or keeps holding it for ``wait`` seconds (it builds;
+    the launchers watch its pid file). A zygote that is exiting has removed its
+    socket already: its lock is waited for, so the launcher that found no socket
+    gets a zygote instead of waiting for one that will never listen."""
+    lock = os.open(socket_path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return lock
+        except OSError:
+            if os.path.exists(socket_path) or time.monotonic() > deadline:
+                os.close(lock)
+                return None
+            time.sleep(0.05)
 
 
 if __name__ == "__main__":

@@ -85,3 +85,40 @@ def test_lists_that_vanished_keep_the_running_policy(zygote: Zygote) -> None:
     shutil.rmtree(Path(zygote.config_path).parent / "BL")
     zygote.refresh()
     assert blocks(zygote, "bad.test")
+
+
+def test_a_new_zygote_waits_for_the_lock_of_one_that_is_exiting(tmp_path: Path) -> None:
+    import fcntl
+    import os
+    import threading
+
+    from icapfilter.helperzygote import take_lock
+
+    sock = str(tmp_path / "z.sock")
+    exiting = os.open(sock + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(exiting, fcntl.LOCK_EX)
+    threading.Timer(0.3, os.close, [exiting]).start()  # it exits: the lock goes
+    lock = take_lock(sock, wait=10)
+    assert lock is not None
+    os.close(lock)
+
+
+def test_a_new_zygote_gives_way_to_one_that_serves_or_builds(tmp_path: Path) -> None:
+    import fcntl
+    import os
+    import time
+
+    from icapfilter.helperzygote import take_lock
+
+    sock = tmp_path / "z.sock"
+    running = os.open(f"{sock}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(running, fcntl.LOCK_EX)
+    try:
+        started = time.monotonic()
+        assert take_lock(str(sock), wait=0.3) is None  # building: no socket yet
+        assert time.monotonic() - started < 5
+        sock.touch()
+        assert take_lock(str(sock), wait=10) is None  # serving
+        assert time.monotonic() - started < 5
+    finally:
+        os.close(running)
