@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import __version__
 from .config import Config
@@ -51,8 +52,10 @@ def _store_name(config: Config) -> str:
     url = config.store.redis
     if not url:
         return "in-process"
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.rsplit('@', 1)[-1]}"  # never a password
+    # never a password: neither user:password@ nor ?password= (the status
+    # files that carry this line are readable by every local user)
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
 def plural(count: int, word: str) -> str:

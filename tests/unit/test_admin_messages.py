@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from dataclasses import replace
 
 import pytest
 
@@ -123,3 +124,16 @@ def test_config_check_sums_up_phrase_list_warnings_unless_asked_for_each(tmp_pat
     assert every.returncode == 0
     assert f"{banned}:2: warning: no closing '>'" in every.stderr
     assert f"{banned}:3: warning" in every.stderr
+
+
+@pytest.mark.parametrize("url", [
+    "redis://:s3cret@10.0.0.5:6379/0",
+    "redis://user:s3cret@10.0.0.5:6379/0",
+    "redis://10.0.0.5:6379/0?password=s3cret&socket_timeout=1",
+    "unix:///run/redis/redis.sock?db=0&password=s3cret",
+])
+def test_the_store_named_in_summaries_and_status_files_holds_no_password(url):
+    config = parse_config("")
+    config = replace(config, store=replace(config.store, redis=url))
+    store = describe(config, AllowAll()).store
+    assert "s3cret" not in store and store.startswith(url.split("://")[0] + "://")
