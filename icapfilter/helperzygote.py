@@ -58,7 +58,7 @@ class Zygote:
     def build(self) -> None:
         from icapfilter.app import build_policy, setup_logging
         from icapfilter.config import load_config
-        from icapfilter.helperpolicy import helper_policy
+        from icapfilter.helperpolicy import HelperPolicy, helper_policy
 
         config = load_config(self.config_path).with_overrides(store={"redis": self.redis})
         lists = list(config.lists.paths) if not config.store.redis else []
@@ -66,6 +66,10 @@ class Zygote:
         signature = self.signature(lists)
         setup_logging(config)
         policy = helper_policy(config, build_policy)
+        if isinstance(policy, HelperPolicy):
+            # learned mode: a child would build its own copy of the phrase lists
+            # at its first learned question; built here, the children share one
+            policy.full()
         from icapfilter.squidhelper import answer
 
         # One answer here, so that what a first answer imports and caches is in

@@ -122,3 +122,19 @@ def test_a_new_zygote_gives_way_to_one_that_serves_or_builds(tmp_path: Path) -> 
         assert time.monotonic() - started < 5
     finally:
         os.close(running)
+
+
+def test_phrase_lists_a_child_may_need_are_built_once_in_the_zygote(
+        zygote: Zygote, monkeypatch: pytest.MonkeyPatch) -> None:
+    from icapfilter.helperpolicy import HelperPolicy
+
+    real = icapfilter.helperpolicy.helper_policy
+    full_builds = []
+
+    def learned_mode(config, build):  # type: ignore[no-untyped-def]
+        lean = real(config, build)
+        return HelperPolicy(lean, lambda: full_builds.append(lean) or lean, marks=False)
+
+    monkeypatch.setattr(icapfilter.helperpolicy, "helper_policy", learned_mode)
+    zygote.build()
+    assert len(full_builds) == 1  # before any fork: the children inherit it
