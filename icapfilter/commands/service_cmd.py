@@ -67,8 +67,11 @@ def install_service(config_path: str, root: str, unit: str, print_only: bool) ->
     from icapfilter.services.render import logrotate_text, unit_text
 
     config = Path(config_path).absolute()
-    texts = {UNIT_PATH.format(unit=unit): unit_text(_binary(), str(config)),
-             LOGROTATE_PATH: logrotate_text(unit)}
+    try:
+        texts = {UNIT_PATH.format(unit=unit): unit_text(_binary(), str(config)),
+                 LOGROTATE_PATH: logrotate_text(unit)}
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     if print_only:
         for name, text in texts.items():
             click.echo(f"# /{name}\n{text}")

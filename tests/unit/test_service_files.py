@@ -105,3 +105,35 @@ def test_files_the_unit_may_not_write_are_named_with_their_key():
                           '[server]\npid_file = "/var/run/icapfilter.pid"\n')
     assert outside_writable(config) == ["[log] error: /srv/e.log",
                                         "[server] pid_file: /var/run/icapfilter.pid"]
+
+
+def _install(tmp_path, *args: str):
+    return CliRunner().invoke(main, ["install-service", "--root", str(tmp_path / "root"),
+                                     *args])
+
+
+def test_a_configuration_path_with_spaces_and_specifiers_stays_one_word(tmp_path):
+    folder = tmp_path / "my conf $HOME"
+    folder.mkdir()
+    conf = folder / "filter%i.conf"
+    conf.write_text("")
+    result = _install(tmp_path, "--config", str(conf))
+    assert result.exit_code == 0, result.output
+    unit = tmp_path / "root" / "etc" / "systemd" / "system" / "icapfilter.service"
+    quoted = '"' + str(conf).replace("%", "%%").replace("$", "$$") + '"'
+    assert directives(unit.read_text())["ExecStart"][0].endswith(f" serve --config {quoted}")
+    if SYSTEMD_ANALYZE is not None:
+        done = subprocess.run([SYSTEMD_ANALYZE, "verify", f"./{unit.name}"], cwd=unit.parent,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--unit", "icapfilter.service; reboot"], "unit name"),
+    (["--unit", "../../../tmp/x.service"], "unit name"),
+    (["--config", "/etc/icap\nExecStartPost=/bin/true"], "control character"),
+])
+def test_names_that_would_break_the_unit_or_logrotate_are_refused(tmp_path, args, needle):
+    result = _install(tmp_path, *args)
+    assert result.exit_code == 1 and needle in result.output
+    assert not (tmp_path / "root").exists()
