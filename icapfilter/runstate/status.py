@@ -101,3 +101,16 @@ def read_all(folder: Path) -> dict[int, WorkerStatus]:
         if alive(status.pid):
             found[status.pid] = status
     return found
+
+
+def other_server(pid_file: Path, folder: Path) -> int | None:
+    """The pid of another server still running with ``pid_file`` (status files
+    in ``folder``): its pid is alive and so is one of its workers, which a
+    stale pid file whose pid went to an unrelated process does not have."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    if pid == os.getpid() or not alive(pid):
+        return None
+    return pid if read_all(folder) else None

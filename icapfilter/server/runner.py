@@ -267,6 +267,10 @@ def serve(load: Loader, build: Builder,
     workers = config.server.workers
     pid_file = server_pid_file(config)
     folder = status_dir(pid_file)
+    other = run_status.other_server(pid_file, folder)
+    if other is not None:  # with SO_REUSEPORT both would serve the port, unnoticed
+        raise OSError(f"another server (pid {other}) runs with {pid_file}: stop it, or give "
+                      "this one another [server] listen port or pid_file")
     try:
         pid_file.write_text(f"{os.getpid()}\n")
         run_status.prepare(folder)

@@ -181,3 +181,37 @@ def test_a_run_folder_root_handed_to_the_service_user_is_trusted(tmp_path, monke
     assert paths.find_pid_file(parse_config("")) == folder / "icapfilter-1344.pid"
     monkeypatch.setattr(paths, "_root_owned", lambda p: False)  # e.g. in /tmp
     assert paths.find_pid_file(parse_config("")) is None
+
+
+def test_a_second_server_with_the_same_pid_file_refuses_to_start(tmp_path):
+    import signal
+
+    from icapfilter.app import build
+    from icapfilter.server.runner import serve
+
+    pid_file, folder = tmp_path / "s.pid", tmp_path / "s.status"
+    running = subprocess.Popen(["sleep", "30"])  # the server already serving
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGHUP, signal.SIGUSR1)}
+    try:
+        pid_file.write_text(f"{running.pid}\n")
+        run_status.prepare(folder)
+        run_status.write(folder, run_status.WorkerStatus(pid=running.pid, started=0, config="c"))
+        config = parse_config(f'[server]\nlisten = "127.0.0.1:1"\npid_file = "{pid_file}"\n')
+        with pytest.raises(OSError, match=f"another server \\(pid {running.pid}\\) runs with"):
+            serve(lambda: config, build)
+        assert pid_file.read_text() == f"{running.pid}\n"
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        running.kill()
+        running.wait()
+
+
+def test_a_stale_pid_file_whose_pid_another_program_took_is_no_server(tmp_path):
+    unrelated = subprocess.Popen(["sleep", "30"])
+    try:
+        (tmp_path / "s.pid").write_text(f"{unrelated.pid}\n")
+        assert run_status.other_server(tmp_path / "s.pid", tmp_path / "s.status") is None
+    finally:
+        unrelated.kill()
+        unrelated.wait()
