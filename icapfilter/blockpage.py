@@ -142,10 +142,6 @@ class BlockPage:
         return cls.configured()
 
     @classmethod
-    def from_file(cls, path: Path) -> BlockPage:
-        return cls(path.read_text("utf-8"))
-
-    @classmethod
     def configured(cls, template: str = "", template_dir: str = "", *,
                    default_language: str = "en", detail: str = "reason",
                    contact_url: str = "", full_groups: Collection[str] = ()) -> BlockPage:

@@ -36,11 +36,6 @@ def normalize(name: str) -> str:
     return name.rstrip(_TRAILING)
 
 
-def has_extension(name: str, extension: str) -> bool:
-    """Whether a normalized ``name`` ends with ``.extension`` (``tar.gz`` too)."""
-    return name.endswith("." + extension)
-
-
 def url_file_names(url: str) -> set[str]:
     """The readings of the file name in a URL's last path segment (no query:
     ``/download.php?file=x.exe`` names ``download.php``); empty for none."""
