@@ -15,7 +15,7 @@ import pytest
 from tests.icapserver import IcapClient, reqmod
 from tests.icapserver import serve_process as start
 from tests.icapserver import stop_process as stop
-from tests.polling import wait_until
+from tests.polling import PipeWatch, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -57,12 +57,21 @@ def workers(pid: int) -> list[int]:
     return [int(p) for p in out.split()]
 
 
+def listening_workers(proc: subprocess.Popen) -> list[int]:
+    """The two workers' pids once both handle SIGHUP (one still starting ignores it)."""
+    stderr = PipeWatch(proc.stderr)
+    children = wait_until(lambda: len(workers(proc.pid)) == 2 and workers(proc.pid))
+    wait_until(lambda: all(f"(pid {pid})".encode() in stderr.available() for pid in children),
+               message="the workers did not start listening")
+    return children
+
+
 def test_two_workers_map_the_same_image_and_a_reload_maps_the_new_one(tmp_path):
     write_lists(tmp_path / "BL")
     conf = config(tmp_path)
     proc, port = start("--workers", "2", config=str(conf))
     try:
-        children = wait_until(lambda: len(workers(proc.pid)) == 2 and workers(proc.pid))
+        children = listening_workers(proc)
         (image,) = (tmp_path / "cache").glob("lists-*.img")
         inode = os.stat(image).st_ino
         assert [mapped_inodes(pid) for pid in children] == [{inode}, {inode}]
@@ -95,3 +104,23 @@ def test_check_answers_the_same_verdicts_from_the_image_as_from_the_dict(tmp_pat
     assert [{k: v for k, v in r.items() if k not in drop} for r in with_image] == \
         [{k: v for k, v in r.items() if k not in drop} for r in with_dict]
     assert [r["verdict"] for r in with_image].count("block") == 4
+
+
+def test_a_reload_that_cannot_keep_an_image_serves_the_new_lists_from_the_dict(tmp_path):
+    write_lists(tmp_path / "BL")
+    conf = config(tmp_path)
+    proc, port = start("--workers", "2", config=str(conf))
+    try:
+        listening_workers(proc)
+        (tmp_path / "BL/adult/domains").write_text("bad.test\nnew.test\n")
+        (tmp_path / "file").write_text("")
+        conf.write_text(conf.read_text().replace(str(tmp_path / "cache"),
+                                                 str(tmp_path / "file" / "cache")))
+        done = subprocess.run([sys.executable, "-m", "icapfilter", "reload", "--config",
+                               str(conf)], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        with IcapClient(port) as client:
+            assert client.transact(reqmod("http://new.test/")).status == 200
+            assert client.transact(reqmod("http://bad.test/")).status == 200
+    finally:
+        assert stop(proc) == 0
