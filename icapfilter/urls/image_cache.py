@@ -221,6 +221,7 @@ def build_lock(folder: Path, name: str) -> Iterator[None]:
     """Exclusive among processes building ``name``; says so in the log when it waits."""
     fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
+        _give_to_folder_owner(fd, folder)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -232,6 +233,17 @@ def build_lock(folder: Path, name: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def _give_to_folder_owner(fd: int, folder: Path) -> None:
+    """Root building in a folder of the server's user (``icapfilter lists load``
+    from a package script or cron) leaves the lock to that user: a lock file only
+    root can open would keep the server from ever building there again."""
+    if os.geteuid() != 0:
+        return
+    owner = folder.stat()
+    if owner.st_uid != 0 and os.fstat(fd).st_uid == 0:
+        os.fchown(fd, owner.st_uid, owner.st_gid)
 
 
 def remove_stale_temporaries(folder: Path, name: str) -> None:

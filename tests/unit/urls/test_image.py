@@ -343,3 +343,14 @@ def test_the_image_is_writable_by_its_owner_only_whatever_the_umask(write_tree):
     finally:
         os.umask(old)
     assert os.stat(image_file(root)).st_mode & 0o777 == 0o644
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="gives a folder to another user")
+def test_root_building_in_the_servers_folder_leaves_the_lock_to_that_user(write_tree, tmp_path):
+    root = write_tree(TREE)
+    state = tmp_path / "state"
+    state.mkdir()
+    os.chown(state, 65534, 65534)
+    image_of(root, configured_dir=str(state))  # `icapfilter lists load` as root
+    (lock,) = state.glob("*.lock")
+    assert (lock.stat().st_uid, lock.stat().st_gid) == (65534, 65534)
