@@ -30,9 +30,12 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 def _read_pid(path: Path) -> int:
     try:
-        return int(path.read_text().split()[0])
+        pid = int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError) as exc:
         _fail(f"cannot read the pid in {path}: {exc}")
+    if pid <= 1:  # kill(0) and kill(-1) signal whole groups; 1 is init
+        _fail(f"{path} holds {pid}, not the pid of a server")
+    return pid
 
 
 def _signal(pid: int, path: Path) -> None:

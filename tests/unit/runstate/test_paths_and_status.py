@@ -215,3 +215,16 @@ def test_a_stale_pid_file_whose_pid_another_program_took_is_no_server(tmp_path):
     finally:
         unrelated.kill()
         unrelated.wait()
+
+
+@pytest.mark.parametrize("content", ["0\n", "-1\n", "1\n"])
+def test_reload_signals_no_process_group_for_a_pid_file_holding_zero_or_minus_one(tmp_path,
+                                                                                  content):
+    from click.testing import CliRunner
+
+    from icapfilter.cli import main
+
+    pid_file = tmp_path / "s.pid"
+    pid_file.write_text(content)
+    result = CliRunner().invoke(main, ["reload", "--pid-file", str(pid_file)])
+    assert result.exit_code == 1 and "not the pid of a server" in result.output
