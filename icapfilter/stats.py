@@ -43,14 +43,19 @@ _DB_FILE = re.compile(r"^[a-z]+(?:_[a-z]+)?_(\d+)\.db$")
 _folder: Path | None = None  # the folder this server's processes write into
 
 
+#: Run folders the service's user and root share (systemd's RuntimeDirectory=,
+#: the one FreeBSD's rc.d script makes), used when this user may write there.
+RUN_DIRS = (Path("/run/icapfilter"), Path("/var/run/icapfilter"))
+
+
 def default_dir() -> Path:
-    """``/run/icapfilter`` for root (or the service's user), else a folder of
-    this user's own in the temp dir: one shared name made the second user's
-    server fall back to an unread folder and that user's ``stats`` read the
-    first user's server."""
-    run = Path("/run/icapfilter")
-    if run.is_dir() and os.access(run, os.W_OK):
-        return run
+    """The first run folder this user may write (so root's ``stats`` reads the
+    service user's files), else a folder of this user's own in the temp dir:
+    one shared name made the second user's server fall back to an unread
+    folder and that user's ``stats`` read the first user's server."""
+    for run in RUN_DIRS:
+        if run.is_dir() and os.access(run, os.W_OK):
+            return run
     return Path(tempfile.gettempdir()) / f"icapfilter-stats-{os.geteuid()}"
 
 

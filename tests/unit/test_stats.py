@@ -421,6 +421,13 @@ def test_a_reload_names_a_changed_stats_folder_as_needing_a_restart(tmp_path):
     assert restart_keys(old, new) == ["[stats] dir"]
 
 
+def test_the_default_stats_folder_is_the_first_writable_run_folder(tmp_path, monkeypatch):
+    var_run = tmp_path / "var" / "run" / "icapfilter"  # FreeBSD's rc.d script makes it
+    var_run.mkdir(parents=True)
+    monkeypatch.setattr(stats_module, "RUN_DIRS", (tmp_path / "run" / "icapfilter", var_run))
+    assert default_dir() == var_run
+
+
 def test_users_without_the_run_folder_get_default_stats_folders_of_their_own(tmp_path,
                                                                           monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
