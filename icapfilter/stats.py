@@ -51,8 +51,8 @@ RUN_DIRS = (Path("/run/icapfilter"), Path("/var/run/icapfilter"))
 def default_dir() -> Path:
     """The first run folder this user may write (so root's ``stats`` reads the
     service user's files), else a folder of this user's own in the temp dir:
-    one shared name made the second user's server fall back to an unread
-    folder and that user's ``stats`` read the first user's server."""
+    under one shared name the first user's server would own it, and another
+    user's ``stats`` would read that server."""
     for run in RUN_DIRS:
         if run.is_dir() and os.access(run, os.W_OK):
             return run
