@@ -24,6 +24,7 @@ from ..blockpage import BlockPage
 from ..config import Config, ConfigError, parse_listen
 from ..icap.parse import Limits
 from ..icap.service import ProtocolSettings
+from ..outcome import Outcome
 from ..policy import Policy, PolicyHolder
 from ..runstate import status as run_status
 from ..runstate.changes import restart_keys
@@ -32,7 +33,7 @@ from ..startup_summary import describe, log_startup, source_name
 from ..stats import SnapshotWriter, Stats, forget_worker, serve_prometheus, stats_sink
 from ..stats import prepare as prepare_metrics
 from ..transfer import TransferLists
-from .handler import IcapServer, Recorder
+from .handler import Address, IcapServer, Recorder
 from .memory import TRIM_INTERVAL, limit_malloc_arenas, release_free_memory
 
 log = logging.getLogger("icapfilter.server")
@@ -109,7 +110,7 @@ class Worker:
         self._reload = threading.Event()
         self._reopen = threading.Event()
 
-    def _record(self, outcome, peer, error) -> None:  # type: ignore[no-untyped-def]
+    def _record(self, outcome: Outcome, peer: Address, error: str | None) -> None:
         self.stats.record(outcome, peer, error)
         if self.recorder is not None:
             self.recorder(outcome, peer, error)
