@@ -174,9 +174,11 @@ def candidate_dirs(sources: Sequence[str | os.PathLike[str]], configured: str = 
 
     Configured: only that one. Otherwise beside the lists (inside a list
     folder, or in the folder of a list file or archive), then the user's cache
-    folder, then a private folder under the temporary directory: a server
-    running as an unprivileged user with lists it cannot write beside still
-    gets an image.
+    folder (systemd's `CacheDirectory=`, given as $CACHE_DIRECTORY, first:
+    under the unit's private /tmp an image there would be built again at
+    every start), then a private folder under the temporary directory: a
+    server running as an unprivileged user with lists it cannot write beside
+    still gets an image.
     """
     if configured:
         return [Path(configured)]
@@ -184,6 +186,9 @@ def candidate_dirs(sources: Sequence[str | os.PathLike[str]], configured: str = 
     if sources:
         first = Path(sources[0])
         found.append((first if first.is_dir() else first.parent) / CACHE_DIR_NAME)
+    systemd = os.environ.get("CACHE_DIRECTORY", "").split(":")[0]
+    if systemd:
+        found.append(Path(systemd))
     xdg = os.environ.get("XDG_CACHE_HOME")
     home = os.environ.get("HOME")
     if xdg:

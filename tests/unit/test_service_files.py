@@ -54,10 +54,11 @@ def test_the_unit_is_hardened(installed):
     d = directives(installed[1].read_text())
     for key, value in {"DynamicUser": "yes", "ProtectSystem": "strict", "NoNewPrivileges": "yes",
                        "PrivateTmp": "yes", "RuntimeDirectory": "icapfilter",
-                       "LogsDirectory": "icapfilter", "CapabilityBoundingSet": ""}.items():
+                       "LogsDirectory": "icapfilter", "CacheDirectory": "icapfilter",
+                       "CapabilityBoundingSet": ""}.items():
         assert d[key] == [value], key
     assert set(d["ReadWritePaths"][0].split()) == {"/run/icapfilter", "/var/lib/icapfilter",
-                                                  "/var/log/icapfilter"}
+                                                  "/var/cache/icapfilter", "/var/log/icapfilter"}
     assert d["Before"] == ["squid.service"]
 
 

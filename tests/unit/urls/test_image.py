@@ -354,3 +354,17 @@ def test_root_building_in_the_servers_folder_leaves_the_lock_to_that_user(write_
     image_of(root, configured_dir=str(state))  # `icapfilter lists load` as root
     (lock,) = state.glob("*.lock")
     assert (lock.stat().st_uid, lock.stat().st_gid) == (65534, 65534)
+
+
+def test_systemds_cache_directory_comes_before_the_private_temporary_folder(tmp_path, monkeypatch):
+    from icapfilter.urls.image_cache import candidate_dirs
+
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    monkeypatch.setenv("CACHE_DIRECTORY", str(tmp_path / "cache"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    found = candidate_dirs([str(lists)])
+    assert found[1] == tmp_path / "cache"
+    assert found.index(tmp_path / "cache") < len(found) - 1  # the temporary folder stays last
+    monkeypatch.delenv("CACHE_DIRECTORY")
+    assert tmp_path / "cache" not in candidate_dirs([str(lists)])
