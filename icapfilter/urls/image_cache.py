@@ -23,6 +23,7 @@ import os
 import re
 import stat
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +39,8 @@ from icapfilter.urls.listfiles import MAX_INCLUDE_DEPTH, classify, is_archive
 log = logging.getLogger("icapfilter.lists")
 
 CACHE_DIR_NAME = ".icapfilter-cache"
+#: Seconds to wait for another process's build (1.8 M entries build in about 6 s).
+LOCK_TIMEOUT = 300.0
 # An include line as the parser sees one: the line stripped of the whitespace
 # bytes.strip() removes, the target up to the last ">" (listfiles._INCLUDE).
 _INCLUDE = re.compile(rb"^[ \t\v\f\r]*\.include<(.*)>[ \t\v\f\r]*$", re.IGNORECASE | re.MULTILINE)
@@ -222,19 +225,35 @@ def cache_dir(sources: Sequence[str | os.PathLike[str]], configured: str = "") -
 
 
 @contextmanager
-def build_lock(folder: Path, name: str) -> Iterator[None]:
-    """Exclusive among processes building ``name``; says so in the log when it waits."""
+def build_lock(folder: Path, name: str, timeout: float | None = None) -> Iterator[None]:
+    """Exclusive among processes building ``name``; says so in the log when it waits.
+
+    TimeoutError (an OSError: the callers then load the lists without an image)
+    after ``timeout`` seconds (default LOCK_TIMEOUT): a holder that hangs (a
+    ``lists load`` stopped in a terminal) must not keep a server from starting or
+    every helper from answering.
+    """
     fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         _give_to_folder_owner(fd, folder)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            log.info("lists: another process is building the list image %s; waiting",
-                     folder / name)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        timeout = LOCK_TIMEOUT if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        waited = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+            if not waited:
+                log.info("lists: another process is building the list image %s; waiting",
+                         folder / name)
+                waited = True
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{folder / name}.lock: another process has held the "
+                                   f"list image's build lock for over {timeout:.0f}s")
+            time.sleep(0.05)
         yield
     finally:
         os.close(fd)  # releases the lock

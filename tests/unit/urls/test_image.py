@@ -368,3 +368,30 @@ def test_systemds_cache_directory_comes_before_the_private_temporary_folder(tmp_
     assert found.index(tmp_path / "cache") < len(found) - 1  # the temporary folder stays last
     monkeypatch.delenv("CACHE_DIRECTORY")
     assert tmp_path / "cache" not in candidate_dirs([str(lists)])
+
+
+def test_a_build_lock_held_too_long_leaves_the_dict_store_serving(write_tree, monkeypatch,
+                                                                    caplog):
+    import fcntl
+
+    import icapfilter.urls.image_cache as image_cache
+
+    root = write_tree(TREE)
+    folder = root / "BL" / ".icapfilter-cache"
+    folder.mkdir(parents=True)
+    holder = os.open(folder / f"{image_name([str(root / 'BL')])}.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # a `lists load` stopped in a terminal
+    monkeypatch.setattr(image_cache, "LOCK_TIMEOUT", 0.3)
+
+    class Lists:
+        paths = [str(root / "BL")]
+        strict = False
+        image = True
+        cache_dir = ""
+
+    try:
+        store, report = in_process_store(Lists, None, load_lists)
+    finally:
+        os.close(holder)
+    assert isinstance(store, MemoryStore) and report.entries == 8
+    assert "build lock for over 0s" in caplog.text
